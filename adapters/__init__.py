@@ -1,0 +1,1 @@
+"""Edges of the system: CLI, Kubernetes, CSI, backup stores."""

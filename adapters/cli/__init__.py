@@ -1,0 +1,1 @@
+"""The ``pronghorn`` command line: one entry point, verbs in their own modules."""

@@ -1,0 +1,57 @@
+"""Entry point of the ``pronghorn`` executable.
+
+Dispatches the first word to the module that owns that verb group, importing
+it lazily so that ``pronghorn replica serve`` does not load the event store and
+``pronghorn volume ls`` does not load gRPC. Each verb module exposes
+``main(argv: list[str], prog: str) -> int``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# verb -> (module, one-line description). Keep sorted by workflow, not name.
+VERBS: dict[str, tuple[str, str]] = {
+    "node": ("adapters.cli.nodes", "register and list storage nodes"),
+    "volume": ("adapters.cli.volumes", "create, list, inspect, expand and delete volumes"),
+    "events": ("adapters.cli.events", "a volume's event history; export/import it"),
+    "replay": ("adapters.cli.replay", "a volume's state at a past version or time, or a diff"),
+    "replica": ("replica.cli", "run a replica process (data + control servers)"),
+    "engine": ("engine.cli", "run a volume's engine (NBD frontend) or talk to one"),
+}
+
+EXIT_OK = 0
+EXIT_USAGE = 2
+
+
+def _usage() -> str:
+    lines = ["usage: pronghorn VERB [ARGS...]", "", "Replicated block storage, event-sourced.", "", "verbs:"]
+    width = max((len(v) for v in VERBS), default=0)
+    lines += [f"  {verb.ljust(width)}  {desc}" for verb, (_, desc) in VERBS.items()]
+    lines += ["", "Run 'pronghorn VERB --help' for a verb's options."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return EXIT_OK
+    verb, rest = args[0], args[1:]
+    if verb not in VERBS:
+        print(f"pronghorn: unknown verb {verb!r} (see 'pronghorn --help')", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        module = importlib.import_module(VERBS[verb][0])
+    except ModuleNotFoundError as exc:
+        if exc.name != VERBS[verb][0]:
+            raise
+        print(f"pronghorn: verb {verb!r} is not built in this version", file=sys.stderr)
+        return EXIT_USAGE
+    result: int = module.main(rest, prog=f"pronghorn {verb}")
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

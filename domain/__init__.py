@@ -1,0 +1,4 @@
+"""Pronghorn's control-plane domain: aggregates, events, policies, services.
+
+Pure: imports the standard library and eventsourcing only.
+"""

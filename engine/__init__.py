@@ -1,0 +1,1 @@
+"""The engine process: NBD frontend, synchronous replicator, control service."""

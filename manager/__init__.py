@@ -1,0 +1,1 @@
+"""The control-plane process: event-sourced application, reconcilers, supervision."""

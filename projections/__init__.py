@@ -1,0 +1,1 @@
+"""Read models built from domain events (volume status, desired engine state)."""

@@ -1,0 +1,1 @@
+"""gRPC service definitions (.proto) and their generated Python modules."""

@@ -1,0 +1,1 @@
+"""The replica process: snapshot chain of sparse files, data and control servers."""
