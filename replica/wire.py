@@ -35,7 +35,9 @@ class Op(IntEnum):
 
 
 class Flag(IntEnum):
-    FUA = 1  # write is durable (fdatasync) before the response
+    FUA = 1  # WRITE/UNMAP: durable (fdatasync) before the response
+    ZERO = 2  # UNMAP: afterwards the range MUST read as zeros (NBD WRITE_ZEROES);
+    # without it UNMAP is advisory (NBD TRIM) and may leave older layers' data visible
 
 
 def pack_request(op: Op, seq: int, offset: int = 0, length: int = 0, flags: int = 0) -> bytes:
