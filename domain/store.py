@@ -19,6 +19,7 @@ connection pools complain at exit otherwise.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -157,8 +158,26 @@ def persistence_env(url: str | None = None) -> dict[str, str]:
 def open_control_plane(url: str | None = None) -> ControlPlane:
     """Open the control plane application on a store; raises ``InvalidStoreURL`` / ``StoreUnavailable``."""
     location = parse_store_url(url)
+    if location.kind is StoreKind.POSTGRESQL and (unreachable := _postgres_unreachable(location.env)):
+        raise StoreUnavailable(location.display, unreachable)
     try:
         return ControlPlane(env=location.env)
     except (PersistenceError, OSError) as exc:
         reason = " ".join(str(exc).split()) or type(exc).__name__
+        if location.kind is StoreKind.POSTGRESQL:
+            reason += " (check user, password and database name)"
         raise StoreUnavailable(location.display, reason) from exc
+
+
+def _postgres_unreachable(env: dict[str, str]) -> str:
+    """Why nothing answers at the server's address ("" if something listens there).
+
+    The connection pool would only report a timeout after retrying for seconds; a
+    plain TCP connect tells the commonest mistake (wrong host/port, server down) at once.
+    """
+    host, port = env["POSTGRES_HOST"], int(env["POSTGRES_PORT"])
+    try:
+        with socket.create_connection((host, port), timeout=POSTGRES_CONNECT_TIMEOUT_S):
+            return ""
+    except OSError as exc:
+        return f"no server reachable at {host}:{port} ({exc.strerror or type(exc).__name__})"
