@@ -128,6 +128,9 @@ def _sqlite_location(url: str, parts: SplitResult) -> StoreLocation:
 def _postgres_location(url: str, parts: SplitResult) -> StoreLocation:
     user = unquote(parts.username or "")
     host = parts.hostname or ""
+    hostport = parts.netloc.rpartition("@")[2]
+    if hostport.lower().startswith("%2f"):  # a unix socket directory, percent-encoded (case kept)
+        host = unquote(hostport.split(":", 1)[0])
     dbname = unquote(parts.path.lstrip("/"))
     if not user:
         raise InvalidStoreURL(url, "a PostgreSQL URL needs a user: postgresql://USER@HOST:PORT/DB")
@@ -176,6 +179,8 @@ def _postgres_unreachable(env: dict[str, str]) -> str:
     plain TCP connect tells the commonest mistake (wrong host/port, server down) at once.
     """
     host, port = env["POSTGRES_HOST"], int(env["POSTGRES_PORT"])
+    if host.startswith("/"):
+        return ""  # a unix socket directory: let the driver report
     try:
         with socket.create_connection((host, port), timeout=POSTGRES_CONNECT_TIMEOUT_S):
             return ""

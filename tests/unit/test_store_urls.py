@@ -39,6 +39,11 @@ def test_postgres_url_defaults_port_and_takes_password_from_pgpassword(monkeypat
     assert env["POSTGRES_PASSWORD"] == "from-env"
 
 
+def test_postgres_host_may_be_a_unix_socket_directory() -> None:
+    env = persistence_env("postgresql://bob@%2FRun%2Fpg:5433/events")
+    assert (env["POSTGRES_HOST"], env["POSTGRES_PORT"]) == ("/Run/pg", "5433")
+
+
 def test_display_form_hides_the_password() -> None:
     location = parse_store_url("postgresql://alice:hunter2@h:1/d")
     assert location.kind is StoreKind.POSTGRESQL
