@@ -25,7 +25,7 @@ def name(field: str, value: object) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
         raise InvalidValue(field, value, "use 1-63 lowercase letters, digits, '-' or '.', "
                                           "starting and ending with a letter or digit")
-    return value
+    return str(value)  # a plain str, even when given a StrEnum
 
 
 def size(field: str, value: object) -> int:
@@ -68,7 +68,7 @@ def tags(field: str, values: Iterable[object]) -> tuple[str, ...]:
     for tag in values:
         if not isinstance(tag, str) or not _TAG.match(tag):
             raise InvalidValue(field, tag, "a tag is 1-63 letters, digits, '-', '_' or '.'")
-        out.add(tag)
+        out.add(str(tag))
     return tuple(sorted(out))
 
 
@@ -76,4 +76,4 @@ def text(field: str, value: object, limit: int = 1024) -> str:
     """A single-line string of at most ``limit`` characters."""
     if not isinstance(value, str) or "\n" in value or len(value) > limit:
         raise InvalidValue(field, value, f"must be one line of at most {limit} characters")
-    return value
+    return str(value)  # a plain str, even when given a StrEnum (dict keys must not change type)

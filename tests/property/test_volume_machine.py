@@ -1,13 +1,13 @@
 """Volume lifecycle state machine: a Volume and its replicas driven through the services.
 
-Random commands (lifecycle, expansion, replica add / mode / failure / rebuild /
-removal, deletion) run against an independent model of the allowed transitions.
+Random commands (lifecycle, expansion, replica add / policy placement / mode /
+failure / rebuild / removal, deletion) run against an independent model of the allowed transitions.
 After every step: the state is legal and equals the model's; a refused command
 changed nothing; the volume's replica modes equal its Replica aggregates' modes;
 robustness follows the documented rule from those modes. At the end: for every
-version v seen of every aggregate, the repository's ``get(id, version=v)`` (replay,
-through aggregate snapshots taken every few events) equals the state observed
-right after v.
+version v seen of every aggregate, the repository's ``get(id, version=v)`` (replay
+from the aggregate snapshots taken every few events) and a replay of the events
+alone both equal the state observed right after v, types included.
 """
 
 from __future__ import annotations
@@ -16,19 +16,20 @@ import copy
 from typing import Any, ClassVar
 from uuid import UUID
 
-from hypothesis import settings
+from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.application import ControlPlane
 from domain.catalog import Catalog
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidTransition, SchedulingFailed
 from domain.node import Node
 from domain.replica import Replica
 from domain.services import Nodes, Replicas, Volumes
 from domain.snapshots import SnapshotChain
-from domain.values import Disk, ReplicaMode, Robustness, VolumeState
+from domain.values import ConditionType, Disk, ReplicaMode, Robustness, VolumeState
 from domain.volume import Volume
+from tests.fixtures.replay import from_events, strict
 
 S = VolumeState
 NODES = ["n1", "n2", "n3"]
@@ -147,6 +148,31 @@ class VolumeMachine(RuleBasedStateMachine):
             self.modes[name] = mode
             self.observe()
 
+    @rule(count=st.none() | st.integers(0, 2))
+    def place(self, count: int | None) -> None:
+        """Policy placement: new replicas are RW while creating, WO later; failures say why."""
+        before = self.app.recorder.max_notification_id()
+        try:
+            placed = self.replicas.place("vol", count)
+        except SchedulingFailed as failure:
+            assert self.live()
+            volume = self.volumes.get("vol")
+            assert volume.conditions[ConditionType.SCHEDULED].reason == failure.reason
+            assert set(volume.replicas) == set(self.modes)
+            event(f"place failed: {failure.reason}")
+            self.observe()
+            return
+        except InvalidTransition:
+            assert not self.live() and self.app.recorder.max_notification_id() == before
+            return
+        assert self.live()
+        event(f"placed {len(placed)}")
+        for replica in placed:
+            assert replica.name not in self.used_names
+            self.used_names.add(replica.name)
+            self.modes[replica.name] = ReplicaMode.RW if self.state == S.CREATING else ReplicaMode.WO
+        self.observe()
+
     @precondition(lambda self: self.used_names)
     @rule(data=st.data(), mode=st.sampled_from(list(ReplicaMode)))
     def set_mode(self, data: st.DataObject, mode: ReplicaMode) -> None:
@@ -205,13 +231,9 @@ class VolumeMachine(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         for (aggregate_id, version), observed in self.seen.items():
-            replayed = self.app.repository.get(aggregate_id, version=version)
+            replayed = self.app.repository.get(aggregate_id, version=version)  # from a snapshot if any
             assert strict(vars(replayed)) == strict(observed), f"replay of {aggregate_id} at v{version} differs"
-
-
-def strict(state: dict[str, Any]) -> list[tuple[str, str]]:
-    """State compared with types (a StrEnum equals its string, a tuple's repr differs from a list's)."""
-    return sorted((key, repr(value)) for key, value in state.items())
+            assert strict(vars(from_events(self.app, aggregate_id, version))) == strict(observed)
 
 
 VolumeMachine.TestCase.settings = settings(max_examples=40, stateful_step_count=30, deadline=None)

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import AlreadyExists, InvalidTransition, InvalidValue, ReplicaNotFound
-from domain.values import DataLocality, Frontend, ReplicaMode, Robustness, VolumeState
+from domain.values import (
+    ConditionType,
+    DataLocality,
+    Frontend,
+    ReplicaMode,
+    Robustness,
+    SchedulingReason,
+    VolumeState,
+)
 from domain.volume import Volume
 
 GIB = 1 << 30
@@ -198,3 +206,11 @@ def test_standby_activation_and_replica_count() -> None:
     with pytest.raises(InvalidValue):
         v.set_number_of_replicas(0)
     assert event_names(v) == ["Created", "Activated", "NumberOfReplicasChanged"]
+
+
+def test_enum_arguments_are_stored_as_plain_strings() -> None:
+    """Snapshots turn dict keys into plain strings; state must not depend on that."""
+    v = new()
+    v.set_condition(ConditionType.SCHEDULED, True, SchedulingReason.DISK_PRESSURE)
+    [(key, condition)] = v.conditions.items()
+    assert type(key) is str and type(condition.type) is str and type(condition.reason) is str
