@@ -1,0 +1,80 @@
+"""How a volume's history and status look: JSON documents and human tables.
+
+Shared by ``pronghorn events`` (the history), ``pronghorn replay`` (status at a
+point, diffs) and ``pronghorn volume get`` (status now), so that ``volume get
+--json`` right after a command and ``replay --at`` that position print the same
+document.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from adapters.cli.output import cell, render_fields, render_table
+from adapters.cli.sizes import format_size
+from projections.history import Change, History, HistoryEntry
+from projections.plain import plain
+
+DATA_WIDTH = 72  # characters of event data shown per table row
+
+
+def entry_document(entry: HistoryEntry) -> dict[str, Any]:
+    """One event as ``events --json`` prints it (nothing store-specific, so it moves across stores)."""
+    return {
+        "position": entry.position,
+        "aggregate": entry.aggregate,
+        "aggregate_name": entry.aggregate_name,
+        "aggregate_id": str(entry.aggregate_id),
+        "version": entry.version,
+        "timestamp": entry.timestamp.isoformat(),
+        "type": entry.type,
+        "data": plain(entry.data()),
+    }
+
+
+def render_entries(entries: Iterable[HistoryEntry]) -> str:
+    rows = [
+        (
+            e.position,
+            e.timestamp.isoformat(timespec="milliseconds"),
+            f"{e.aggregate}/{e.aggregate_name}",
+            e.version,
+            e.type,
+            _summary(plain(e.data())),
+        )
+        for e in entries
+    ]
+    return render_table(["POS", "TIME", "AGGREGATE", "VER", "EVENT", "DATA"], rows)
+
+
+def status_document(history: History, position: int) -> dict[str, Any]:
+    """The volume status after ``position``, plus where in the history that is."""
+    status = plain(history.status_at(position))
+    entry = history[position - 1]
+    return {**status, "position": position, "as_of": entry.timestamp.isoformat()}
+
+
+def render_status(document: Mapping[str, Any]) -> str:
+    shown = dict(document)
+    if isinstance(shown.get("size"), int):
+        shown["size"] = f"{format_size(shown['size'])} ({shown['size']} bytes)"
+    return render_fields(shown)
+
+
+def change_document(change: Change) -> dict[str, Any]:
+    return {"field": change.field, "before": change.before, "after": change.after}
+
+
+def render_changes(changes: Iterable[Change]) -> str:
+    rows = [(c.field, _short(c.before), _short(c.after)) for c in changes]
+    return render_table(["FIELD", "BEFORE", "AFTER"], rows) if rows else "(no status change)"
+
+
+def _summary(data: Mapping[str, Any]) -> str:
+    return _short(" ".join(f"{k}={cell(v)}" for k, v in data.items()))
+
+
+def _short(value: Any) -> str:
+    text = cell(value)
+    return text if len(text) <= DATA_WIDTH else text[: DATA_WIDTH - 3] + "..."

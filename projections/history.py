@@ -1,0 +1,197 @@
+"""A volume's event history, replayed to any point, and the diff between two points.
+
+Used by ``pronghorn events`` / ``pronghorn replay`` (and the demo). The history
+of volume X is every stored event, in global notification order, of the
+aggregates that belong to X:
+
+* the Volume itself (``volume_id(X)``) and its SnapshotChain (``chain_id(X)``);
+* every aggregate whose creation event names X in a ``volume`` attribute (its
+  Replicas; later aggregates that belong to a volume join the same way).
+
+Positions are 1-based indexes into that history; position N means "after the
+N-th event". The status at a position is computed by folding the events with
+the volume status projection's pure fold (:mod:`projections.volume_status`) —
+there is exactly one fold. Reads go through the eventsourcing recorder only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
+from eventsourcing.utils import resolve_topic
+
+from domain.ids import chain_id, volume_id
+from projections.plain import flatten
+from projections.volume_status import VolumeStatus, apply
+
+BATCH = 1000
+# Event attributes that are envelope, not data.
+_ENVELOPE = ("originator_id", "originator_version", "timestamp", "originator_topic")
+
+
+class HistoryError(LookupError):
+    """A volume with no stored events; ``str()`` is one line."""
+
+
+class PositionOutOfRange(HistoryError, ValueError):
+    """A position or time outside the volume's history."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One stored event of a volume's history."""
+
+    position: int  # 1-based index in this volume's history
+    notification_id: int  # global position in the store's notification log
+    aggregate: str  # aggregate class name: Volume, Replica, SnapshotChain...
+    aggregate_name: str  # the aggregate's name (a replica's name; the volume's for the others)
+    aggregate_id: UUID
+    version: int  # the aggregate's version after this event
+    timestamp: datetime
+    type: str  # event class name: Created, Expanded...
+    event: Any  # the decoded domain event
+
+    def data(self) -> dict[str, Any]:
+        """The event's own attributes (its envelope left out)."""
+        return {k: v for k, v in vars(self.event).items() if k not in _ENVELOPE}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One field of the status that differs between two points."""
+
+    field: str
+    before: Any
+    after: Any
+
+
+class History(Sequence[HistoryEntry]):
+    """A volume's events in global order, addressable by 1-based position."""
+
+    def __init__(self, volume: str, entries: Sequence[HistoryEntry]) -> None:
+        self.volume = volume
+        self.entries = tuple(entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[HistoryEntry]:
+        return iter(self.entries)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.entries[index]
+
+    def check_position(self, position: int) -> int:
+        if not 1 <= position <= len(self.entries):
+            raise PositionOutOfRange(
+                f"position {position} is outside volume {self.volume!r}'s history (1..{len(self.entries)})"
+            )
+        return position
+
+    def position_at(self, when: datetime) -> int:
+        """The last position whose event happened at or before ``when`` (naive = UTC)."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        found = 0
+        for entry in self.entries:
+            if entry.timestamp <= when:
+                found = entry.position
+        if found == 0:
+            first = self.entries[0].timestamp.isoformat() if self.entries else "never"
+            raise PositionOutOfRange(
+                f"volume {self.volume!r} had no events at {when.isoformat()} (first event: {first})"
+            )
+        return found
+
+    def between(self, a: int, b: int) -> tuple[HistoryEntry, ...]:
+        """Entries after position ``a`` up to and including ``b`` (a <= b)."""
+        return self.entries[min(a, b) : max(a, b)]
+
+    def status_at(self, position: int) -> VolumeStatus:
+        """The volume status after the event at ``position``."""
+        status: VolumeStatus | None = None
+        for entry in self.entries[: self.check_position(position)]:
+            status = apply(status, entry.event)
+        assert status is not None
+        return status
+
+
+def read_history(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str) -> History:
+    """Scan the notification log for the events of ``volume``'s aggregates.
+
+    Raises :class:`HistoryError` when the volume has no events at all.
+    """
+    members: dict[UUID, tuple[str, str]] = {volume_id(volume): ("", ""), chain_id(volume): ("", "")}
+    entries: list[HistoryEntry] = []
+    for notification in _notifications(recorder):
+        originator = _as_uuid(notification.originator_id)
+        if originator not in members:
+            if notification.originator_version != 1:
+                continue
+            event = mapper.to_domain_event(notification)
+            if not _names_volume(event, volume):
+                continue
+            members[originator] = ("", "")
+        else:
+            event = mapper.to_domain_event(notification)
+        if not members[originator][0]:
+            members[originator] = (_aggregate_kind(event), str(getattr(event, "name", None) or volume))
+        kind, name = members[originator]
+        entries.append(
+            HistoryEntry(
+                position=len(entries) + 1,
+                notification_id=notification.id,
+                aggregate=kind,
+                aggregate_name=name,
+                aggregate_id=originator,
+                version=notification.originator_version,
+                timestamp=event.timestamp,
+                type=type(event).__name__,
+                event=event,
+            )
+        )
+    if not entries:
+        raise HistoryError(f"volume {volume!r} has no events in this store")
+    return History(volume, entries)
+
+
+def diff(before: VolumeStatus, after: VolumeStatus) -> list[Change]:
+    """Field-level changes from ``before`` to ``after`` (nested fields as dotted paths)."""
+    old, new = flatten(before), flatten(after)
+    return [
+        Change(name, old.get(name), new.get(name))
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    ]
+
+
+def _notifications(recorder: ApplicationRecorder) -> Iterator[Notification]:
+    start = 1
+    while True:
+        batch = recorder.select_notifications(start, BATCH)
+        yield from batch
+        if len(batch) < BATCH:
+            return
+        start = batch[-1].id + 1
+
+
+def _names_volume(event: Any, volume: str) -> bool:
+    named = getattr(event, "volume", None)
+    return named == volume or (isinstance(named, UUID) and named == volume_id(volume))
+
+
+def _aggregate_kind(event: Any) -> str:
+    topic = getattr(event, "originator_topic", None)
+    if isinstance(topic, str):
+        return str(resolve_topic(topic).__name__)
+    qualname = type(event).__qualname__
+    return qualname.rsplit(".", 1)[0] if "." in qualname else "?"
+
+
+def _as_uuid(value: UUID | str) -> UUID:
+    return value if isinstance(value, UUID) else UUID(str(value))
