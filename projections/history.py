@@ -4,9 +4,10 @@ Used by ``pronghorn events`` / ``pronghorn replay`` (and the demo). The history
 of volume X is every stored event, in global notification order, of the
 aggregates that belong to X:
 
-* the Volume itself (``volume_id(X)``) and its SnapshotChain (``chain_id(X)``);
-* every aggregate whose creation event names X in a ``volume`` attribute (its
-  Replicas; later aggregates that belong to a volume join the same way).
+every aggregate whose creation event says it belongs to X — the Volume, its
+SnapshotChain and its Replicas — by the volume status projection's own rule
+(:func:`projections.volume_status.volume_of_new_aggregate`), so the replayed
+history and the live status view always fold the same events.
 
 Positions are 1-based indexes into that history; position N means "after the
 N-th event". The status at a position is computed by folding the events with
@@ -17,7 +18,7 @@ there is exactly one fold. Reads go through the eventsourcing recorder only.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -25,9 +26,9 @@ from uuid import UUID
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.utils import resolve_topic
 
-from domain.ids import chain_id, volume_id
 from projections.plain import flatten
-from projections.volume_status import VolumeStatus, apply
+from projections.status_json import status_to_dict
+from projections.volume_status import VolumeStatus, fold, starts_volume_history, volume_of_new_aggregate
 
 BATCH = 1000
 # Event attributes that are envelope, not data.
@@ -113,12 +114,10 @@ class History(Sequence[HistoryEntry]):
         return self.entries[min(a, b) : max(a, b)]
 
     def status_at(self, position: int) -> VolumeStatus:
-        """The volume status after the event at ``position``."""
-        status: VolumeStatus | None = None
-        for entry in self.entries[: self.check_position(position)]:
-            status = apply(status, entry.event)
-        assert status is not None
-        return status
+        """The volume status after the event at ``position`` — what the status view showed then."""
+        entries = self.entries[: self.check_position(position)]
+        status = fold(entry.event for entry in entries)
+        return replace(status, position=entries[-1].notification_id)
 
 
 def read_history(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str) -> History:
@@ -126,21 +125,20 @@ def read_history(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str
 
     Raises :class:`HistoryError` when the volume has no events at all.
     """
-    members: dict[UUID, tuple[str, str]] = {volume_id(volume): ("", ""), chain_id(volume): ("", "")}
+    members: dict[UUID, tuple[str, str]] = {}  # aggregate id -> (kind, name)
     entries: list[HistoryEntry] = []
+    event: Any
     for notification in _notifications(recorder):
         originator = _as_uuid(notification.originator_id)
         if originator not in members:
-            if notification.originator_version != 1:
+            if not starts_volume_history(resolve_topic(notification.topic)):
                 continue
             event = mapper.to_domain_event(notification)
-            if not _names_volume(event, volume):
+            if volume_of_new_aggregate(event) != volume:
                 continue
-            members[originator] = ("", "")
+            members[originator] = (_aggregate_kind(event), str(getattr(event, "name", None) or volume))
         else:
             event = mapper.to_domain_event(notification)
-        if not members[originator][0]:
-            members[originator] = (_aggregate_kind(event), str(getattr(event, "name", None) or volume))
         kind, name = members[originator]
         entries.append(
             HistoryEntry(
@@ -162,7 +160,7 @@ def read_history(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str
 
 def diff(before: VolumeStatus, after: VolumeStatus) -> list[Change]:
     """Field-level changes from ``before`` to ``after`` (nested fields as dotted paths)."""
-    old, new = flatten(before), flatten(after)
+    old, new = flatten(status_to_dict(before)), flatten(status_to_dict(after))
     return [
         Change(name, old.get(name), new.get(name))
         for name in sorted(old.keys() | new.keys())
@@ -178,11 +176,6 @@ def _notifications(recorder: ApplicationRecorder) -> Iterator[Notification]:
         if len(batch) < BATCH:
             return
         start = batch[-1].id + 1
-
-
-def _names_volume(event: Any, volume: str) -> bool:
-    named = getattr(event, "volume", None)
-    return named == volume or (isinstance(named, UUID) and named == volume_id(volume))
 
 
 def _aggregate_kind(event: Any) -> str:

@@ -15,6 +15,7 @@ from adapters.cli.output import cell, render_fields, render_table
 from adapters.cli.sizes import format_size
 from projections.history import Change, History, HistoryEntry
 from projections.plain import plain
+from projections.status_json import status_to_dict
 
 DATA_WIDTH = 72  # characters of event data shown per table row
 
@@ -49,10 +50,8 @@ def render_entries(entries: Iterable[HistoryEntry]) -> str:
 
 
 def status_document(history: History, position: int) -> dict[str, Any]:
-    """The volume status after ``position``, plus where in the history that is."""
-    status = plain(history.status_at(position))
-    entry = history[position - 1]
-    return {**status, "position": position, "as_of": entry.timestamp.isoformat()}
+    """The volume status after ``position`` (its ``events`` field is that position)."""
+    return status_to_dict(history.status_at(position))
 
 
 def render_status(document: Mapping[str, Any]) -> str:

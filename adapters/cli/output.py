@@ -28,7 +28,7 @@ def print_json(value: Any, stream: TextIO | None = None) -> None:
 
 def cell(value: Any) -> str:
     """One table cell: short, single-line text for a value."""
-    if value is None:
+    if value is None or value == "":
         return "-"
     if isinstance(value, Enum):
         return str(value.value)
