@@ -18,3 +18,5 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 
 # The `pronghorn` executable of the venv running the tests (CLI tests run it).
 PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
+
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.store_backends"]

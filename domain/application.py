@@ -1,0 +1,42 @@
+"""``ControlPlane``: the one eventsourcing application holding every aggregate.
+
+One application means one notification log, so a volume's history across its
+Volume, Replica and SnapshotChain aggregates is globally ordered. Persistence comes
+from ``env`` (or the process environment) exactly as for any eventsourcing
+``Application``: in memory by default; ``domain.store`` maps store URLs to env.
+Snapshots are taken every ``SNAPSHOT_INTERVAL`` events of an aggregate, so long
+histories load from the newest snapshot plus at most that many events.
+
+Built by ``domain.store.open_control_plane`` (adapters, manager) and by tests;
+commands go through ``domain.services``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Transcoder
+
+from domain.catalog import Catalog
+from domain.node import Node
+from domain.transcoding import DomainTranscoder
+from domain.volume import Volume
+
+SNAPSHOT_INTERVAL = 50
+
+
+class ControlPlane(Application):
+    name = "ControlPlane"
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
+        Volume: SNAPSHOT_INTERVAL,
+        Node: SNAPSHOT_INTERVAL,
+        Catalog: 2 * SNAPSHOT_INTERVAL,
+    }
+
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env)
+
+    def construct_transcoder(self) -> Transcoder:
+        return DomainTranscoder()

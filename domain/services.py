@@ -1,0 +1,194 @@
+"""Application services for volumes and nodes (and re-exports of the others).
+
+Each method is one command: load -> command -> save, retried on optimistic
+concurrency conflicts (``domain.service.Service``). Methods return the aggregate as
+saved. Listing reads the ``Catalog`` of live names saved in the same transaction as
+each create / delete, so it is right on every persistence module.
+
+Called by adapters (CLI, REST, CSI), the manager and tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from domain.errors import AlreadyExists, NodeNotFound, VolumeNotFound
+from domain.ids import node_id, volume_id
+from domain.node import Node, make_disk
+from domain.service import Service
+from domain.values import Disk, VolumeState
+from domain.volume import Volume
+
+VOLUMES = "volumes"
+NODES = "nodes"
+
+
+class Volumes(Service):
+    def get(self, name: str) -> Volume:
+        """The volume (also when deleted: its history stays readable)."""
+        return self._load(Volume, volume_id(name), lambda: VolumeNotFound(name))
+
+    def names(self) -> list[str]:
+        """Names of volumes not yet deleted, sorted."""
+        return self._catalog(VOLUMES).sorted_names()
+
+    def list(self) -> list[Volume]:
+        """Volumes not yet deleted, sorted by name."""
+        return [self.get(name) for name in self.names()]
+
+    def create(self, name: str, size: int, number_of_replicas: int = 3, **spec: Any) -> Volume:
+        """Create a volume in state ``creating``; see ``Volume.create`` for the spec fields.
+
+        A deleted volume's name is not reused (its history keeps it): AlreadyExists.
+        """
+        def command() -> Volume:
+            volume = Volume.create(name, size, number_of_replicas, **spec)
+            if self._exists(volume.id):
+                deleted = self.get(name).state == VolumeState.DELETED
+                raise AlreadyExists("volume", name, "deleted; names are not reused" if deleted else "")
+            catalog = self._catalog(VOLUMES)
+            catalog.add(name)
+            self.app.save(volume, catalog)
+            return volume
+
+        return self._retry(f"volume {name!r}", command)
+
+    def _update(self, name: str, change: Callable[[Volume], object]) -> Volume:
+        return self._change(f"volume {name!r}", lambda: self.get(name), change)
+
+    def finish_creating(self, name: str) -> Volume:
+        return self._update(name, Volume.finish_creating)
+
+    def expand(self, name: str, size: int) -> Volume:
+        return self._update(name, lambda v: v.expand(size))
+
+    def set_number_of_replicas(self, name: str, number: int) -> Volume:
+        return self._update(name, lambda v: v.set_number_of_replicas(number))
+
+    def activate(self, name: str) -> Volume:
+        return self._update(name, Volume.activate)
+
+    def start_attach(self, name: str, node: str) -> Volume:
+        return self._update(name, lambda v: v.start_attach(node))
+
+    def attached(self, name: str, endpoint: str) -> Volume:
+        return self._update(name, lambda v: v.finish_attach(endpoint))
+
+    def attach_failed(self, name: str, reason: str) -> Volume:
+        return self._update(name, lambda v: v.fail_attach(reason))
+
+    def start_detach(self, name: str) -> Volume:
+        return self._update(name, Volume.start_detach)
+
+    def detached(self, name: str) -> Volume:
+        return self._update(name, Volume.finish_detach)
+
+    def set_condition(self, name: str, type: str, status: bool, reason: str = "", message: str = "") -> Volume:
+        return self._update(name, lambda v: v.set_condition(type, status, reason, message))
+
+    def delete(self, name: str) -> Volume:
+        """Start deleting; a volume without replicas is deleted at once.
+
+        With replicas, the volume stays ``deleting`` until they are removed
+        (``Replicas.remove`` finishes the deletion with the last one).
+        """
+        def command() -> Volume:
+            volume = self.get(name)
+            volume.start_delete()
+            if not volume.replicas:
+                volume.finish_delete()
+            catalog = self._catalog(VOLUMES)
+            if volume.state == VolumeState.DELETED:
+                catalog.drop(name)
+            self.app.save(volume, catalog)
+            return volume
+
+        return self._retry(f"volume {name!r}", command)
+
+    def deleted(self, name: str) -> Volume:
+        """Finish deleting a volume whose replicas are all gone."""
+        def command() -> Volume:
+            volume = self.get(name)
+            volume.finish_delete()
+            catalog = self._catalog(VOLUMES)
+            catalog.drop(name)
+            self.app.save(volume, catalog)
+            return volume
+
+        return self._retry(f"volume {name!r}", command)
+
+
+class Nodes(Service):
+    def get(self, name: str) -> Node:
+        """The node; NodeNotFound if it was never registered or was removed."""
+        node = self._load(Node, node_id(name), lambda: NodeNotFound(name))
+        if node.removed:
+            raise NodeNotFound(name)
+        return node
+
+    def names(self) -> list[str]:
+        return self._catalog(NODES).sorted_names()
+
+    def list(self) -> list[Node]:
+        """Registered (not removed) nodes, sorted by name."""
+        return [self.get(name) for name in self.names()]
+
+    def add(self, name: str, address: str, zone: str = "", tags: Iterable[str] = (),
+            disks: Iterable[Disk] = ()) -> Node:
+        """Register a node; a removed node of that name comes back with its old disks
+        plus any new ones given."""
+        disks = list(disks)
+
+        def command() -> Node:
+            node = Node.create(name, address, zone, tags, disks)
+            if self._exists(node.id):
+                node = self._load(Node, node.id, lambda: NodeNotFound(name))
+                node.reregister(address, zone, tags)  # AlreadyExists unless removed
+                for disk in disks:
+                    if disk.path.rstrip("/") not in node.disks:
+                        node.add_disk(disk.path, disk.capacity, disk.reserved, disk.tags, disk.schedulable)
+            catalog = self._catalog(NODES)
+            catalog.add(name)
+            self.app.save(node, catalog)
+            return node
+
+        return self._retry(f"node {name!r}", command)
+
+    def _update(self, name: str, change: Callable[[Node], object]) -> Node:
+        return self._change(f"node {name!r}", lambda: self.get(name), change)
+
+    def update(self, name: str, address: str | None = None, zone: str | None = None,
+               tags: Iterable[str] | None = None) -> Node:
+        return self._update(name, lambda n: n.update(address, zone, tags))
+
+    def cordon(self, name: str) -> Node:
+        return self._update(name, Node.cordon)
+
+    def uncordon(self, name: str) -> Node:
+        return self._update(name, Node.uncordon)
+
+    def add_disk(self, name: str, path: str, capacity: int, reserved: int = 0,
+                 tags: Iterable[str] = (), schedulable: bool = True) -> Node:
+        make_disk(path, capacity, reserved, tags, schedulable)  # fail fast, before loading
+        return self._update(name, lambda n: n.add_disk(path, capacity, reserved, tags, schedulable))
+
+    def update_disk(self, name: str, path: str, *, capacity: int | None = None, reserved: int | None = None,
+                    tags: Iterable[str] | None = None, schedulable: bool | None = None) -> Node:
+        return self._update(name, lambda n: n.update_disk(
+            path, capacity=capacity, reserved=reserved, tags=tags, schedulable=schedulable))
+
+    def remove_disk(self, name: str, path: str) -> Node:
+        return self._update(name, lambda n: n.remove_disk(path))
+
+    def remove(self, name: str) -> Node:
+        """Unregister a node with no replicas scheduled on it (its history stays)."""
+        def command() -> Node:
+            node = self.get(name)
+            node.remove()
+            catalog = self._catalog(NODES)
+            catalog.drop(name)
+            self.app.save(node, catalog)
+            return node
+
+        return self._retry(f"node {name!r}", command)

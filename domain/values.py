@@ -1,0 +1,104 @@
+"""Value objects of the control-plane domain: states, modes and small frozen records.
+
+Imported by the aggregates, the scheduling policy, projections and adapters. Every
+type here round-trips through the event store (see ``domain.transcoding``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+SECTOR = 4096  # sizes are whole sectors
+KIB = 1024
+MIB = 1024 * KIB
+GIB = 1024 * MIB
+
+
+class VolumeState(StrEnum):
+    CREATING = "creating"
+    DETACHED = "detached"
+    ATTACHING = "attaching"
+    ATTACHED = "attached"
+    DETACHING = "detaching"
+    DELETING = "deleting"
+    DELETED = "deleted"
+
+
+class Robustness(StrEnum):
+    HEALTHY = "healthy"
+    DEGRADED = "degraded"
+    FAULTED = "faulted"
+    UNKNOWN = "unknown"
+
+
+class ReplicaMode(StrEnum):
+    RW = "RW"  # in sync: serves reads and writes
+    WO = "WO"  # rebuilding: receives writes, serves no reads
+    ERR = "ERR"  # failed: out of the data path
+
+
+class DataLocality(StrEnum):
+    DISABLED = "disabled"
+    BEST_EFFORT = "best-effort"
+    STRICT_LOCAL = "strict-local"
+
+
+class Frontend(StrEnum):
+    NBD = "nbd"
+    BLOCKDEV = "blockdev"
+
+
+class RebuildState(StrEnum):
+    NONE = "none"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class SchedulingReason(StrEnum):
+    """Machine-readable reasons a placement failed (become condition reasons)."""
+
+    INSUFFICIENT_NODES = "InsufficientNodes"  # too few distinct eligible nodes
+    INSUFFICIENT_ZONES = "InsufficientZones"  # hard zone anti-affinity cannot be met
+    INSUFFICIENT_DISKS = "InsufficientDisks"  # hard disk anti-affinity cannot be met
+    NO_MATCHING_NODES = "NoMatchingNodes"  # node selector / cordons leave no node
+    NO_MATCHING_DISKS = "NoMatchingDisks"  # disk selector / disk flags leave no disk
+    DISK_PRESSURE = "DiskPressure"  # available space would drop under the minimum
+    OVER_PROVISIONED = "OverProvisioned"  # scheduled total would exceed the limit
+
+
+class ConditionType(StrEnum):
+    SCHEDULED = "Scheduled"
+    RESTORE = "Restore"
+    TOO_MANY_SNAPSHOTS = "TooManySnapshots"
+
+
+@dataclass(frozen=True)
+class Disk:
+    """A disk of a node: a directory holding replica data."""
+
+    path: str
+    capacity: int  # bytes
+    reserved: int = 0  # bytes kept free for other users of the filesystem
+    tags: tuple[str, ...] = ()
+    schedulable: bool = True
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A Kubernetes-style condition: a named boolean with why and a message."""
+
+    type: str
+    status: bool
+    reason: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class ReplicaMember:
+    """What a Volume knows of one of its replicas (robustness derives from these)."""
+
+    name: str
+    node: str
+    mode: ReplicaMode

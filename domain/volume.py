@@ -1,0 +1,314 @@
+"""``Volume``: the aggregate of one volume's spec, lifecycle and replica membership.
+
+State machine (commands -> event):
+    creating --finish_creating--> detached            (CreationFinished)
+    detached --start_attach(node)--> attaching        (AttachStarted)
+    attaching --finish_attach(endpoint)--> attached   (Attached)
+    attaching --fail_attach(reason)--> detached       (AttachFailed)
+    attaching|attached --start_detach--> detaching    (DetachStarted)
+    detaching --finish_detach--> detached             (Detached)
+    creating|detached --start_delete--> deleting      (DeletionStarted)
+    deleting --finish_delete--> deleted (no replicas) (Deleted)
+Repeating a command whose effect already holds is a no-op (no event), so
+reconcilers and CSI retries are safe.
+
+Robustness is derived, never stored, from the replica modes the volume knows:
+    no replicas known              -> unknown
+    RW count >= number_of_replicas -> healthy
+    1 <= RW count < number         -> degraded
+    replicas known but none RW     -> faulted
+The replica modes are facts reported by engines (or the last known ones while
+detached), so a detached volume with an ERR replica still shows that it is degraded.
+
+Used by ``domain.services.Volumes`` / ``Replicas``; projections fold its events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from domain import validation
+from domain.errors import AlreadyExists, InvalidTransition, InvalidValue, ReplicaNotFound
+from domain.ids import volume_id
+from domain.values import (
+    Condition,
+    DataLocality,
+    Frontend,
+    ReplicaMember,
+    ReplicaMode,
+    Robustness,
+    VolumeState,
+)
+
+MAX_REPLICAS = 10
+DEFAULT_STALE_REPLICA_TIMEOUT = 2880 * 60  # seconds (48 h, like Longhorn's default)
+GONE = (VolumeState.DELETING, VolumeState.DELETED)
+
+
+class Volume(Aggregate):
+    @staticmethod
+    def create_id(name: str) -> UUID:
+        return volume_id(name)
+
+    @classmethod
+    def create(
+        cls,
+        name: str,
+        size: int,
+        number_of_replicas: int = 3,
+        data_locality: DataLocality | str = DataLocality.DISABLED,
+        stale_replica_timeout: int = DEFAULT_STALE_REPLICA_TIMEOUT,
+        node_selector: Iterable[str] = (),
+        disk_selector: Iterable[str] = (),
+        frontend: Frontend | str = Frontend.NBD,
+        standby: bool = False,
+        restore_source: str = "",
+    ) -> Volume:
+        """Validate a new volume's spec and return it (state ``creating``)."""
+        if not isinstance(standby, bool):
+            raise InvalidValue("standby", standby, "must be true or false")
+        return cls(
+            name=validation.name("volume name", name),
+            size=validation.size("size", size),
+            number_of_replicas=validation.integer("number of replicas", number_of_replicas, 1, MAX_REPLICAS),
+            data_locality=validation.choice("data locality", data_locality, DataLocality),
+            stale_replica_timeout=validation.integer("stale replica timeout", stale_replica_timeout, 0),
+            node_selector=validation.tags("node selector", node_selector),
+            disk_selector=validation.tags("disk selector", disk_selector),
+            frontend=validation.choice("frontend", frontend, Frontend),
+            standby=standby,
+            restore_source=validation.text("restore source", restore_source),
+        )
+
+    def __init__(
+        self,
+        name: str,
+        size: int,
+        number_of_replicas: int,
+        data_locality: DataLocality,
+        stale_replica_timeout: int,
+        node_selector: tuple[str, ...],
+        disk_selector: tuple[str, ...],
+        frontend: Frontend,
+        standby: bool,
+        restore_source: str,
+    ) -> None:
+        self.name = name
+        self.size = size
+        self.number_of_replicas = number_of_replicas
+        self.data_locality = data_locality
+        self.stale_replica_timeout = stale_replica_timeout
+        self.node_selector = node_selector
+        self.disk_selector = disk_selector
+        self.frontend = frontend
+        self.standby = standby
+        self.restore_source = restore_source
+        self.state = VolumeState.CREATING
+        self.node = ""  # where it is attached / attaching
+        self.endpoint = ""  # frontend address while attached
+        self.replicas: dict[str, ReplicaMember] = {}
+        self.conditions: dict[str, Condition] = {}
+
+    # -- derived -------------------------------------------------------------------
+
+    @property
+    def robustness(self) -> Robustness:
+        if not self.replicas:
+            return Robustness.UNKNOWN
+        rw = sum(1 for r in self.replicas.values() if r.mode == ReplicaMode.RW)
+        if rw >= self.number_of_replicas:
+            return Robustness.HEALTHY
+        return Robustness.DEGRADED if rw else Robustness.FAULTED
+
+    def _refuse(self, command: str, detail: str = "") -> InvalidTransition:
+        return InvalidTransition("volume", self.name, self.state, command, detail)
+
+    def _require(self, command: str, *states: VolumeState) -> None:
+        if self.state not in states:
+            raise self._refuse(command)
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def finish_creating(self) -> None:
+        if self.state == VolumeState.DETACHED:
+            return
+        self._require("finish creating", VolumeState.CREATING)
+        self._creation_finished()
+
+    @event("CreationFinished")
+    def _creation_finished(self) -> None:
+        self.state = VolumeState.DETACHED
+
+    def start_attach(self, node: str) -> None:
+        node = validation.name("node name", node)
+        if self.state in (VolumeState.ATTACHING, VolumeState.ATTACHED) and self.node == node:
+            return
+        self._require("attach", VolumeState.DETACHED)
+        self._attach_started(node)
+
+    @event("AttachStarted")
+    def _attach_started(self, node: str) -> None:
+        self.state = VolumeState.ATTACHING
+        self.node = node
+
+    def finish_attach(self, endpoint: str) -> None:
+        endpoint = validation.text("endpoint", endpoint)
+        if self.state == VolumeState.ATTACHED and self.endpoint == endpoint:
+            return
+        self._require("finish attaching", VolumeState.ATTACHING)
+        self._attached(endpoint)
+
+    @event("Attached")
+    def _attached(self, endpoint: str) -> None:
+        self.state = VolumeState.ATTACHED
+        self.endpoint = endpoint
+
+    def fail_attach(self, reason: str) -> None:
+        reason = validation.text("reason", reason)
+        self._require("fail attaching", VolumeState.ATTACHING)
+        self._attach_failed(reason)
+
+    @event("AttachFailed")
+    def _attach_failed(self, reason: str) -> None:
+        self.state = VolumeState.DETACHED
+        self.node = ""
+
+    def start_detach(self) -> None:
+        if self.state in (VolumeState.DETACHING, VolumeState.DETACHED):
+            return
+        self._require("detach", VolumeState.ATTACHING, VolumeState.ATTACHED)
+        self._detach_started()
+
+    @event("DetachStarted")
+    def _detach_started(self) -> None:
+        self.state = VolumeState.DETACHING
+
+    def finish_detach(self) -> None:
+        if self.state == VolumeState.DETACHED:
+            return
+        self._require("finish detaching", VolumeState.DETACHING)
+        self._detached()
+
+    @event("Detached")
+    def _detached(self) -> None:
+        self.state = VolumeState.DETACHED
+        self.node = ""
+        self.endpoint = ""
+
+    def start_delete(self) -> None:
+        if self.state in GONE:
+            return
+        self._require("delete", VolumeState.CREATING, VolumeState.DETACHED)
+        self._deletion_started()
+
+    @event("DeletionStarted")
+    def _deletion_started(self) -> None:
+        self.state = VolumeState.DELETING
+
+    def finish_delete(self) -> None:
+        if self.state == VolumeState.DELETED:
+            return
+        self._require("finish deleting", VolumeState.DELETING)
+        if self.replicas:
+            raise self._refuse("finish deleting", f"replicas left: {', '.join(sorted(self.replicas))}")
+        self._deleted()
+
+    @event("Deleted")
+    def _deleted(self) -> None:
+        self.state = VolumeState.DELETED
+
+    # -- spec changes --------------------------------------------------------------
+
+    def expand(self, new_size: int) -> None:
+        new_size = validation.size("size", new_size)
+        if self.state in GONE or self.state in (VolumeState.ATTACHING, VolumeState.DETACHING):
+            raise self._refuse("expand")
+        if new_size < self.size:
+            raise InvalidValue("size", new_size, f"volumes only grow (current size {self.size})")
+        if new_size > self.size:
+            self._expanded(new_size)
+
+    @event("Expanded")
+    def _expanded(self, size: int) -> None:
+        self.size = size
+
+    def set_number_of_replicas(self, number: int) -> None:
+        number = validation.integer("number of replicas", number, 1, MAX_REPLICAS)
+        if self.state in GONE:
+            raise self._refuse("change the number of replicas of")
+        if number != self.number_of_replicas:
+            self._number_of_replicas_changed(number)
+
+    @event("NumberOfReplicasChanged")
+    def _number_of_replicas_changed(self, number: int) -> None:
+        self.number_of_replicas = number
+
+    def activate(self) -> None:
+        """Turn a standby (DR) volume into a normal one."""
+        if not self.standby:
+            return
+        if self.state in GONE:
+            raise self._refuse("activate")
+        self._activated()
+
+    @event("Activated")
+    def _activated(self) -> None:
+        self.standby = False
+
+    def set_condition(self, type: str, status: bool, reason: str = "", message: str = "") -> None:
+        condition = Condition(
+            type=validation.text("condition type", type, 63),
+            status=bool(status),
+            reason=validation.text("condition reason", reason, 63),
+            message=validation.text("condition message", message),
+        )
+        if self.conditions.get(condition.type) != condition:
+            self._condition_changed(condition)
+
+    @event("ConditionChanged")
+    def _condition_changed(self, condition: Condition) -> None:
+        self.conditions[condition.type] = condition
+
+    # -- replica membership --------------------------------------------------------
+
+    def add_replica(self, name: str, node: str, mode: ReplicaMode | str = ReplicaMode.RW) -> None:
+        name = validation.name("replica name", name)
+        node = validation.name("node name", node)
+        mode = validation.choice("replica mode", mode, ReplicaMode)
+        if self.state in GONE:
+            raise self._refuse("add a replica to")
+        if name in self.replicas:
+            raise AlreadyExists("replica", name, f"in volume {self.name!r}")
+        self._replica_added(ReplicaMember(name=name, node=node, mode=mode))
+
+    @event("ReplicaAdded")
+    def _replica_added(self, replica: ReplicaMember) -> None:
+        self.replicas[replica.name] = replica
+
+    def change_replica_mode(self, name: str, mode: ReplicaMode | str) -> None:
+        mode = validation.choice("replica mode", mode, ReplicaMode)
+        member = self._member(name)
+        if member.mode != mode:
+            self._replica_mode_changed(name, mode)
+
+    @event("ReplicaModeChanged")
+    def _replica_mode_changed(self, name: str, mode: ReplicaMode) -> None:
+        member = self.replicas[name]
+        self.replicas[name] = ReplicaMember(name=member.name, node=member.node, mode=mode)
+
+    def remove_replica(self, name: str) -> None:
+        self._member(name)
+        self._replica_removed(name)
+
+    @event("ReplicaRemoved")
+    def _replica_removed(self, name: str) -> None:
+        del self.replicas[name]
+
+    def _member(self, name: str) -> ReplicaMember:
+        try:
+            return self.replicas[name]
+        except KeyError:
+            raise ReplicaNotFound(self.name, name) from None
