@@ -1,0 +1,71 @@
+"""``events export`` from SQLite, ``events import`` into PostgreSQL: the history replays identically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adapters.cli.errors import ExitCode
+from tests.fixtures.pronghorn_cli import Cli
+
+
+@pytest.fixture
+def exported(tmp_path: Path) -> tuple[Cli, Path]:
+    cli = Cli(tmp_path / "source")
+    cli.ok("volume", "create", "other", "--size", "1Gi", "--replicas", "1")  # not exported
+    cli.ok("volume", "create", "vol", "--size", "1Gi", "--replicas", "2")
+    cli.ok("volume", "expand", "vol", "--size", "4Gi")
+    cli.ok("volume", "expand", "other", "--size", "2Gi")
+    cli.ok("volume", "expand", "vol", "--size", "8Gi")
+    target = tmp_path / "vol-history.json"
+    assert "exported" in cli.ok("events", "export", "vol", str(target))
+    return cli, target
+
+
+@pytest.mark.postgres
+def test_export_sqlite_import_postgres_replays_identically(exported: tuple[Cli, Path], postgres_url: str) -> None:
+    source, file = exported
+    document = json.loads(file.read_text())
+    assert document["format"] == "pronghorn.volume-history" and document["volume"] == "vol"
+    assert {a["name"] for a in document["aggregates"]} == {"vol"}
+    assert all({"aggregate_id", "version", "topic", "state"} <= e.keys() for e in document["events"])
+
+    assert "imported" in source.ok("events", "import", str(file), "--store", postgres_url)
+    history = source.json("events", "vol")
+    assert source.json("events", "vol", "--store", postgres_url) == history
+    for position in range(1, len(history) + 1):
+        here = source.json("replay", "vol", "--at", str(position))
+        there = source.json("replay", "vol", "--at", str(position), "--store", postgres_url)
+        here.pop("position"), there.pop("position")  # notification ids are per store
+        assert here == there
+    assert source.json("replay", "vol", "--at", str(len(history)), "--store", postgres_url)["size"] == 8 * 1024**3
+
+    line = source.fails(ExitCode.CONFLICT, "events", "import", str(file), "--store", postgres_url)
+    assert "refusing to import 'vol'" in line
+    assert source.json("events", "vol", "--store", postgres_url) == history  # nothing added twice
+    source.fails(ExitCode.NOT_FOUND, "events", "other", "--store", postgres_url)
+
+
+def test_import_into_a_fresh_sqlite_store_and_bad_files(exported: tuple[Cli, Path], tmp_path: Path) -> None:
+    source, file = exported
+    target = Cli(tmp_path / "target")
+    target.ok("events", "import", str(file))
+    assert target.json("events", "vol") == source.json("events", "vol")
+    assert target.fails(ExitCode.CONFLICT, "events", "import", str(file)).startswith("pronghorn events import: ")
+
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert "not a JSON file" in target.fails(ExitCode.USAGE, "events", "import", str(bad))
+    bad.write_text(json.dumps({"format": "something-else"}))
+    assert "not a pronghorn volume history file" in target.fails(ExitCode.USAGE, "events", "import", str(bad))
+    tampered = json.loads(file.read_text())
+    tampered["events"][0]["topic"] = "domain.volume:NoSuchEvent"
+    bad.write_text(json.dumps(tampered))
+    fresh = Cli(tmp_path / "fresh")
+    assert "event 1 is not valid" in fresh.fails(ExitCode.USAGE, "events", "import", str(bad))
+    fresh.fails(ExitCode.NOT_FOUND, "events", "vol")  # nothing half-imported
+    fresh.fails(ExitCode.NOT_FOUND, "events", "import", str(tmp_path / "missing.json"))
+    source.fails(ExitCode.NOT_FOUND, "events", "export", "nope", str(tmp_path / "x.json"))
+    assert not (tmp_path / "x.json").exists()
