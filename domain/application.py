@@ -21,6 +21,8 @@ from eventsourcing.persistence import Transcoder
 
 from domain.catalog import Catalog
 from domain.node import Node
+from domain.replica import Replica
+from domain.snapshots import SnapshotChain
 from domain.transcoding import DomainTranscoder
 from domain.volume import Volume
 
@@ -32,6 +34,8 @@ class ControlPlane(Application):
     snapshotting_intervals: ClassVar[dict[type[Any], int]] = {
         Volume: SNAPSHOT_INTERVAL,
         Node: SNAPSHOT_INTERVAL,
+        Replica: SNAPSHOT_INTERVAL,
+        SnapshotChain: SNAPSHOT_INTERVAL,
         Catalog: 2 * SNAPSHOT_INTERVAL,
     }
 

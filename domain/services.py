@@ -11,14 +11,20 @@ Called by adapters (CLI, REST, CSI), the manager and tests.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
-from domain.errors import AlreadyExists, NodeNotFound, VolumeNotFound
-from domain.ids import node_id, volume_id
+from domain.errors import AlreadyExists, NodeNotFound, ReplicaNotFound, VolumeNotFound
+from domain.ids import node_id, replica_id, volume_id
 from domain.node import Node, make_disk
+from domain.replica import Replica
+from domain.replicas_service import Replicas, booking
 from domain.service import Service
+from domain.snapshots_service import Snapshots
 from domain.values import Disk, VolumeState
 from domain.volume import Volume
+
+__all__ = ["Nodes", "Replicas", "Snapshots", "Volumes"]
 
 VOLUMES = "volumes"
 NODES = "nodes"
@@ -61,7 +67,23 @@ class Volumes(Service):
         return self._update(name, Volume.finish_creating)
 
     def expand(self, name: str, size: int) -> Volume:
-        return self._update(name, lambda v: v.expand(size))
+        """Grow the volume; its replicas' bookings on their disks grow with it."""
+        def command() -> Volume:
+            volume = self.get(name)
+            volume.expand(size)
+            hosts: dict[str, Node] = {}
+            for member in volume.replicas.values():
+                replica = self._load(Replica, replica_id(name, member.name),
+                                     partial(ReplicaNotFound, name, member.name))
+                host = hosts.get(replica.node) or self._load(Node, node_id(replica.node),
+                                                             partial(NodeNotFound, replica.node))
+                hosts[replica.node] = host
+                if replica.disk in host.disks and not host.removed:
+                    host.schedule_replica(replica.disk, booking(name, member.name), volume.size)
+            self.app.save(volume, *hosts.values())
+            return volume
+
+        return self._retry(f"volume {name!r}", command)
 
     def set_number_of_replicas(self, name: str, number: int) -> Volume:
         return self._update(name, lambda v: v.set_number_of_replicas(number))

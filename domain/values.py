@@ -6,7 +6,8 @@ type here round-trips through the event store (see ``domain.transcoding``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 
 SECTOR = 4096  # sizes are whole sectors
@@ -102,3 +103,26 @@ class ReplicaMember:
     name: str
     node: str
     mode: ReplicaMode
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why and when a replica failed."""
+
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class SnapshotInfo:
+    """One snapshot of a volume's chain (``parent`` "" = the bottom of the chain)."""
+
+    name: str
+    parent: str
+    created: datetime
+    user_created: bool = True
+    labels: dict[str, str] = field(default_factory=dict)
+    children: tuple[str, ...] = ()
+    removed: bool = False
+    size: int = 0  # bytes of data in this layer, as the replicas reported
+    checksum: str = ""

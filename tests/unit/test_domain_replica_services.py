@@ -1,0 +1,106 @@
+"""Replicas / Snapshots services: volume, replica and node stay in step."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.application import ControlPlane
+from domain.errors import AlreadyExists, InvalidTransition, NodeNotFound, ReplicaNotFound, VolumeNotFound
+from domain.services import Nodes, Replicas, Snapshots, Volumes
+from domain.values import Disk, ReplicaMode, Robustness, VolumeState
+
+GIB = 1 << 30
+
+
+@pytest.fixture
+def app() -> ControlPlane:
+    app = ControlPlane({"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    for i in (1, 2, 3):
+        Nodes(app).add(f"n{i}", f"127.0.0.{i}", disks=[Disk("/d", 100 * GIB)])
+    Volumes(app).create("vol", GIB, 2)
+    return app
+
+
+def test_add_books_bytes_and_sets_robustness(app: ControlPlane) -> None:
+    replicas, volumes, nodes = Replicas(app), Volumes(app), Nodes(app)
+    replicas.add("vol", "r1", "n1", "/d", data_dir="/d/replicas/vol-r1")
+    assert volumes.get("vol").robustness is Robustness.DEGRADED
+    replicas.add("vol", "r2", "n2", "/d")
+    assert volumes.get("vol").robustness is Robustness.HEALTHY
+    assert nodes.get("n1").scheduled_bytes("/d") == GIB
+    assert [r.name for r in replicas.list_for("vol")] == ["r1", "r2"]
+    volumes.expand("vol", 2 * GIB)
+    assert nodes.get("n2").scheduled_bytes("/d") == 2 * GIB
+    with pytest.raises(AlreadyExists):
+        replicas.add("vol", "r1", "n3", "/d")
+    with pytest.raises(NodeNotFound):
+        replicas.add("vol", "r3", "nx", "/d")
+    with pytest.raises(VolumeNotFound):
+        replicas.add("nope", "r3", "n3", "/d")
+    with pytest.raises(ReplicaNotFound):
+        replicas.get("vol", "r9")
+    assert [r.name for r in replicas.list_for("vol")] == ["r1", "r2"]  # failed adds left nothing
+
+
+def test_failure_and_rebuild_drive_volume_robustness(app: ControlPlane) -> None:
+    replicas, volumes = Replicas(app), Volumes(app)
+    replicas.add("vol", "r1", "n1", "/d")
+    replicas.add("vol", "r2", "n2", "/d")
+    replicas.fail("vol", "r2", "connection reset")
+    assert volumes.get("vol").replicas["r2"].mode is ReplicaMode.ERR
+    assert volumes.get("vol").robustness is Robustness.DEGRADED
+    replicas.fail("vol", "r1", "disk gone")
+    assert volumes.get("vol").robustness is Robustness.FAULTED
+    replicas.rebuild_started("vol", "r2", source="r1")
+    replicas.rebuild_progress("vol", "r2", 50, 100)
+    assert replicas.get("vol", "r2").rebuild_done == 50
+    replicas.rebuild_completed("vol", "r2")
+    replicas.set_mode("vol", "r1", "RW")
+    assert volumes.get("vol").robustness is Robustness.HEALTHY
+    replicas.rebuild_started("vol", "r1", source="r2")
+    replicas.rebuild_failed("vol", "r1", "r2 went away")
+    assert volumes.get("vol").replicas["r1"].mode is ReplicaMode.ERR
+    replicas.set_address("vol", "r1", "127.0.0.1:7000")
+    assert replicas.get("vol", "r1").address == "127.0.0.1:7000"
+
+
+def test_delete_waits_for_replicas_then_finishes(app: ControlPlane) -> None:
+    replicas, volumes, nodes = Replicas(app), Volumes(app), Nodes(app)
+    replicas.add("vol", "r1", "n1", "/d")
+    replicas.add("vol", "r2", "n2", "/d")
+    assert volumes.delete("vol").state is VolumeState.DELETING
+    assert volumes.names() == ["vol"]
+    with pytest.raises(InvalidTransition):
+        volumes.deleted("vol")
+    with pytest.raises(InvalidTransition):
+        replicas.add("vol", "r3", "n3", "/d")
+    replicas.remove("vol", "r1")
+    assert volumes.get("vol").state is VolumeState.DELETING
+    replicas.remove("vol", "r2")
+    assert volumes.get("vol").state is VolumeState.DELETED
+    assert volumes.names() == []
+    assert nodes.get("n1").scheduled_bytes("/d") == 0
+    assert replicas.get("vol", "r1").removed
+    nodes.remove("n1")  # nothing booked any more
+
+
+def test_snapshots_service(app: ControlPlane) -> None:
+    snapshots = Snapshots(app)
+    assert snapshots.list("vol") == []
+    with pytest.raises(VolumeNotFound):
+        snapshots.list("nope")
+    with pytest.raises(VolumeNotFound):
+        snapshots.take("nope", "s1")
+    snapshots.take("vol", "s1", labels={"app": "db"})
+    snapshots.take("vol", "s2", user_created=False)
+    snapshots.mark_removed("vol", "s1")
+    snapshots.purged("vol", coalesced={"s1": "s2"})
+    snapshots.take("vol", "s3")
+    snapshots.revert("vol", "s2")
+    snapshots.measure("vol", "s3", 4096, "c0ffee")
+    chain = snapshots.chain("vol")
+    assert [s.name for s in snapshots.list("vol")] == ["s2", "s3"]
+    assert (chain.head_parent, chain.get("s2").parent, chain.get("s3").checksum) == ("s2", "", "c0ffee")
+    Volumes(app).delete("vol")
+    with pytest.raises(InvalidTransition):
+        snapshots.take("vol", "s4")
