@@ -4,10 +4,13 @@ Used by ``pronghorn events`` / ``pronghorn replay`` (and the demo). The history
 of volume X is every stored event, in global notification order, of the
 aggregates that belong to X:
 
-every aggregate whose creation event says it belongs to X — the Volume, its
-SnapshotChain and its Replicas — by the volume status projection's own rule
-(:func:`projections.volume_status.volume_of_new_aggregate`), so the replayed
-history and the live status view always fold the same events.
+every aggregate whose creation event says it belongs to X: the Volume named X,
+and any aggregate created with ``volume == X`` (its SnapshotChain, its Replicas;
+later per-volume aggregates join the same way). This agrees with the volume
+status projection's rule (tests/unit/test_history.py checks it), so the replayed
+history and the live status view fold the same events. (Not imported from the
+projection module: that one loads the PostgreSQL driver, a second of start-up
+for every CLI call.)
 
 Positions are 1-based indexes into that history; position N means "after the
 N-th event". The status at a position is computed by folding the events with
@@ -20,15 +23,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.domain import AggregateCreated
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.utils import resolve_topic
 
-from projections.plain import flatten
+from domain.volume import Volume
 from projections.status_json import status_to_dict
-from projections.volume_status import VolumeStatus, fold, starts_volume_history, volume_of_new_aggregate
+from projections.volume_status import VolumeStatus, fold
 
 BATCH = 1000
 # Event attributes that are envelope, not data.
@@ -131,10 +136,10 @@ def read_history(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str
     for notification in _notifications(recorder):
         originator = _as_uuid(notification.originator_id)
         if originator not in members:
-            if not starts_volume_history(resolve_topic(notification.topic)):
+            if not _creates_aggregate(notification.topic):
                 continue
             event = mapper.to_domain_event(notification)
-            if volume_of_new_aggregate(event) != volume:
+            if volume_of(event) != volume:
                 continue
             members[originator] = (_aggregate_kind(event), str(getattr(event, "name", None) or volume))
         else:
@@ -159,13 +164,42 @@ def read_history(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str
 
 
 def diff(before: VolumeStatus, after: VolumeStatus) -> list[Change]:
-    """Field-level changes from ``before`` to ``after`` (nested fields as dotted paths)."""
-    old, new = flatten(status_to_dict(before)), flatten(status_to_dict(after))
-    return [
-        Change(name, old.get(name), new.get(name))
-        for name in sorted(old.keys() | new.keys())
-        if old.get(name) != new.get(name)
-    ]
+    """Field-level changes from ``before`` to ``after``.
+
+    Nested fields are dotted paths; list items that carry a ``name`` (replicas,
+    snapshots) are addressed by it (``replicas[r2].mode``), conditions by their
+    ``type`` (``conditions[Scheduled].status``), and an item that
+    appears or disappears whole is one change (``replicas[r4]``: None -> item).
+    """
+    changes: list[Change] = []
+    _diff(status_to_dict(before), status_to_dict(after), "", changes)
+    return changes
+
+
+_MISSING: Any = object()
+
+
+def _diff(old: Any, new: Any, path: str, out: list[Change]) -> None:
+    if old == new:
+        return
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in sorted(old.keys() | new.keys()):
+            _diff(old.get(key, _MISSING), new.get(key, _MISSING), f"{path}.{key}" if path else key, out)
+    elif isinstance(old, list) and isinstance(new, list) and (key := _item_key(old + new)):
+        before = {item[key]: item for item in old}
+        after = {item[key]: item for item in new}
+        for name in sorted(before.keys() | after.keys()):
+            _diff(before.get(name, _MISSING), after.get(name, _MISSING), f"{path}[{name}]", out)
+    else:
+        out.append(Change(path, None if old is _MISSING else old, None if new is _MISSING else new))
+
+
+def _item_key(items: list[Any]) -> str | None:
+    """``name`` (replicas, snapshots) or ``type`` (conditions) when every item has a string one."""
+    for key in ("name", "type"):
+        if items and all(isinstance(item, dict) and isinstance(item.get(key), str) for item in items):
+            return key
+    return None
 
 
 def _notifications(recorder: ApplicationRecorder) -> Iterator[Notification]:
@@ -176,6 +210,20 @@ def _notifications(recorder: ApplicationRecorder) -> Iterator[Notification]:
         if len(batch) < BATCH:
             return
         start = batch[-1].id + 1
+
+
+def volume_of(created: Any) -> str | None:
+    """The volume an aggregate creation event belongs to (None: not a volume's aggregate)."""
+    if resolve_topic(created.originator_topic) is Volume:
+        return str(created.name)
+    named = getattr(created, "volume", None)
+    return named if isinstance(named, str) else None
+
+
+@lru_cache(maxsize=256)
+def _creates_aggregate(topic: str) -> bool:
+    event_class = resolve_topic(topic)
+    return isinstance(event_class, type) and issubclass(event_class, AggregateCreated)
 
 
 def _aggregate_kind(event: Any) -> str:

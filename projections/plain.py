@@ -2,8 +2,8 @@
 
 Read models and the CLI show domain values — frozen dataclasses, StrEnums,
 UUIDs, datetimes, sets — as JSON-shaped data. :func:`plain` is the one
-conversion: the replay diff compares plain data, and ``--json`` output
-(``adapters.cli.output``) prints it.
+conversion: ``--json`` output (``adapters.cli.output``) and event data in
+``pronghorn events`` go through it.
 """
 
 from __future__ import annotations
@@ -41,29 +41,3 @@ def plain(value: Any) -> Any:
     if isinstance(value, Iterable):
         return [plain(v) for v in value]
     return str(value)
-
-
-def flatten(value: Any, path: str = "") -> dict[str, Any]:
-    """``{"a": {"b": 1}, "r": [{"name": "x", "m": 2}]}`` -> ``{"a.b": 1, "r[x].m": 2}``.
-
-    Lists whose items all carry a distinct ``name`` are keyed by that name, so a
-    diff says ``replicas[r-2].mode`` rather than an index that shifts.
-    """
-    data = plain(value)
-    out: dict[str, Any] = {}
-    _flatten_into(data, path, out)
-    return out
-
-
-def _flatten_into(data: Any, path: str, out: dict[str, Any]) -> None:
-    if isinstance(data, dict) and data:
-        for key, item in data.items():
-            _flatten_into(item, f"{path}.{key}" if path else str(key), out)
-    elif isinstance(data, list) and data:
-        names = [item.get("name") for item in data if isinstance(item, dict)]
-        keyed = len(names) == len(data) and None not in names and len(set(map(str, names))) == len(names)
-        for index, item in enumerate(data):
-            label = str(item["name"]) if keyed else str(index)
-            _flatten_into(item, f"{path}[{label}]", out)
-    else:
-        out[path] = data

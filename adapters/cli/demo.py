@@ -3,7 +3,8 @@
 Against the default SQLite store (or the one in ``--home DIR``) it registers
 three nodes (reused when they exist), creates a fresh volume ``demo-N``,
 expands it, and shows ``volume get``, the event history, a replay at the
-position right after creation and the diff from there to now — echoing each
+position right after creation (before the expansion) and the diff from its
+first event to now — echoing each
 command so it can be typed again. Running it twice leaves both volumes.
 Called by the dispatcher (adapters.cli.main); runs the verbs in-process.
 """
@@ -80,7 +81,7 @@ def _demo(home: Path | None) -> int:
     _step(["volume", "get", volume])
     _step(["events", volume])
     _step(["replay", volume, "--at", str(created)])
-    _step(["replay", volume, "--diff", str(created), str(_history_length(volume))])
+    _step(["replay", volume, "--diff", "1", str(_history_length(volume))])
     print(
         "\nNext: 'pronghorn events VOLUME --json', 'pronghorn replay VOLUME --at ISO-TIME',\n"
         f"'pronghorn events export {volume} FILE' then 'pronghorn events import FILE --store URL'.\n"

@@ -54,11 +54,30 @@ def status_document(history: History, position: int) -> dict[str, Any]:
     return status_to_dict(history.status_at(position))
 
 
+# Columns of the nested tables in the human status view (those present are shown).
+NESTED_COLUMNS = {
+    "replicas": ("name", "node", "mode", "disk", "address", "rebuild", "failures", "last_failure"),
+    "snapshots": ("name", "parent", "created", "user_created", "removed", "size"),
+    "conditions": ("type", "status", "reason", "message"),
+}
+
+
 def render_status(document: Mapping[str, Any]) -> str:
-    shown = dict(document)
+    """Scalar fields as ``key: value`` lines, then replicas / snapshots / conditions as tables."""
+    shown = {k: v for k, v in document.items() if k not in NESTED_COLUMNS}
     if isinstance(shown.get("size"), int):
         shown["size"] = f"{format_size(shown['size'])} ({shown['size']} bytes)"
-    return render_fields(shown)
+    parts = [render_fields(shown)]
+    for key, columns in NESTED_COLUMNS.items():
+        items = document.get(key) or []
+        if not items:
+            parts.append(f"{key}: -")
+            continue
+        present = [c for c in columns if any(c in item for item in items)]
+        rows = [[item.get(c) for c in present] for item in items]
+        table = render_table([c.upper() for c in present], rows)
+        parts.append(f"{key}:\n" + "\n".join("  " + line for line in table.splitlines()))
+    return "\n".join(parts)
 
 
 def change_document(change: Change) -> dict[str, Any]:

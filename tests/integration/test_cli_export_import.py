@@ -11,9 +11,12 @@ from adapters.cli.errors import ExitCode
 from tests.fixtures.pronghorn_cli import Cli
 
 
-@pytest.fixture
-def exported(tmp_path: Path) -> tuple[Cli, Path]:
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path]:
+    tmp_path = tmp_path_factory.mktemp("export")
     cli = Cli(tmp_path / "source")
+    for number in (1, 2):
+        cli.ok("node", "add", f"n{number}", "--address", f"127.0.0.{number}", "--disk", f"/srv/disk{number}:50Gi")
     cli.ok("volume", "create", "other", "--size", "1Gi", "--replicas", "1")  # not exported
     cli.ok("volume", "create", "vol", "--size", "1Gi", "--replicas", "2")
     cli.ok("volume", "expand", "vol", "--size", "4Gi")
@@ -29,15 +32,16 @@ def test_export_sqlite_import_postgres_replays_identically(exported: tuple[Cli, 
     source, file = exported
     document = json.loads(file.read_text())
     assert document["format"] == "pronghorn.volume-history" and document["volume"] == "vol"
-    assert {a["name"] for a in document["aggregates"]} == {"vol"}
+    assert {(a["kind"], a["name"]) for a in document["aggregates"]} == {("Volume", "vol"), ("Replica", "r1"), ("Replica", "r2")}
     assert all({"aggregate_id", "version", "topic", "state"} <= e.keys() for e in document["events"])
 
     assert "imported" in source.ok("events", "import", str(file), "--store", postgres_url)
     history = source.json("events", "vol")
     assert source.json("events", "vol", "--store", postgres_url) == history
+    local = source.local()
     for position in range(1, len(history) + 1):
-        here = source.json("replay", "vol", "--at", str(position))
-        there = source.json("replay", "vol", "--at", str(position), "--store", postgres_url)
+        here = local.json("replay", "vol", "--at", str(position))
+        there = local.json("replay", "vol", "--at", str(position), "--store", postgres_url)
         here.pop("position"), there.pop("position")  # notification ids are per store
         assert here == there
     assert source.json("replay", "vol", "--at", str(len(history)), "--store", postgres_url)["size"] == 8 * 1024**3
@@ -55,6 +59,7 @@ def test_import_into_a_fresh_sqlite_store_and_bad_files(exported: tuple[Cli, Pat
     assert target.json("events", "vol") == source.json("events", "vol")
     assert target.fails(ExitCode.CONFLICT, "events", "import", str(file)).startswith("pronghorn events import: ")
 
+    target = target.local()
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert "not a JSON file" in target.fails(ExitCode.USAGE, "events", "import", str(bad))
@@ -63,9 +68,9 @@ def test_import_into_a_fresh_sqlite_store_and_bad_files(exported: tuple[Cli, Pat
     tampered = json.loads(file.read_text())
     tampered["events"][0]["topic"] = "domain.volume:NoSuchEvent"
     bad.write_text(json.dumps(tampered))
-    fresh = Cli(tmp_path / "fresh")
+    fresh = Cli(tmp_path / "fresh", in_process=True)
     assert "event 1 is not valid" in fresh.fails(ExitCode.USAGE, "events", "import", str(bad))
     fresh.fails(ExitCode.NOT_FOUND, "events", "vol")  # nothing half-imported
     fresh.fails(ExitCode.NOT_FOUND, "events", "import", str(tmp_path / "missing.json"))
-    source.fails(ExitCode.NOT_FOUND, "events", "export", "nope", str(tmp_path / "x.json"))
+    source.local().fails(ExitCode.NOT_FOUND, "events", "export", "nope", str(tmp_path / "x.json"))
     assert not (tmp_path / "x.json").exists()

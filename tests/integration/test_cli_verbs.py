@@ -21,7 +21,8 @@ GI = 1024**3
 
 @dataclass
 class Scenario:
-    cli: Cli
+    cli: Cli  # the real executable
+    local: Cli  # the same commands in-process (read-back checks)
     home: Path
     nodes: list[Any] = field(default_factory=list)
     # position in vol-a's history -> what `volume get vol-a --json` printed right then
@@ -32,7 +33,7 @@ class Scenario:
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     home = tmp_path_factory.mktemp("home")
     cli = Cli(home)
-    s = Scenario(cli, home)
+    s = Scenario(cli, cli.local(), home)
     for number, zone in ((1, "zone-a"), (2, "zone-b"), (3, "zone-c")):
         disk = home / f"disk-{number}"
         s.nodes.append(
@@ -58,26 +59,50 @@ def test_node_add_prints_the_node_and_ls_get_agree(scenario: Scenario) -> None:
     first = scenario.nodes[0]
     assert first["name"] == "n1" and first["zone"] == "zone-a" and first["tags"] == ["ssd"]
     assert first["disks"][0]["capacity"] == 100 * GI and first["disks"][0]["path"].endswith("disk-1")
-    listed = scenario.cli.json("node", "ls")
+    listed = scenario.local.json("node", "ls")
     assert [n["name"] for n in listed] == ["n1", "n2", "n3"]
-    assert scenario.cli.json("node", "get", "n2") == listed[1]
-    table = scenario.cli.ok("node", "ls").splitlines()
+    assert scenario.local.json("node", "get", "n2") == listed[1]
+    table = scenario.local.ok("node", "ls").splitlines()
     assert table[0].split()[:3] == ["NAME", "ADDRESS", "ZONE"] and len(table) == 4
 
 
 def test_volume_ls_and_get(scenario: Scenario) -> None:
-    volumes = {v["name"]: v for v in scenario.cli.json("volume", "ls")}
+    volumes = {v["name"]: v for v in scenario.local.json("volume", "ls")}
     assert volumes["vol-a"]["size"] == 3 * GI and volumes["vol-a"]["number_of_replicas"] == 3
     assert volumes["vol-b"]["size"] == 512 * 1024**2
-    status = scenario.cli.json("volume", "get", "vol-a")
+    status = scenario.local.json("volume", "get", "vol-a")
     for key in ("name", "size", "state", "robustness", "version"):
         assert key in status
     assert status["name"] == "vol-a" and status["size"] == 3 * GI
-    assert "3Gi" in scenario.cli.ok("volume", "get", "vol-a")
+    assert "3Gi" in scenario.local.ok("volume", "get", "vol-a")
+
+
+def test_create_places_replicas_on_distinct_nodes_and_books_disks(scenario: Scenario) -> None:
+    status = scenario.local.json("volume", "get", "vol-a")
+    assert status["state"] == "detached" and status["robustness"] == "healthy"
+    assert sorted(r["node"] for r in status["replicas"]) == ["n1", "n2", "n3"]
+    assert all(r["mode"] == "RW" for r in status["replicas"])
+    assert [(c["type"], c["status"]) for c in status["conditions"]] == [("Scheduled", True)]
+    booked = {n["name"]: n["disks"][0]["scheduled"] for n in scenario.local.json("node", "ls")}
+    assert all(booked[name] >= GI for name in ("n1", "n2", "n3"))
+
+
+def test_scheduling_failure_writes_nothing(scenario: Scenario) -> None:
+    before = scenario.local.json("events", "vol-a")
+    line = scenario.local.fails(ExitCode.SCHEDULING, "volume", "create", "wide", "--size", "1Gi", "--replicas", "4")
+    assert "InsufficientNodes" in line
+    line = scenario.local.fails(ExitCode.SCHEDULING, "volume", "create", "picky", "--size", "1Gi", "--node-selector", "nvme")
+    assert "NoMatchingNodes" in line
+    scenario.local.fails(ExitCode.NOT_FOUND, "volume", "get", "wide")
+    scenario.local.fails(ExitCode.NOT_FOUND, "events", "picky")
+    assert scenario.local.json("events", "vol-a") == before
 
 
 def test_events_json_is_the_volume_history_in_order(scenario: Scenario) -> None:
-    events = scenario.cli.json("events", "vol-a")
+    events = scenario.local.json("events", "vol-a")
+    assert {e["aggregate"] for e in events} == {"Volume", "Replica"}
+    assert sorted(e["aggregate_name"] for e in events if e["aggregate"] == "Replica" and e["type"] == "Created") == [
+        "r1", "r2", "r3"]
     assert [e["position"] for e in events] == list(range(1, len(events) + 1))
     for entry in events:
         assert {"aggregate", "version", "timestamp", "type", "data"} <= entry.keys()
@@ -89,39 +114,47 @@ def test_events_json_is_the_volume_history_in_order(scenario: Scenario) -> None:
     assert [e["data"]["size"] for e in events if e["type"] == "Expanded"] == [2 * GI, 3 * GI]
     stamps = [e["timestamp"] for e in events]
     assert stamps == sorted(stamps)
-    table = scenario.cli.ok("events", "vol-a").splitlines()
+    table = scenario.local.ok("events", "vol-a").splitlines()
     assert table[0].split()[:2] == ["POS", "TIME"] and len(table) == len(events) + 1
 
 
 def test_replay_at_each_position_equals_volume_get_at_that_time(scenario: Scenario) -> None:
     assert len(scenario.seen) == 3
     for position, seen in scenario.seen.items():
-        assert scenario.cli.json("replay", "vol-a", "--at", str(position)) == seen
+        assert scenario.local.json("replay", "vol-a", "--at", str(position)) == seen
 
 
 def test_replay_at_a_time_picks_the_last_event_before_it(scenario: Scenario) -> None:
-    events = scenario.cli.json("events", "vol-a")
+    events = scenario.local.json("events", "vol-a")
     second = events[1]
-    status = scenario.cli.json("replay", "vol-a", "--at", second["timestamp"])
+    status = scenario.local.json("replay", "vol-a", "--at", second["timestamp"])
     assert status["events"] == 2 and status["updated_at"] == second["timestamp"]
 
 
 def test_diff_lists_changed_fields_and_the_events_between(scenario: Scenario) -> None:
     first, last = min(scenario.seen), max(scenario.seen)
-    result = scenario.cli.json("replay", "vol-a", "--diff", str(first), str(last))
+    result = scenario.local.json("replay", "vol-a", "--diff", str(first), str(last))
     changes = {c["field"]: (c["before"], c["after"]) for c in result["changes"]}
     assert changes["size"] == (GI, 3 * GI)
     assert "name" not in changes
     assert [e["position"] for e in result["events"]] == list(range(first + 1, last + 1))
-    text = scenario.cli.ok("replay", "vol-a", "--diff", str(first), str(last))
+    text = scenario.local.ok("replay", "vol-a", "--diff", str(first), str(last))
     assert "size" in text and "Expanded" in text
 
 
 def test_delete_then_get_shows_deleted_and_ls_drops_it(scenario: Scenario) -> None:
-    assert scenario.cli.json("volume", "delete", "vol-b")["state"] == "deleted"
-    assert scenario.cli.json("volume", "get", "vol-b")["state"] == "deleted"
-    assert "vol-b" not in [v["name"] for v in scenario.cli.json("volume", "ls")]
-    scenario.cli.fails(ExitCode.CONFLICT, "volume", "create", "vol-b", "--size", "1Gi")
+    deleted = scenario.cli.json("volume", "delete", "vol-b")
+    assert deleted["state"] == "deleted" and deleted["replicas"] == []
+    history = scenario.local.json("events", "vol-b")
+    assert history[-1]["type"] == "Deleted"
+    assert ("Replica", "Removed") in [(e["aggregate"], e["type"]) for e in history]
+    assert scenario.local.json("volume", "get", "vol-b")["state"] == "deleted"
+    assert "vol-b" not in [v["name"] for v in scenario.local.json("volume", "ls")]
+    scenario.local.fails(ExitCode.CONFLICT, "volume", "create", "vol-b", "--size", "1Gi")
+
+
+# These run through the real executable; the others in-process (same dispatcher, same checks).
+EXECUTABLE_CASES = [["volume", "get"], ["replay", "vol-a"], ["node", "add"]]
 
 
 @pytest.mark.parametrize(
@@ -151,7 +184,8 @@ def test_delete_then_get_shows_deleted_and_ls_drops_it(scenario: Scenario) -> No
     ],
 )
 def test_bad_input_is_one_line_and_a_named_exit_code(scenario: Scenario, code: int, argv: list[str], needle: str) -> None:
-    line = scenario.cli.fails(code, *argv)
+    cli = scenario.cli if argv[:2] in EXECUTABLE_CASES else scenario.local
+    line = cli.fails(code, *argv)
     assert needle in line
 
 

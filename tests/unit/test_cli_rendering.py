@@ -13,7 +13,7 @@ from adapters.cli.command import make_parser
 from adapters.cli.errors import ExitCode
 from adapters.cli.output import dumps, render_fields, render_table
 from adapters.cli.sizes import SizeError, format_size, parse_size
-from projections.plain import flatten, plain
+from projections.plain import plain
 
 
 @pytest.mark.parametrize(
@@ -85,13 +85,6 @@ def test_plain_converts_domain_values():
         "tags": ["a", "z"],
     }
     assert '"colour": "red"' in dumps(value)
-
-
-def test_flatten_keys_named_items_by_name():
-    status = {"size": 1, "replicas": [{"name": "r1", "mode": "RW"}, {"name": "r2", "mode": "WO"}], "x": {"y": 2}}
-    assert flatten(status) == {"size": 1, "replicas[r1].mode": "RW", "replicas[r1].name": "r1",
-                               "replicas[r2].mode": "WO", "replicas[r2].name": "r2", "x.y": 2}
-    assert flatten({"l": [1, 2]}) == {"l[0]": 1, "l[1]": 2}
 
 
 def test_render_table_aligns_columns():

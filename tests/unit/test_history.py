@@ -75,3 +75,35 @@ def test_diff_names_changed_fields_only(app: ControlPlane) -> None:
 def test_unknown_volume_has_no_history(app: ControlPlane) -> None:
     with pytest.raises(HistoryError, match="'nope'"):
         read_history(app.recorder, app.mapper, "nope")
+
+
+def test_diff_addresses_named_items_and_collapses_whole_ones() -> None:
+    from projections.status_parts import ReplicaStatus
+    from projections.volume_status import VolumeStatus
+
+    r1, r2 = ReplicaStatus(name="r1", node="n1"), ReplicaStatus(name="r2", node="n2")
+    before = VolumeStatus(name="v", replicas=(r1, r2))
+    after = VolumeStatus(name="v", replicas=(ReplicaStatus(name="r1", node="n3"), ReplicaStatus(name="r9")))
+    changes = {c.field: (c.before, c.after) for c in diff(before, after)}
+    assert changes["replicas[r1].node"] == ("n1", "n3")
+    assert changes["replicas[r2]"][1] is None and changes["replicas[r2]"][0]["node"] == "n2"
+    assert changes["replicas[r9]"][0] is None and changes["replicas[r9]"][1]["name"] == "r9"
+    assert not any(field.startswith("replicas[r1].name") for field in changes)
+
+
+def test_membership_rule_agrees_with_the_status_projection() -> None:
+    from eventsourcing.utils import get_topic
+
+    from domain.node import Node
+    from domain.replica import Replica
+    from domain.snapshots import SnapshotChain
+    from domain.volume import Volume
+    from projections.history import volume_of
+    from projections.volume_status_projection import volume_of_new_aggregate
+
+    created = [Volume.create("v", GI, 1), Replica.create("v", "r1", "n1", "/d"), SnapshotChain("v"),
+               Node.create("n1", "127.0.0.1")]
+    firsts = [aggregate.collect_events()[0] for aggregate in created]
+    for event in firsts:
+        assert volume_of(event) == volume_of_new_aggregate(event), get_topic(type(event))
+    assert [volume_of(event) for event in firsts] == ["v", "v", "v", None]
