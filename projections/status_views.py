@@ -1,0 +1,169 @@
+"""Where the volume status view is kept: in memory, in SQLite or in PostgreSQL.
+
+Each view is an eventsourcing ``TrackingRecorder``: it stores every volume's status
+(as JSON), the map from aggregate id to volume name the projection needs to route
+replica and snapshot-chain events, and the projection's position (the last
+notification id processed) -- all three written in ONE transaction by ``commit``,
+so after a crash the view resumes exactly where its data ends. ``commit`` refuses a
+position that is not past the recorded one (``IntegrityError``): two runners on
+one view can never apply an event twice.
+
+The SQL views reuse the event store's datastores (connection pools) and live in
+tables beside the events: ``volume_status``, ``volume_status_owners`` and
+``volume_status_tracking``. Built by ``open_status_view``; used by
+``projections.volume_status_projection``.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
+from eventsourcing.utils import Environment
+
+from domain.store import persistence_env
+from projections.status_json import status_from_json, status_to_json
+from projections.status_view_sql import SQLITE_TABLES, SqlTables, postgres_tables
+from projections.volume_status import VolumeStatus
+
+VIEW_NAME = "VolumeStatusView"
+
+
+class VolumeStatusView(TrackingRecorder, ABC):
+    """Statuses by volume name + aggregate owners + position, committed together."""
+
+    @abstractmethod
+    def load(self, names: Iterable[str]) -> dict[str, VolumeStatus]:
+        """The stored statuses of those volumes that have one."""
+
+    @abstractmethod
+    def load_all(self) -> list[VolumeStatus]:
+        """Every stored status, sorted by volume name."""
+
+    @abstractmethod
+    def load_owners(self) -> dict[str, str]:
+        """Aggregate id (hex) -> volume name, for every aggregate seen so far."""
+
+    @abstractmethod
+    def commit(self, statuses: Mapping[str, VolumeStatus], owners: Mapping[str, str], tracking: Tracking) -> None:
+        """Save changed statuses, new owners and the new position atomically."""
+
+    def get(self, name: str) -> VolumeStatus | None:
+        return self.load([name]).get(name)
+
+    def close(self) -> None:
+        """Release connections (no-op for the in-memory view)."""
+
+
+class InMemoryStatusView(VolumeStatusView):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._statuses: dict[str, VolumeStatus] = {}
+        self._owners: dict[str, str] = {}
+        self._positions: dict[str, int] = {}
+
+    def load(self, names: Iterable[str]) -> dict[str, VolumeStatus]:
+        with self._lock:
+            return {n: self._statuses[n] for n in names if n in self._statuses}
+
+    def load_all(self) -> list[VolumeStatus]:
+        with self._lock:
+            return [self._statuses[n] for n in sorted(self._statuses)]
+
+    def load_owners(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._owners)
+
+    def commit(self, statuses: Mapping[str, VolumeStatus], owners: Mapping[str, str], tracking: Tracking) -> None:
+        with self._lock:
+            self._check_advances(self._positions.get(tracking.application_name), tracking)
+            self._statuses.update(statuses)
+            self._owners.update(owners)
+            self._positions[tracking.application_name] = tracking.notification_id
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        self.commit({}, {}, tracking)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        with self._lock:
+            return self._positions.get(application_name)
+
+    @staticmethod
+    def _check_advances(current: int | None, tracking: Tracking) -> None:
+        if current is not None and tracking.notification_id <= current:
+            raise IntegrityError(
+                f"view already at notification {current}, refusing {tracking.notification_id} again"
+            )
+
+
+class SqlStatusView(VolumeStatusView):
+    """The SQL view over an eventsourcing datastore (SQLite or PostgreSQL)."""
+
+    def __init__(self, datastore: Any, tables: SqlTables) -> None:
+        self.datastore = datastore
+        self.tables = tables
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement in tables.create_statements():
+                cursor.execute(statement)
+
+    def _rows(self, statement: str, params: Any = ()) -> list[Any]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(statement, params)
+            return list(cursor.fetchall())
+
+    def load(self, names: Iterable[str]) -> dict[str, VolumeStatus]:
+        wanted = list(names)
+        result: dict[str, VolumeStatus] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            for row in self._rows(self.tables.select_statuses(len(chunk)), chunk):
+                result[row["name"]] = status_from_json(row["status"])
+        return result
+
+    def load_all(self) -> list[VolumeStatus]:
+        return [status_from_json(row["status"]) for row in self._rows(self.tables.select_all_statuses())]
+
+    def load_owners(self) -> dict[str, str]:
+        return {row["aggregate_id"]: row["volume"] for row in self._rows(self.tables.select_owners())}
+
+    def commit(self, statuses: Mapping[str, VolumeStatus], owners: Mapping[str, str], tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(self.tables.advance_position(), (tracking.application_name, tracking.notification_id))
+            if cursor.fetchone() is None:
+                raise IntegrityError(
+                    f"view already at or past notification {tracking.notification_id}: not applied twice"
+                )
+            if statuses:
+                rows = [(name, status_to_json(status)) for name, status in statuses.items()]
+                cursor.executemany(self.tables.upsert_status(), rows)
+            if owners:
+                cursor.executemany(self.tables.upsert_owner(), list(owners.items()))
+
+    def insert_tracking(self, tracking: Tracking) -> None:
+        self.commit({}, {}, tracking)
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        rows = self._rows(self.tables.select_position(), (application_name,))
+        return int(rows[0]["notification_id"]) if rows else None
+
+    def close(self) -> None:
+        self.datastore.close()
+
+
+def open_status_view(url: str | None = None) -> VolumeStatusView:
+    """The status view in the store named by ``url`` (same URLs as ``domain.store``)."""
+    env = persistence_env(url)
+    module = env["PERSISTENCE_MODULE"]
+    if module == "eventsourcing.popo":
+        return InMemoryStatusView()
+    factory = InfrastructureFactory.construct(Environment(VIEW_NAME, env))
+    if isinstance(factory, SQLiteFactory):
+        return SqlStatusView(factory.datastore, SQLITE_TABLES)
+    if isinstance(factory, PostgresFactory):
+        return SqlStatusView(factory.datastore, postgres_tables(factory.datastore.schema))
+    raise ValueError(f"no status view for persistence module {module!r}")

@@ -1,0 +1,129 @@
+"""Keeps the volume status view up to date with the control plane's notification log.
+
+``VolumeStatusProjection(app, view).catch_up()`` reads notifications after the
+view's recorded position (``recorder.select_notifications``: polling works on
+every persistence module, and eventsourcing 9.5's SQLite has no subscriptions),
+folds each event of a volume's history into that volume's status with
+``projections.volume_status.apply``, and commits every batch (statuses, aggregate
+owners and position) in one transaction. Stopped anywhere, a new runner on the
+same view continues after the last committed batch: nothing is skipped and
+nothing is applied twice. ``follow()`` polls until told to stop (the manager's
+loop). Events of aggregates that belong to no volume (nodes, catalogs) are
+skipped without being decoded.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from functools import lru_cache
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.utils import resolve_topic
+
+from projections.status_views import VolumeStatusView
+from projections.volume_status import VolumeStatus, apply
+
+DEFAULT_BATCH = 2000
+
+# Events that create an aggregate belonging to a volume -> the attribute naming the volume.
+HISTORY_STARTS = {"Volume.Created": "name", "Replica.Created": "volume", "SnapshotChain.Created": "volume"}
+
+
+def starts_volume_history(event_class: type) -> bool:
+    """Whether events of this class create an aggregate that belongs to a volume."""
+    return event_class.__qualname__ in HISTORY_STARTS
+
+
+def volume_of_new_aggregate(event: Any) -> str | None:
+    """The volume a newly created aggregate belongs to (None: not a volume's aggregate)."""
+    attribute = HISTORY_STARTS.get(type(event).__qualname__)
+    return None if attribute is None else str(getattr(event, attribute))
+
+
+@lru_cache(maxsize=1024)
+def _may_start_volume_history(topic: str) -> bool:
+    """Whether events of this topic can create an aggregate that belongs to a volume."""
+    return starts_volume_history(resolve_topic(topic))
+
+
+class VolumeStatusProjection:
+    def __init__(self, app: Application[Any], view: VolumeStatusView, batch_size: int = DEFAULT_BATCH) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.app = app
+        self.view = view
+        self.batch_size = batch_size
+        self.tracking_name = app.name
+        self._owners: dict[str, str] | None = None
+        self._cache: dict[str, VolumeStatus] = {}
+
+    @property
+    def position(self) -> int:
+        """The last notification id the view has processed (0: none)."""
+        return self.view.max_tracking_id(self.tracking_name) or 0
+
+    def catch_up(self, max_batches: int | None = None) -> int:
+        """Process every notification after the view's position (or ``max_batches``); return how many."""
+        position = self.position
+        processed = batches = 0
+        while max_batches is None or batches < max_batches:
+            notifications = self.app.recorder.select_notifications(
+                start=position, limit=self.batch_size, inclusive_of_start=False
+            )
+            if not notifications:
+                break
+            self._process(notifications)
+            position = notifications[-1].id
+            processed += len(notifications)
+            batches += 1
+        return processed
+
+    def follow(self, stop: threading.Event, interval: float = 0.5) -> None:
+        """Catch up, then poll every ``interval`` seconds until ``stop`` is set."""
+        while not stop.is_set():
+            if self.catch_up() == 0:
+                stop.wait(interval)
+
+    def _process(self, notifications: Sequence[Notification]) -> None:
+        if self._owners is None:
+            self._owners = self.view.load_owners()
+        owners = self._owners
+        new_owners: dict[str, str] = {}
+        touched: dict[str, int] = {}  # volume -> last notification id in this batch
+        statuses = self._cache
+        self._prefetch({owners[str(n.originator_id)] for n in notifications if str(n.originator_id) in owners})
+        decode = self.app.mapper.to_domain_event
+        for notification in notifications:
+            aggregate = str(notification.originator_id)
+            volume = owners.get(aggregate)
+            if volume is None:
+                if not _may_start_volume_history(notification.topic):
+                    continue
+                event = decode(notification)
+                volume = volume_of_new_aggregate(event)
+                if volume is None:
+                    continue
+                owners[aggregate] = new_owners[aggregate] = volume
+                if volume not in statuses:
+                    self._prefetch({volume})
+            else:
+                event = decode(notification)
+            statuses[volume] = apply(statuses.get(volume) or VolumeStatus(), event)
+            touched[volume] = notification.id
+        changed = {name: replace(statuses[name], position=last) for name, last in touched.items()}
+        try:
+            self.view.commit(changed, new_owners, Tracking(self.tracking_name, notifications[-1].id))
+        except BaseException:
+            self._owners = None  # the cache ran ahead of the view: forget it
+            self._cache = {}
+            raise
+        statuses.update(changed)
+
+    def _prefetch(self, names: set[str]) -> None:
+        missing = names - self._cache.keys()
+        if missing:
+            self._cache.update(self.view.load(missing))
