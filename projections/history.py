@@ -31,6 +31,11 @@ from eventsourcing.domain import AggregateCreated
 from eventsourcing.persistence import ApplicationRecorder, Mapper, Notification
 from eventsourcing.utils import resolve_topic
 
+from domain.catalog import Catalog
+from domain.ids import chain_id, replica_id, volume_id
+from domain.node import Node
+from domain.replica import Replica
+from domain.snapshots import SnapshotChain
 from domain.volume import Volume
 from projections.status_json import status_to_dict
 from projections.volume_status import VolumeStatus, fold
@@ -131,6 +136,7 @@ def read_history(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str
     Raises :class:`HistoryError` when the volume has no events at all.
     """
     members: dict[UUID, tuple[str, str]] = {}  # aggregate id -> (kind, name)
+    expected = _named_members(recorder, mapper, volume)
     entries: list[HistoryEntry] = []
     event: Any
     for notification in _notifications(recorder):
@@ -138,6 +144,8 @@ def read_history(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str
         if originator not in members:
             if not _creates_aggregate(notification.topic):
                 continue
+            if originator not in expected and _created_class(notification.topic) in _NAMED_BY_ID:
+                continue  # its id says it is not one of this volume's (no need to decode it)
             event = mapper.to_domain_event(notification)
             if volume_of(event) != volume:
                 continue
@@ -210,6 +218,32 @@ def _notifications(recorder: ApplicationRecorder) -> Iterator[Notification]:
         if len(batch) < BATCH:
             return
         start = batch[-1].id + 1
+
+
+# Aggregates whose id derives from their name, so the id alone says whether they
+# belong to the volume (see _named_members); any other new aggregate is decoded.
+_NAMED_BY_ID: frozenset[type] = frozenset({Volume, Replica, SnapshotChain, Node, Catalog})
+
+
+def _named_members(recorder: ApplicationRecorder, mapper: Mapper[Any], volume: str) -> set[UUID]:
+    """Ids of the volume's Volume, SnapshotChain and every Replica it ever added."""
+    ids = {volume_id(volume), chain_id(volume)}
+    for stored in recorder.select_events(volume_id(volume)):
+        name = getattr(getattr(mapper.to_domain_event(stored), "replica", None), "name", None)
+        if isinstance(name, str):
+            ids.add(replica_id(volume, name))
+    return ids
+
+
+@lru_cache(maxsize=256)
+def _created_class(topic: str) -> type | None:
+    """The aggregate class a creation event's topic creates (``Volume.Created`` -> Volume)."""
+    module, _, qualname = topic.partition(":")
+    owner = qualname.rsplit(".", 1)[0] if "." in qualname else ""
+    try:
+        return resolve_topic(f"{module}:{owner}") if owner else None
+    except Exception:  # noqa: BLE001 - an event class not nested in its aggregate
+        return None
 
 
 def volume_of(created: Any) -> str | None:

@@ -107,3 +107,24 @@ def test_membership_rule_agrees_with_the_status_projection() -> None:
     for event in firsts:
         assert volume_of(event) == volume_of_new_aggregate(event), get_topic(type(event))
     assert [volume_of(event) for event in firsts] == ["v", "v", "v", None]
+
+
+def test_replicas_join_the_history_even_after_removal() -> None:
+    from domain.services import Nodes, Replicas
+    from domain.values import Disk
+
+    app = ControlPlane()
+    Nodes(app).add("n1", "127.0.0.1", disks=[Disk("/d", 10 * GI)])
+    Volumes(app).create("a", GI, 1)
+    Volumes(app).create("b", GI, 1)
+    Replicas(app).add("b", "r1", "n1", "/d")  # same replica name, other volume
+    Replicas(app).add("a", "r1", "n1", "/d")
+    Replicas(app).fail("a", "r1", "disk gone")
+    Replicas(app).remove("a", "r1")
+    history = read_history(app.recorder, app.mapper, "a")
+    replica_events = [(e.aggregate_name, e.type) for e in history if e.aggregate == "Replica"]
+    assert replica_events[0] == ("r1", "Created") and replica_events[-1] == ("r1", "Removed")
+    assert len({e.aggregate_id for e in history if e.aggregate == "Replica"}) == 1
+    assert all(e.event.volume == "a" for e in history if e.aggregate == "Replica" and e.type == "Created")
+    statuses = [history.status_at(p).robustness for p in range(1, len(history) + 1)]
+    assert "healthy" in statuses and "faulted" in statuses and statuses[-1] == "unknown"
