@@ -55,11 +55,15 @@ def test_export_sqlite_import_postgres_replays_identically(exported: tuple[Cli, 
 def test_import_into_a_fresh_sqlite_store_and_bad_files(exported: tuple[Cli, Path], tmp_path: Path) -> None:
     source, file = exported
     target = Cli(tmp_path / "target")
+    busy = target.local()  # the target already holds other events: positions must not shift
+    busy.ok("node", "add", "m1", "--address", "127.0.0.9", "--disk", "/srv/m1:10Gi")
+    busy.ok("volume", "create", "resident", "--size", "1Gi", "--replicas", "1")
     target.ok("events", "import", str(file))
     assert target.json("events", "vol") == source.json("events", "vol")
     assert target.fails(ExitCode.CONFLICT, "events", "import", str(file)).startswith("pronghorn events import: ")
 
     target = target.local()
+    assert target.json("volume", "get", "resident")["name"] == "resident"
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     assert "not a JSON file" in target.fails(ExitCode.USAGE, "events", "import", str(bad))
