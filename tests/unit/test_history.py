@@ -128,3 +128,18 @@ def test_replicas_join_the_history_even_after_removal() -> None:
     assert all(e.event.volume == "a" for e in history if e.aggregate == "Replica" and e.type == "Created")
     statuses = [history.status_at(p).robustness for p in range(1, len(history) + 1)]
     assert "healthy" in statuses and "faulted" in statuses and statuses[-1] == "unknown"
+
+
+def test_snapshot_chain_events_are_part_of_the_history(app: ControlPlane) -> None:
+    from domain.services import Snapshots
+
+    Volumes(app).create("c", GI, 1)
+    Snapshots(app).take("c", "s1")
+    Snapshots(app).take("c", "s2")
+    history = read_history(app.recorder, app.mapper, "c")
+    chain = [e for e in history if e.aggregate == "SnapshotChain"]
+    assert chain and chain[0].aggregate_name == "c"
+    status = history.status_at(len(history))
+    assert [s.name for s in status.snapshots] == ["s1", "s2"]
+    changes = {c.field for c in diff(history.status_at(chain[0].position), status)}
+    assert any(field.startswith("snapshots[s2]") for field in changes)
