@@ -28,6 +28,7 @@ USAGE = """%(prog)s VOLUME [--json] [--store URL]
 EPILOG = """\
 The history holds the events of the volume, its replicas and its snapshot chain, in
 the order they were stored. POS is the position 'pronghorn replay VOLUME --at POS' takes.
+(A volume named 'export' or 'import': pronghorn events -- export.)
 Exit codes: 0 ok, 2 bad arguments, 3 unknown volume or missing file, 4 import would
 overwrite existing aggregates, 7 store unavailable."""
 
