@@ -12,20 +12,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from domain.errors import AlreadyExists, NodeNotFound, ReplicaNotFound, VolumeNotFound
+from domain.errors import (
+    AlreadyExists,
+    InvalidTransition,
+    NodeNotFound,
+    ReplicaNotFound,
+    SchedulingFailed,
+    VolumeNotFound,
+)
 from domain.ids import node_id, replica_id, volume_id
 from domain.node import Node
 from domain.replica import Replica
+from domain.replica_placement import booking, describe, plan_replicas
+from domain.scheduling import SchedulingSettings
 from domain.service import Service
-from domain.values import ReplicaMode, VolumeState
+from domain.values import ConditionType, ReplicaMode, VolumeState
 from domain.volume import Volume
 
 VOLUMES = "volumes"
-
-
-def booking(volume: str, replica: str) -> str:
-    """The key under which a replica's bytes are booked on its node's disk."""
-    return f"{volume}/{replica}"
 
 
 class Replicas(Service):
@@ -60,6 +64,31 @@ class Replicas(Service):
             return replica
 
         return self._retry(f"replica {volume}/{name}", command)
+
+    def place(self, volume: str, count: int | None = None,
+              settings: SchedulingSettings | None = None) -> list[Replica]:
+        """Schedule and add new replicas (default: as many as the volume lacks, not
+        counting ERR ones). Sets the ``Scheduled`` condition either way; on failure
+        raises ``SchedulingFailed`` after recording it. New replicas of a volume past
+        ``creating`` start WO (they need a rebuild)."""
+        def command() -> list[Replica]:
+            vol = self._volume(volume)
+            if vol.state in (VolumeState.DELETING, VolumeState.DELETED):
+                raise InvalidTransition("volume", volume, vol.state, "place replicas for")
+            working = sum(1 for m in vol.replicas.values() if m.mode != ReplicaMode.ERR)
+            wanted = max(0, vol.number_of_replicas - working) if count is None else count
+            try:
+                placement, replicas, hosts = plan_replicas(self, vol, wanted, settings or SchedulingSettings())
+            except SchedulingFailed as failure:  # raised before anything was changed
+                vol.set_condition(ConditionType.SCHEDULED, False, failure.reason, failure.detail)
+                self.app.save(vol)
+                raise
+            if replicas:
+                vol.set_condition(ConditionType.SCHEDULED, True, "", describe(placement))
+            self.app.save(vol, *replicas, *hosts)
+            return replicas
+
+        return self._retry(f"replicas of {volume!r}", command)
 
     def _both(self, volume: str, name: str, change: Callable[[Replica], object]) -> Replica:
         """Apply ``change`` to the replica and copy its resulting mode to the volume."""

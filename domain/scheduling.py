@@ -63,6 +63,22 @@ class PlacementRequest:
 
 
 @dataclass(frozen=True)
+class SchedulingSettings:
+    """Cluster-wide scheduling settings (Longhorn's defaults)."""
+
+    node_anti_affinity: Affinity = Affinity.HARD
+    zone_anti_affinity: Affinity = Affinity.SOFT
+    disk_anti_affinity: Affinity = Affinity.SOFT
+    minimal_available_percentage: int = 25
+    over_provisioning_percentage: int = 100
+
+    def request(self, size: int, replicas: int, node_selector: tuple[str, ...] = (),
+                disk_selector: tuple[str, ...] = ()) -> PlacementRequest:
+        return PlacementRequest(size=size, replicas=replicas, node_selector=node_selector,
+                                disk_selector=disk_selector, **vars(self))
+
+
+@dataclass(frozen=True)
 class Placement:
     locations: tuple[Location, ...]  # one per new replica
     relaxed: tuple[str, ...]  # soft rules the placement had to break: "zone", "node", "disk"

@@ -18,10 +18,12 @@ from domain.errors import AlreadyExists, NodeNotFound, ReplicaNotFound, VolumeNo
 from domain.ids import node_id, replica_id, volume_id
 from domain.node import Node, make_disk
 from domain.replica import Replica
-from domain.replicas_service import Replicas, booking
+from domain.replica_placement import booking, describe, plan_replicas
+from domain.replicas_service import Replicas
+from domain.scheduling import SchedulingSettings
 from domain.service import Service
 from domain.snapshots_service import Snapshots
-from domain.values import Disk, VolumeState
+from domain.values import ConditionType, Disk, VolumeState
 from domain.volume import Volume
 
 __all__ = ["Nodes", "Replicas", "Snapshots", "Volumes"]
@@ -56,6 +58,26 @@ class Volumes(Service):
             catalog = self._catalog(VOLUMES)
             catalog.add(name)
             self.app.save(volume, catalog)
+            return volume
+
+        return self._retry(f"volume {name!r}", command)
+
+    def provision(self, name: str, size: int, number_of_replicas: int = 3,
+                  settings: SchedulingSettings | None = None, **spec: Any) -> Volume:
+        """Create a volume with its replicas placed and booked, ready (``detached``),
+        in ONE transaction; if no placement exists, raise ``SchedulingFailed`` and
+        write nothing. Concurrent bookings of the same nodes are retried on fresh data."""
+        def command() -> Volume:
+            volume = Volume.create(name, size, number_of_replicas, **spec)
+            if self._exists(volume.id):
+                raise AlreadyExists("volume", name)
+            placement, replicas, hosts = plan_replicas(self, volume, volume.number_of_replicas,
+                                                       settings or SchedulingSettings())
+            volume.set_condition(ConditionType.SCHEDULED, True, "", describe(placement))
+            volume.finish_creating()
+            catalog = self._catalog(VOLUMES)
+            catalog.add(name)
+            self.app.save(volume, catalog, *replicas, *hosts)
             return volume
 
         return self._retry(f"volume {name!r}", command)

@@ -32,7 +32,7 @@ _RECORDS: dict[str, type[Any]] = {
 
 @dataclasses.dataclass(frozen=True)
 class _Boxed:
-    kind: str  # "enum", "record" or "tuple"
+    kind: str  # "enum", "record", "tuple" or "dict"
     name: str
     data: Any
 
@@ -44,6 +44,8 @@ def _box(obj: Any) -> Any:
     if isinstance(obj, StrEnum):
         return _Boxed("enum", cls.__name__, obj.value)
     if cls is dict:
+        if obj.keys() == {"_type_", "_data_"}:  # would read back as an encoded value: escape it
+            return _Boxed("dict", "", [[k, _box(v)] for k, v in obj.items()])
         return {k: _box(v) for k, v in obj.items()}
     if cls is list:
         return [_box(v) for v in obj]
@@ -68,6 +70,8 @@ class _BoxedTranscoding(Transcoding):
             return _ENUMS[name](payload)
         if kind == "tuple":
             return tuple(payload)
+        if kind == "dict":
+            return dict(payload)
         if kind == "record":
             return _RECORDS[name](**payload)
         raise ValueError(f"unknown boxed kind {kind!r}")

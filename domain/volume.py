@@ -54,19 +54,11 @@ class Volume(Aggregate):
         return volume_id(name)
 
     @classmethod
-    def create(
-        cls,
-        name: str,
-        size: int,
-        number_of_replicas: int = 3,
-        data_locality: DataLocality | str = DataLocality.DISABLED,
-        stale_replica_timeout: int = DEFAULT_STALE_REPLICA_TIMEOUT,
-        node_selector: Iterable[str] = (),
-        disk_selector: Iterable[str] = (),
-        frontend: Frontend | str = Frontend.NBD,
-        standby: bool = False,
-        restore_source: str = "",
-    ) -> Volume:
+    def create(cls, name: str, size: int, number_of_replicas: int = 3,
+               data_locality: DataLocality | str = DataLocality.DISABLED,
+               stale_replica_timeout: int = DEFAULT_STALE_REPLICA_TIMEOUT, node_selector: Iterable[str] = (),
+               disk_selector: Iterable[str] = (), frontend: Frontend | str = Frontend.NBD,
+               standby: bool = False, restore_source: str = "") -> Volume:
         """Validate a new volume's spec and return it (state ``creating``)."""
         if not isinstance(standby, bool):
             raise InvalidValue("standby", standby, "must be true or false")
@@ -83,19 +75,9 @@ class Volume(Aggregate):
             restore_source=validation.text("restore source", restore_source),
         )
 
-    def __init__(
-        self,
-        name: str,
-        size: int,
-        number_of_replicas: int,
-        data_locality: DataLocality,
-        stale_replica_timeout: int,
-        node_selector: tuple[str, ...],
-        disk_selector: tuple[str, ...],
-        frontend: Frontend,
-        standby: bool,
-        restore_source: str,
-    ) -> None:
+    def __init__(self, name: str, size: int, number_of_replicas: int, data_locality: DataLocality,
+                 stale_replica_timeout: int, node_selector: tuple[str, ...], disk_selector: tuple[str, ...],
+                 frontend: Frontend, standby: bool, restore_source: str) -> None:
         self.name = name
         self.size = size
         self.number_of_replicas = number_of_replicas

@@ -9,6 +9,7 @@ Used by ``projections.status_views`` and by adapters that print statuses.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from domain.values import RebuildState, ReplicaMode, Robustness, VolumeState
@@ -20,6 +21,7 @@ def status_to_dict(status: VolumeStatus) -> dict[str, Any]:
     data = dict(vars(status))
     data["state"] = str(status.state)
     data["robustness"] = str(status.robustness)
+    data["updated_at"] = status.updated_at.isoformat() if status.updated_at else ""
     data["replicas"] = [
         {**vars(r), "mode": str(r.mode), "rebuild": str(r.rebuild)} for r in status.replicas
     ]
@@ -34,6 +36,7 @@ def status_from_dict(data: dict[str, Any]) -> VolumeStatus:
     fields = dict(data)
     fields["state"] = VolumeState(data["state"])
     fields["robustness"] = Robustness(data["robustness"])
+    fields["updated_at"] = datetime.fromisoformat(data["updated_at"]) if data["updated_at"] else None
     fields["replicas"] = tuple(
         ReplicaStatus(**{**r, "mode": ReplicaMode(r["mode"]), "rebuild": RebuildState(r["rebuild"])})
         for r in data["replicas"]

@@ -8,9 +8,23 @@ pure snapshot-tree steps the fold needs (take, purge).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from domain.values import RebuildState, ReplicaMode
+
+T = TypeVar("T")
+
+
+def evolve(value: T, **changes: Any) -> T:
+    """``dataclasses.replace`` for this module's plain frozen records, without re-running
+    ``__init__`` (the fold calls it for every event; ``replace`` costs ~20x more)."""
+    if not changes.keys() <= value.__dict__.keys():
+        raise TypeError(f"{type(value).__name__} has no field(s) {sorted(changes.keys() - value.__dict__.keys())}")
+    new = object.__new__(type(value))
+    new.__dict__.update(value.__dict__)
+    new.__dict__.update(changes)
+    return new
 
 
 @dataclass(frozen=True)
@@ -59,13 +73,13 @@ Snapshots = tuple[SnapshotStatus, ...]
 def snapshot_taken(snapshots: Snapshots, taken: SnapshotStatus) -> Snapshots:
     """Append a snapshot (in taken order) and list it among its parent's children."""
     linked = tuple(
-        replace(s, children=(*s.children, taken.name)) if s.name == taken.parent else s for s in snapshots
+        evolve(s, children=(*s.children, taken.name)) if s.name == taken.parent else s for s in snapshots
     )
     return (*linked, taken)
 
 
 def snapshots_changed(snapshots: Snapshots, name: str, **changes: object) -> Snapshots:
-    return tuple(replace(s, **changes) if s.name == name else s for s in snapshots)  # type: ignore[arg-type]
+    return tuple(evolve(s, **changes) if s.name == name else s for s in snapshots)
 
 
 def snapshots_purged(snapshots: Snapshots, removed: Iterable[str], coalesced: Mapping[str, str]) -> Snapshots:
@@ -77,13 +91,13 @@ def snapshots_purged(snapshots: Snapshots, removed: Iterable[str], coalesced: Ma
     def relink(parent: str, old: str, new: tuple[str, ...]) -> None:
         if parent in by_name:
             p = by_name[parent]
-            by_name[parent] = replace(p, children=tuple(c for x in p.children for c in (new if x == old else (x,))))
+            by_name[parent] = evolve(p, children=tuple(c for x in p.children for c in (new if x == old else (x,))))
 
     for gone, into in coalesced.items():
         if gone in by_name and into in by_name:
             parent = by_name.pop(gone).parent
             relink(parent, gone, (into,))
-            by_name[into] = replace(by_name[into], parent=parent)
+            by_name[into] = evolve(by_name[into], parent=parent)
     for gone in removed:
         if gone in by_name:
             relink(by_name.pop(gone).parent, gone, ())

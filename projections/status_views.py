@@ -22,8 +22,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking, TrackingRecorder
-from eventsourcing.postgres import PostgresFactory
-from eventsourcing.sqlite import SQLiteFactory
 from eventsourcing.utils import Environment
 
 from domain.store import persistence_env
@@ -161,9 +159,11 @@ def open_status_view(url: str | None = None) -> VolumeStatusView:
     module = env["PERSISTENCE_MODULE"]
     if module == "eventsourcing.popo":
         return InMemoryStatusView()
-    factory = InfrastructureFactory.construct(Environment(VIEW_NAME, env))
-    if isinstance(factory, SQLiteFactory):
-        return SqlStatusView(factory.datastore, SQLITE_TABLES)
-    if isinstance(factory, PostgresFactory):
-        return SqlStatusView(factory.datastore, postgres_tables(factory.datastore.schema))
-    raise ValueError(f"no status view for persistence module {module!r}")
+    if module not in ("eventsourcing.sqlite", "eventsourcing.postgres"):
+        raise ValueError(f"no status view for persistence module {module!r}")
+    # Constructing the factory imports the driver only now (psycopg costs start-up time).
+    factory: Any = InfrastructureFactory.construct(Environment(VIEW_NAME, env))
+    datastore = factory.datastore
+    if module == "eventsourcing.sqlite":
+        return SqlStatusView(datastore, SQLITE_TABLES)
+    return SqlStatusView(datastore, postgres_tables(datastore.schema))

@@ -15,7 +15,8 @@ degraded; replicas but none RW -> faulted.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from domain.values import RebuildState, ReplicaMode, Robustness, VolumeState
@@ -23,6 +24,7 @@ from projections.status_parts import (
     ConditionStatus,
     ReplicaStatus,
     SnapshotStatus,
+    evolve,
     snapshot_taken,
     snapshots_changed,
     snapshots_purged,
@@ -46,7 +48,7 @@ class VolumeStatus:
     version: int = 0  # the Volume aggregate's version after the last Volume event
     events: int = 0  # events of this volume's history folded in (its 1-based position)
     position: int = 0  # notification id of the last event folded in (0: not from the log)
-    updated_at: str = ""  # ISO time of the last event folded in
+    updated_at: datetime | None = None  # time of the last event folded in
 
     def replica(self, name: str) -> ReplicaStatus | None:
         return next((r for r in self.replicas if r.name == name), None)
@@ -77,10 +79,18 @@ def known_event(event_class: type) -> bool:
 
 def apply(status: VolumeStatus, event: Any) -> VolumeStatus:
     """Fold one domain event of this volume's history into its status."""
-    handler = _HANDLERS.get(type(event).__qualname__)
+    qualname = type(event).__qualname__
+    handler = _HANDLERS.get(qualname)
     folded = handler(status, event) if handler is not None else status
-    version = event.originator_version if type(event).__qualname__.startswith("Volume.") else folded.version
-    return replace(folded, version=version, events=status.events + 1, updated_at=event.timestamp.isoformat())
+    counters = {
+        "version": event.originator_version if qualname.startswith("Volume.") else folded.version,
+        "events": status.events + 1,
+        "updated_at": event.timestamp,
+    }
+    if folded is status:
+        return evolve(status, **counters)
+    folded.__dict__.update(counters)  # a value the handler just made: nobody else holds it yet
+    return folded
 
 
 def fold(events: Iterable[Any], status: VolumeStatus | None = None) -> VolumeStatus:
@@ -103,14 +113,14 @@ def derive_robustness(replicas: tuple[ReplicaStatus, ...], number_of_replicas: i
 def with_replicas(status: VolumeStatus, replicas: tuple[ReplicaStatus, ...]) -> VolumeStatus:
     """The status with a new replica list and the robustness derived from it."""
     ordered = tuple(sorted(replicas, key=lambda r: r.name))
-    return replace(status, replicas=ordered, robustness=derive_robustness(ordered, status.number_of_replicas))
+    return evolve(status, replicas=ordered, robustness=derive_robustness(ordered, status.number_of_replicas))
 
 
 def update_replica(status: VolumeStatus, name: str, **changes: Any) -> VolumeStatus:
     """Change fields of one replica (added if the volume did not list it yet)."""
     current = status.replica(name) or ReplicaStatus(name=name)
     others = tuple(r for r in status.replicas if r.name != name)
-    return with_replicas(status, (*others, replace(current, **changes)))
+    return with_replicas(status, (*others, evolve(current, **changes)))
 
 
 def sender(status: VolumeStatus, e: Any) -> ReplicaStatus | None:
@@ -129,14 +139,14 @@ def update_replica_of(status: VolumeStatus, e: Any, **changes: Any) -> VolumeSta
 
 @handles("Volume.Created")
 def _created(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(
+    return evolve(
         status, name=e.name, size=e.size, number_of_replicas=e.number_of_replicas,
         state=VolumeState.CREATING, robustness=Robustness.UNKNOWN, standby=e.standby,
     )
 
 
 def _moves_to(state: VolumeState) -> Handler:
-    return lambda status, e: replace(status, state=state)
+    return lambda status, e: evolve(status, state=state)
 
 
 for _qualname, _state in {
@@ -150,37 +160,37 @@ for _qualname, _state in {
 
 @handles("Volume.AttachStarted")
 def _attach_started(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, state=VolumeState.ATTACHING, node=e.node)
+    return evolve(status, state=VolumeState.ATTACHING, node=e.node)
 
 
 @handles("Volume.Attached")
 def _attached(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, state=VolumeState.ATTACHED, endpoint=e.endpoint)
+    return evolve(status, state=VolumeState.ATTACHED, endpoint=e.endpoint)
 
 
 @handles("Volume.AttachFailed")
 def _attach_failed(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, state=VolumeState.DETACHED, node="")
+    return evolve(status, state=VolumeState.DETACHED, node="")
 
 
 @handles("Volume.Detached")
 def _detached(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, state=VolumeState.DETACHED, node="", endpoint="")
+    return evolve(status, state=VolumeState.DETACHED, node="", endpoint="")
 
 
 @handles("Volume.Expanded")
 def _expanded(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, size=e.size)
+    return evolve(status, size=e.size)
 
 
 @handles("Volume.NumberOfReplicasChanged")
 def _number_of_replicas_changed(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return with_replicas(replace(status, number_of_replicas=e.number), status.replicas)
+    return with_replicas(evolve(status, number_of_replicas=e.number), status.replicas)
 
 
 @handles("Volume.Activated")
 def _activated(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, standby=False)
+    return evolve(status, standby=False)
 
 
 @handles("Volume.ConditionChanged")
@@ -188,7 +198,7 @@ def _condition_changed(status: VolumeStatus, e: Any) -> VolumeStatus:
     c = e.condition
     new = ConditionStatus(type=c.type, status=c.status, reason=c.reason, message=c.message, since=e.timestamp.isoformat())
     others = tuple(x for x in status.conditions if x.type != c.type)
-    return replace(status, conditions=tuple(sorted((*others, new), key=lambda x: x.type)))
+    return evolve(status, conditions=tuple(sorted((*others, new), key=lambda x: x.type)))
 
 
 @handles("Volume.ReplicaAdded")
@@ -276,24 +286,24 @@ def _snapshot_taken(status: VolumeStatus, e: Any) -> VolumeStatus:
         user_created=s.user_created, removed=s.removed, size=s.size, checksum=s.checksum,
         labels=tuple(sorted(s.labels.items())),
     )
-    return replace(status, snapshots=snapshot_taken(status.snapshots, taken), head_parent=s.name)
+    return evolve(status, snapshots=snapshot_taken(status.snapshots, taken), head_parent=s.name)
 
 
 @handles("SnapshotChain.MarkedRemoved")
 def _snapshot_marked_removed(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, snapshots=snapshots_changed(status.snapshots, e.name, removed=True))
+    return evolve(status, snapshots=snapshots_changed(status.snapshots, e.name, removed=True))
 
 
 @handles("SnapshotChain.Measured")
 def _snapshot_measured(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, snapshots=snapshots_changed(status.snapshots, e.name, size=e.size, checksum=e.checksum))
+    return evolve(status, snapshots=snapshots_changed(status.snapshots, e.name, size=e.size, checksum=e.checksum))
 
 
 @handles("SnapshotChain.Purged")
 def _snapshots_purged(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, snapshots=snapshots_purged(status.snapshots, e.removed, e.coalesced))
+    return evolve(status, snapshots=snapshots_purged(status.snapshots, e.removed, e.coalesced))
 
 
 @handles("SnapshotChain.Reverted")
 def _snapshot_reverted(status: VolumeStatus, e: Any) -> VolumeStatus:
-    return replace(status, head_parent=e.name)
+    return evolve(status, head_parent=e.name)

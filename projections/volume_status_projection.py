@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.utils import resolve_topic
 
+from projections.status_parts import evolve
 from projections.status_views import VolumeStatusView
 from projections.volume_status import VolumeStatus, apply
 
@@ -58,7 +59,7 @@ class VolumeStatusProjection:
         self.view = view
         self.batch_size = batch_size
         self.tracking_name = app.name
-        self._owners: dict[str, str] | None = None
+        self._owners: dict[UUID | str, str] | None = None  # aggregate id -> volume
         self._cache: dict[str, VolumeStatus] = {}
 
     @property
@@ -90,15 +91,15 @@ class VolumeStatusProjection:
 
     def _process(self, notifications: Sequence[Notification]) -> None:
         if self._owners is None:
-            self._owners = self.view.load_owners()
+            self._owners = {UUID(aggregate): volume for aggregate, volume in self.view.load_owners().items()}
         owners = self._owners
         new_owners: dict[str, str] = {}
         touched: dict[str, int] = {}  # volume -> last notification id in this batch
         statuses = self._cache
-        self._prefetch({owners[str(n.originator_id)] for n in notifications if str(n.originator_id) in owners})
+        self._prefetch({owners[n.originator_id] for n in notifications if n.originator_id in owners})
         decode = self.app.mapper.to_domain_event
         for notification in notifications:
-            aggregate = str(notification.originator_id)
+            aggregate = notification.originator_id
             volume = owners.get(aggregate)
             if volume is None:
                 if not _may_start_volume_history(notification.topic):
@@ -107,14 +108,14 @@ class VolumeStatusProjection:
                 volume = volume_of_new_aggregate(event)
                 if volume is None:
                     continue
-                owners[aggregate] = new_owners[aggregate] = volume
+                owners[aggregate] = new_owners[str(aggregate)] = volume
                 if volume not in statuses:
                     self._prefetch({volume})
             else:
                 event = decode(notification)
             statuses[volume] = apply(statuses.get(volume) or VolumeStatus(), event)
             touched[volume] = notification.id
-        changed = {name: replace(statuses[name], position=last) for name, last in touched.items()}
+        changed = {name: evolve(statuses[name], position=last) for name, last in touched.items()}
         try:
             self.view.commit(changed, new_owners, Tracking(self.tracking_name, notifications[-1].id))
         except BaseException:

@@ -10,6 +10,8 @@ no event was applied twice or skipped), and it must agree with the aggregates.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -159,4 +161,30 @@ def test_a_position_is_never_committed_twice(store_backend: Backend) -> None:
     with pytest.raises(IntegrityError):
         view.commit({"x": VolumeStatus(name="x")}, {}, Tracking(app.name, position))
     assert view.get("x") is None
+    view.close()
+
+
+def test_follow_keeps_the_view_current_until_stopped(store_backend: Backend) -> None:
+    app = store_backend.open()
+    view = open_status_view(store_backend.url)
+    projection = VolumeStatusProjection(store_backend.open(), view, batch_size=BATCH)
+    stop = threading.Event()
+    follower = threading.Thread(target=projection.follow, args=(stop, 0.01), daemon=True)
+    follower.start()
+    try:
+        for size in (1, 2, 3):
+            if size == 1:
+                Volumes(app).create("followed", GIB, 1)
+            else:
+                Volumes(app).expand("followed", size * GIB)
+            wanted = app.recorder.max_notification_id()
+            deadline = time.monotonic() + 60  # a hang guard, not a speed requirement
+            while projection.position < wanted and time.monotonic() < deadline:
+                time.sleep(0.01)
+            status = view.get("followed")
+            assert status is not None and status.size == size * GIB
+    finally:
+        stop.set()
+        follower.join(timeout=60)
+    assert not follower.is_alive()
     view.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,21 +20,9 @@ from domain.errors import (
 from domain.ids import volume_id
 from domain.services import Nodes, Volumes
 from domain.values import Disk, VolumeState
+from tests.fixtures.racing_plane import RacingPlane
 
 GIB = 1 << 30
-
-
-class RacingPlane(ControlPlane):
-    """Runs ``before_save`` hooks (another writer's command) right before a save."""
-
-    def __init__(self) -> None:
-        super().__init__({"PERSISTENCE_MODULE": "eventsourcing.popo"})
-        self.before_save: list[Callable[[], Any]] = []
-
-    def save(self, *objs: Any, **kwargs: Any) -> Any:
-        if self.before_save:
-            self.before_save.pop(0)()
-        return super().save(*objs, **kwargs)
 
 
 @pytest.fixture

@@ -11,55 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from domain.application import ControlPlane
-from domain.ids import chain_id, replica_id, volume_id
 from domain.services import Nodes, Replicas, Snapshots, Volumes
 from domain.values import GIB, Disk, ReplicaMode
-from projections.status_json import status_from_json, status_to_dict, status_to_json
-from projections.volume_status import VolumeStatus, apply, fold
-
-REPLICAS = ("r1", "r2", "r3")
-
-
-def history(app: ControlPlane, volume: str) -> list[Any]:
-    ids = {volume_id(volume), chain_id(volume), *(replica_id(volume, r) for r in REPLICAS)}
-    notifications = app.recorder.select_notifications(start=1, limit=10_000)
-    return [app.mapper.to_domain_event(n) for n in notifications if n.originator_id in ids]
-
-
-def assert_matches_aggregates(app: ControlPlane, name: str) -> VolumeStatus:
-    events = history(app, name)
-    status = fold(events)
-    volume = Volumes(app).get(name)
-    assert (status.name, status.size, status.state) == (volume.name, volume.size, volume.state)
-    assert (status.robustness, status.number_of_replicas) == (volume.robustness, volume.number_of_replicas)
-    assert (status.node, status.endpoint, status.version, status.events) == (
-        volume.node, volume.endpoint, volume.version, len(events))
-    assert {c.type: (c.status, c.reason, c.message) for c in status.conditions} == {
-        t: (c.status, c.reason, c.message) for t, c in volume.conditions.items()}
-    assert {r.name: (r.node, r.mode) for r in status.replicas} == {
-        m.name: (m.node, m.mode) for m in volume.replicas.values()}
-    for replica in Replicas(app).list_for(name):
-        seen = status.replica(replica.name)
-        assert seen is not None
-        assert (seen.address, seen.disk, seen.mode, seen.rebuild) == (
-            replica.address, replica.disk, replica.mode, replica.rebuild)
-        assert (seen.rebuild_done, seen.rebuild_total, seen.failures) == (
-            replica.rebuild_done, replica.rebuild_total, len(replica.failures))
-        last = replica.last_failure
-        assert seen.last_failure == (last.reason if last else "")
-    chain = Snapshots(app).chain(name)
-    assert status.head_parent == chain.head_parent
-    assert [s.name for s in status.snapshots] == list(chain.snapshots)
-    for snap in status.snapshots:
-        info = chain.snapshots[snap.name]
-        assert (snap.parent, snap.children, snap.removed, snap.size, snap.checksum) == (
-            info.parent, info.children, info.removed, info.size, info.checksum)
-        assert dict(snap.labels) == info.labels and snap.created == info.created.isoformat()
-    assert status_from_json(status_to_json(status)) == status
-    return status
+from projections.status_json import status_to_dict
+from projections.volume_status import apply, fold
+from tests.fixtures.status_checks import REPLICAS, assert_matches_aggregates, history
 
 
 def scenario(app: ControlPlane) -> list[Callable[[], object]]:
@@ -144,7 +102,7 @@ def test_unknown_events_only_move_the_counters() -> None:
 
     after = apply(status, Unrelated())
     assert after.events == status.events + 1
-    assert after.updated_at == "2030-01-01T00:00:00+00:00"
+    assert after.updated_at == datetime(2030, 1, 1, tzinfo=UTC)
     assert (after.version, after.size, after.state) == (status.version, status.size, status.state)
 
 
@@ -154,5 +112,6 @@ def test_json_form_uses_plain_values() -> None:
         step()
     data = status_to_dict(fold(history(app, "v")))
     assert data["state"] == "attached" and type(data["state"]) is str
+    assert datetime.fromisoformat(data["updated_at"]).tzinfo is not None
     assert data["snapshots"][0]["labels"] == {"app": "db"}
     assert {r["name"]: r["mode"] for r in data["replicas"]} == {"r1": "RW", "r2": "RW", "r3": "RW"}
