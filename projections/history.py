@@ -105,13 +105,20 @@ class History(Sequence[HistoryEntry]):
         return position
 
     def position_at(self, when: datetime) -> int:
-        """The last position whose event happened at or before ``when`` (naive = UTC)."""
+        """The end of the longest prefix of the history whose events all happened at or before ``when``.
+
+        Timestamps are taken when an event is made, and one save can store events
+        made in a different order (a volume provisioned in one transaction stores
+        the Volume's events before its Replicas'), so "the last event before T"
+        is the last position before the first event after T. Naive times are UTC.
+        """
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         found = 0
         for entry in self.entries:
-            if entry.timestamp <= when:
-                found = entry.position
+            if entry.timestamp > when:
+                break
+            found = entry.position
         if found == 0:
             first = self.entries[0].timestamp.isoformat() if self.entries else "never"
             raise PositionOutOfRange(

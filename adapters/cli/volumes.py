@@ -7,9 +7,12 @@
     pronghorn volume delete NAME
 
 Called by the dispatcher (adapters.cli.main). Commands go through
-``domain.services`` (creation also places the replicas: :mod:`adapters.cli.provisioning`);
-``get`` prints the volume status folded from its history — the same document
-``pronghorn replay VOLUME --at N`` prints for a past position.
+``domain.services``: ``create`` is ``Volumes.provision`` (volume, placed
+replicas and their disk bookings in one transaction; nothing is written when
+no placement exists); ``delete`` starts the deletion and, there being no
+replica processes to stop in this admin CLI, removes the replicas, which
+finishes it. ``get`` prints the volume status folded from its history — the
+same document ``pronghorn replay VOLUME --at N`` prints for a past position.
 """
 
 from __future__ import annotations
@@ -21,10 +24,9 @@ from adapters.cli.command import add_json_option, add_store_option, add_verbs, m
 from adapters.cli.errors import ExitCode
 from adapters.cli.history_view import render_status, status_document
 from adapters.cli.output import print_json, render_table
-from adapters.cli.provisioning import delete_volume, provision_volume
 from adapters.cli.sizes import SizeError, format_size, parse_size
 from domain.application import ControlPlane
-from domain.services import Volumes
+from domain.services import Replicas, Volumes
 from domain.values import DataLocality, Frontend
 from domain.volume import Volume
 from projections.history import read_history
@@ -117,11 +119,12 @@ def _run(args: argparse.Namespace) -> int:
             }
             if args.stale_replica_timeout is not None:
                 spec["stale_replica_timeout"] = args.stale_replica_timeout
-            provision_volume(app, args.name, args.size, args.replicas, spec)
+            volumes.provision(args.name, args.size, args.replicas, **spec)
         elif args.verb == "expand":
             volumes.expand(args.name, args.size)
         elif args.verb == "delete":
-            delete_volume(app, args.name)
+            for replica in sorted(volumes.delete(args.name).replicas):
+                Replicas(app).remove(args.name, replica)
         else:
             volumes.get(args.name)  # VolumeNotFound for an unknown name
         _print_status(app, args.name, args.json)
