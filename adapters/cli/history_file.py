@@ -32,7 +32,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
 from adapters.cli.errors import CommandError, ExitCode
-from projections.history import History
+from projections.history import History, volume_of
 
 FORMAT = "pronghorn.volume-history"
 FORMAT_VERSION = 1
@@ -90,6 +90,8 @@ def import_history(app: Application[Any], path: Path) -> tuple[str, int]:
     plain_mapper: Mapper[Any] = Mapper(transcoder=app.mapper.transcoder)
     stored_events: list[StoredEvent] = []
     ids: dict[UUID, str] = {}
+    versions: dict[UUID, int] = {}  # last version seen per aggregate
+    volume = str(document["volume"])
     for number, item in enumerate(document["events"], start=1):
         try:
             originator = UUID(item["aggregate_id"])
@@ -104,6 +106,7 @@ def import_history(app: Application[Any], path: Path) -> tuple[str, int]:
             raise CommandError(f"{path}: event {number} is not valid: {exc}", ExitCode.USAGE) from exc
         if get_topic(type(event)) != source.topic:
             raise CommandError(f"{path}: event {number} has an unknown type {source.topic!r}", ExitCode.USAGE)
+        _check_sequence(path, number, event, versions, volume)
         stored_events.append(app.mapper.to_stored_event(event))
         ids.setdefault(originator, f"{item.get('aggregate', '?')} {originator}")
     existing = [label for aggregate, label in ids.items() if app.recorder.select_events(aggregate, limit=1)]
@@ -115,6 +118,21 @@ def import_history(app: Application[Any], path: Path) -> tuple[str, int]:
         )
     app.recorder.insert_events(stored_events)
     return str(document["volume"]), len(stored_events)
+
+
+def _check_sequence(path: Path, number: int, event: Any, versions: dict[UUID, int], volume: str) -> None:
+    """Each aggregate's events run 1, 2, 3...; each aggregate is created as one of ``volume``'s."""
+    originator = event.originator_id
+    expected = versions.get(originator, 0) + 1
+    if event.originator_version != expected:
+        raise CommandError(
+            f"{path}: event {number} is version {event.originator_version} of aggregate {originator}, "
+            f"expected {expected} (the file is incomplete or reordered)",
+            ExitCode.USAGE,
+        )
+    if expected == 1 and volume_of(event) != volume:
+        raise CommandError(f"{path}: event {number} creates an aggregate of another volume", ExitCode.USAGE)
+    versions[originator] = expected
 
 
 def _load(path: Path) -> dict[str, Any]:

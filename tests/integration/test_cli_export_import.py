@@ -75,6 +75,15 @@ def test_import_into_a_fresh_sqlite_store_and_bad_files(exported: tuple[Cli, Pat
     fresh = Cli(tmp_path / "fresh", in_process=True)
     assert "event 1 is not valid" in fresh.fails(ExitCode.USAGE, "events", "import", str(bad))
     fresh.fails(ExitCode.NOT_FOUND, "events", "vol")  # nothing half-imported
+    truncated = json.loads(file.read_text())
+    del truncated["events"][1]
+    bad.write_text(json.dumps(truncated))
+    assert "incomplete or reordered" in fresh.fails(ExitCode.USAGE, "events", "import", str(bad))
+    renamed = json.loads(file.read_text())
+    renamed["volume"] = "someone-else"
+    bad.write_text(json.dumps(renamed))
+    assert "another volume" in fresh.fails(ExitCode.USAGE, "events", "import", str(bad))
+    fresh.fails(ExitCode.NOT_FOUND, "events", "vol")
     fresh.fails(ExitCode.NOT_FOUND, "events", "import", str(tmp_path / "missing.json"))
     source.local().fails(ExitCode.NOT_FOUND, "events", "export", "nope", str(tmp_path / "x.json"))
     assert not (tmp_path / "x.json").exists()
