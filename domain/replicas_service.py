@@ -51,7 +51,9 @@ class Replicas(Service):
 
     def add(self, volume: str, name: str, node: str, disk: str, data_dir: str = "", address: str = "",
             mode: ReplicaMode | str = ReplicaMode.RW) -> Replica:
-        """Add a replica placed on ``node``'s ``disk`` (names are never reused in a volume)."""
+        """Add a replica on ``node``'s ``disk``, chosen by the caller (names are never reused
+        in a volume). Books its bytes on the disk without checking capacity: use
+        ``place`` for placements the scheduling policy checks."""
         def command() -> Replica:
             replica = Replica.create(volume, name, node, disk, data_dir, address, mode)
             if self._exists(replica.id):

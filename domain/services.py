@@ -2,7 +2,8 @@
 
 Each method is one command: load -> command -> save, retried on optimistic
 concurrency conflicts (``domain.service.Service``). Methods return the aggregate as
-saved. Listing reads the ``Catalog`` of live names saved in the same transaction as
+saved. ``Volumes.provision`` creates a volume with its replicas placed by the
+scheduling policy and booked on their disks, all in one transaction. Listing reads the ``Catalog`` of live names saved in the same transaction as
 each create / delete, so it is right on every persistence module.
 
 Called by adapters (CLI, REST, CSI), the manager and tests.
