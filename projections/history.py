@@ -1,16 +1,14 @@
 """A volume's event history, replayed to any point, and the diff between two points.
 
 Used by ``pronghorn events`` / ``pronghorn replay`` (and the demo). The history
-of volume X is every stored event, in global notification order, of the
-aggregates that belong to X:
-
-every aggregate whose creation event says it belongs to X: the Volume named X,
+of volume X is every stored event, in global notification order, of every
+aggregate whose creation event says it belongs to X: the Volume named X,
 and any aggregate created with ``volume == X`` (its SnapshotChain, its Replicas;
 later per-volume aggregates join the same way). This agrees with the volume
 status projection's rule (tests/unit/test_history.py checks it), so the replayed
-history and the live status view fold the same events. (Not imported from the
-projection module: that one loads the PostgreSQL driver, a second of start-up
-for every CLI call.)
+history and the live status view fold the same events; unlike the projection,
+which sees every volume, it decides membership of name-derived aggregates by id
+alone, decoding only the events it keeps.
 
 Positions are 1-based indexes into that history; position N means "after the
 N-th event". The status at a position is computed by folding the events with
