@@ -19,6 +19,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "replay": ("adapters.cli.replay", "a volume's state at a past version or time, or a diff"),
     "replica": ("replica.cli", "run a replica process (data + control servers)"),
     "engine": ("engine.cli", "run a volume's engine (NBD frontend) or talk to one"),
+    "demo": ("adapters.cli.demo", "a first look: nodes, a volume, its history and a replay"),
 }
 
 EXIT_OK = 0

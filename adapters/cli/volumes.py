@@ -1,0 +1,137 @@
+"""``pronghorn volume``: create, list, inspect, expand and delete volumes.
+
+    pronghorn volume create NAME --size 1Gi --replicas 3 [--data-locality ...]
+    pronghorn volume ls [--json]
+    pronghorn volume get NAME [--json]
+    pronghorn volume expand NAME --size 2Gi
+    pronghorn volume delete NAME
+
+Called by the dispatcher (adapters.cli.main). Commands go through
+``domain.services``: ``create`` is ``Volumes.provision`` (volume, placed
+replicas and their disk bookings in one transaction; nothing is written when
+no placement exists); ``delete`` starts the deletion and, there being no
+replica processes to stop in this admin CLI, removes the replicas, which
+finishes it. ``get`` prints the volume status folded from its history — the
+same document ``pronghorn replay VOLUME --at N`` prints for a past position.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
+from adapters.cli.errors import ExitCode
+from adapters.cli.history_view import render_status, status_document
+from adapters.cli.output import print_json, render_table
+from adapters.cli.sizes import SizeError, format_size, parse_size
+from domain.application import ControlPlane
+from domain.services import Replicas, Volumes
+from domain.values import DataLocality, Frontend
+from domain.volume import Volume
+from projections.history import read_history
+
+EPILOG = (
+    "Exit codes: 0 ok, 2 bad arguments or values, 3 unknown volume, 4 volume exists, "
+    "5 not allowed in the volume's state, 6 replicas could not be placed, 7 store unavailable."
+)
+
+
+def size_argument(text: str) -> int:
+    try:
+        return parse_size(text)
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _sub(verbs: Any, name: str, help_text: str, *, json: bool = True) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = verbs.add_parser(name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".")
+    parser.epilog = EPILOG
+    if name != "ls":
+        parser.add_argument("name", metavar="NAME", help="volume name")
+    if json:
+        add_json_option(parser)
+    add_store_option(parser)
+    return parser
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = make_parser(prog, "Create, list, inspect, expand and delete volumes.")
+    parser.epilog = EPILOG
+    verbs = add_verbs(parser)
+
+    create = _sub(verbs, "create", "create a volume and place its replicas")
+    create.add_argument("--size", required=True, type=size_argument, help="size, e.g. 1Gi, 512Mi, 4096 (multiple of 4096)")
+    create.add_argument("--replicas", type=int, default=3, metavar="N", help="number of replicas, 1..10 (default 3)")
+    create.add_argument("--data-locality", choices=[d.value for d in DataLocality], default=DataLocality.DISABLED.value)
+    create.add_argument("--frontend", choices=[f.value for f in Frontend], default=Frontend.NBD.value)
+    create.add_argument("--stale-replica-timeout", type=int, metavar="SECONDS", help="seconds before an ERR replica is cleaned up")
+    create.add_argument("--node-selector", action="append", default=[], metavar="TAG", help="only nodes with this tag (repeatable)")
+    create.add_argument("--disk-selector", action="append", default=[], metavar="TAG", help="only disks with this tag (repeatable)")
+
+    _sub(verbs, "ls", "list volumes (not deleted)")
+    _sub(verbs, "get", "show a volume's status")
+    expand = _sub(verbs, "expand", "grow a volume")
+    expand.add_argument("--size", required=True, type=size_argument, help="new size (larger than the current one)")
+    _sub(verbs, "delete", "delete a volume and release its replicas")
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "pronghorn volume") -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run(f"{prog} {args.verb}", lambda: _run(args))
+
+
+def volume_summary(volume: Volume) -> dict[str, Any]:
+    return {
+        "name": volume.name,
+        "size": volume.size,
+        "number_of_replicas": volume.number_of_replicas,
+        "state": volume.state,
+        "robustness": volume.robustness,
+        "data_locality": volume.data_locality,
+        "frontend": volume.frontend,
+        "version": volume.version,
+    }
+
+
+def _run(args: argparse.Namespace) -> int:
+    with opened_store(args.store) as app:
+        volumes = Volumes(app)
+        if args.verb == "ls":
+            summaries = [volume_summary(v) for v in volumes.list()]
+            if args.json:
+                print_json(summaries)
+            else:
+                rows = [
+                    (s["name"], format_size(s["size"]), s["number_of_replicas"], s["state"], s["robustness"],
+                     s["data_locality"], s["frontend"])
+                    for s in summaries
+                ]
+                print(render_table(["NAME", "SIZE", "REPLICAS", "STATE", "ROBUSTNESS", "LOCALITY", "FRONTEND"], rows))
+            return ExitCode.OK
+        if args.verb == "create":
+            spec: dict[str, Any] = {
+                "data_locality": args.data_locality,
+                "frontend": args.frontend,
+                "node_selector": args.node_selector,
+                "disk_selector": args.disk_selector,
+            }
+            if args.stale_replica_timeout is not None:
+                spec["stale_replica_timeout"] = args.stale_replica_timeout
+            volumes.provision(args.name, args.size, args.replicas, **spec)
+        elif args.verb == "expand":
+            volumes.expand(args.name, args.size)
+        elif args.verb == "delete":
+            for replica in sorted(volumes.delete(args.name).replicas):
+                Replicas(app).remove(args.name, replica)
+        else:
+            volumes.get(args.name)  # VolumeNotFound for an unknown name
+        _print_status(app, args.name, args.json)
+    return ExitCode.OK
+
+
+def _print_status(app: ControlPlane, name: str, as_json: bool) -> None:
+    history = read_history(app.recorder, app.mapper, name)
+    document = status_document(history, len(history))
+    print_json(document) if as_json else print(render_status(document))
