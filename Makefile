@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: venv
-	$(BIN)/pronghorn --help
+	$(BIN)/pronghorn demo
 
 lint: venv
 	$(BIN)/ruff check .
