@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.engines import EngineStartError, ReplicatedVolume, start_engine, volume_factory  # noqa: F401
-from tests.fixtures.replicas import (
-    ReplicaProcess,
-    replica_factory,  # noqa: F401
-)
+from tests.fixtures import engines, replicas
+from tests.fixtures.engines import EngineStartError, ReplicatedVolume, start_engine
+from tests.fixtures.replicas import ReplicaProcess
+
+volume_factory = engines.volume_factory
+replica_factory = replicas.replica_factory
 
 MiB = 1 << 20
 

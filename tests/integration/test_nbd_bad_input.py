@@ -20,7 +20,10 @@ from engine.nbd.protocol import (
     Option,
     Reply,
 )
-from tests.fixtures.engines import ReplicatedVolume, volume_factory  # noqa: F401
+from tests.fixtures import engines
+from tests.fixtures.engines import ReplicatedVolume
+
+volume_factory = engines.volume_factory
 
 SIZE = 8 << 20
 

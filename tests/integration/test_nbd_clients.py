@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from replica.client import DataClient
-from tests.fixtures.engines import ReplicatedVolume, volume_factory  # noqa: F401
+from tests.fixtures import engines
+from tests.fixtures.engines import ReplicatedVolume
+
+volume_factory = engines.volume_factory
 
 MiB = 1 << 20
 
