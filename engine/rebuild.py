@@ -82,6 +82,7 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
                     volume.replicas.set_mode(target, Mode.RW)
         except (replica_errors.ReplicaError, errors.EngineError) as exc:
             volume.replicas.mark_err(target, f"rebuild failed: {exc.__class__.__name__}: {exc}")
+            _check_source(controller, source)
             if isinstance(exc, errors.EngineError):
                 raise
             raise errors.Unavailable(f"rebuild of {address} from {source.control} failed: {exc}") from exc
@@ -91,6 +92,15 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
     log.info("rebuilt %s from %s: %d bytes over the network, %d copied locally",
              address, source.control, result.bytes_from_network, result.bytes_copied_locally)
     return result
+
+
+def _check_source(controller: Controller, source: Replica) -> None:
+    """After a failed rebuild: a source that no longer answers is ERR too."""
+    try:
+        with ControlClient(source.control, timeout=5) as client:
+            client.get_info()
+    except replica_errors.ReplicaError as exc:
+        controller.volume.replicas.mark_err(source, f"rebuild source failed: {exc.__class__.__name__}")
 
 
 def _sync(source: ControlClient, target: ControlClient, result: RebuildResult) -> None:
