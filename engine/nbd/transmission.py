@@ -11,6 +11,7 @@ disconnects this connection only.
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import time
 
@@ -20,6 +21,7 @@ from engine.replicator import IoRequest, Kind, Replicator
 from engine.vectored import send_all
 from engine.volume import IoStats, Volume
 
+log = logging.getLogger("pronghorn.engine.nbd")
 BUFFER = 8 << 20
 HEADER = REQUEST.size
 FUA, NO_HOLE, FAST_ZERO = 1, 2, 16
@@ -43,6 +45,8 @@ def serve_transmission(sock: socket.socket, volume: Volume) -> None:
     finally:
         replicator.close()
         volume.retire(stats)
+        requests = stats.reads + stats.writes + stats.others + stats.errors
+        log.info("NBD connection closed after %d requests in %d batches", requests, stats.batches)
 
 
 def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats) -> None:
@@ -114,6 +118,7 @@ def _serve_batch(
     sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats, batch: list[IoRequest]
 ) -> None:
     began = time.monotonic_ns()
+    stats.batches += 1
     todo = [r for r in batch if not r.error and (r.length or r.kind is Kind.FLUSH)]
     if todo:
         with volume.gate:
