@@ -56,7 +56,7 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
     pack, unpack = RESPONSE.pack, REQUEST.unpack_from
     while True:
         if end == IN_BUFFER or (start and IN_BUFFER - start < HEADER + MAX_IO):
-            inview[: end - start] = inview[start:end]  # compact: keep the partial request
+            inbuf[: end - start] = inbuf[start:end]  # compact: keep the partial request
             end -= start
             start = 0
         got = conn.recv_into(inview[end:])
