@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import mmap
 import os
 import socket
 import threading
@@ -25,7 +26,7 @@ HEADER = REQUEST.size
 IN_BUFFER = MAX_IO + (1 << 20)
 OUT_BUFFER = 2 * MAX_IO
 IOV_MAX = 1000
-_READ, _WRITE, _UNMAP, _FLUSH, _PING = Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING
+_READ, _WRITE, _UNMAP, _FLUSH, _PING = (int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING))
 
 
 class ProtocolError(Exception):
@@ -49,9 +50,9 @@ def send_all(sock: socket.socket, parts: list[memoryview | bytes]) -> None:
 
 
 def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
-    inbuf = bytearray(IN_BUFFER)
+    inbuf = mmap.mmap(-1, IN_BUFFER)  # anonymous maps: pages are touched only when used
     inview = memoryview(inbuf)
-    outview = memoryview(bytearray(OUT_BUFFER))
+    outview = memoryview(mmap.mmap(-1, OUT_BUFFER))
     start = end = 0
     pack, unpack = RESPONSE.pack, REQUEST.unpack_from
     while True:
