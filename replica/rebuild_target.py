@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -33,6 +34,7 @@ from replica.sparse import punch_hole
 
 BASIS, PARTIALS = "basis", "rebuild"
 PROGRESS_EVERY = 4 << 20
+_SYNC_LOCKS: dict[Path, threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,19 @@ def sync_from(chain: SparseFileChain, source: str, layers: list[LayerSpec], chun
     chunk_size = check_chunk_size(chunk_size)
     for layer in layers:
         md.check_name(layer.name)
+    if not chain.rebuilding:
+        raise FailedPrecondition("this replica is not being rebuilt: call PrepareRebuild first")
+    lock = _SYNC_LOCKS.setdefault(chain.directory, threading.Lock())
+    if not lock.acquire(blocking=False):
+        raise FailedPrecondition("a SyncFrom is already running on this replica")
+    try:
+        yield from _sync(chain, source, layers, chunk_size, rate_limit)
+    finally:
+        lock.release()
+
+
+def _sync(chain: SparseFileChain, source: str, layers: list[LayerSpec], chunk_size: int,
+          rate_limit: int) -> Iterator[Progress]:
     partials = chain.directory / PARTIALS
     partials.mkdir(exist_ok=True)
     progress = Progress(layers_total=len(layers))

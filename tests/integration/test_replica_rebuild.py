@@ -126,3 +126,11 @@ def test_rebuild_of_target_with_writes_during_sync(replica_factory) -> None:
     done = rebuild(target, source, prepare=False)
     assert done.done
     assert_same_chain(source, target)
+
+
+def test_sync_without_prepare_is_refused(replica_factory) -> None:
+    source, target = replica_factory(SIZE, "source"), replica_factory(SIZE, "target")
+    with source.control_client() as src, target.control_client() as dst:
+        src.snapshot("s")
+        with pytest.raises(errors.FailedPrecondition):
+            list(dst.sync_from(source.control, chain_layers(src)))

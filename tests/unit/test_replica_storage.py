@@ -169,3 +169,18 @@ def test_snapshot_names_are_validated(tmp_path: Path) -> None:
     with pytest.raises(AlreadyExists):
         chain_edits.snapshot(chain, "ok-1.2_3")
     chain.close()
+
+
+def test_chunk_checksums_with_1mib_chunks_store_the_layer_checksum(tmp_path: Path) -> None:
+    from replica import rebuild_source
+
+    chain = SparseFileChain.create(tmp_path / "r", 1024 * S)
+    chain.write(os.urandom(300 * S), 200 * S)
+    chain.write(os.urandom(S), 900 * S)
+    chain_edits.snapshot(chain, "snap")
+    path = tmp_path / "r" / "volume-snap-snap.img"
+    reply = rebuild_source.chunk_checksums(chain, "snap", checksums.GRID)
+    assert [c.index for c in reply.chunks] == [0, 1, 3]  # sectors 200-499 and 900
+    stored = json.loads(checksums.sidecar(path).read_text())["sha256"]
+    assert stored == checksums.stored_or_computed(path, recompute=True)
+    chain.close()
