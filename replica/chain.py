@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -71,6 +72,9 @@ class SparseFileChain:
         """Finish interrupted renames, delete unreferenced files, make the head full size."""
         self.finish_pending()
         self.collect_garbage()
+        if not self.meta.rebuilding:  # a finished rebuild's leftovers (crash before their deletion)
+            for leftover in (md.BASIS_DIR, md.BASIS_DIR + ".tmp", md.PARTIALS_DIR):
+                shutil.rmtree(self.directory / leftover, ignore_errors=True)
         head = self.directory / self.meta.head
         if head.stat().st_size < self.meta.size:
             os.truncate(head, self.meta.size)

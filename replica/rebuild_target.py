@@ -32,7 +32,7 @@ from replica.errors import Corrupt, FailedPrecondition
 from replica.rebuild_source import check_chunk_size
 from replica.sparse import punch_hole
 
-BASIS, PARTIALS = "basis", "rebuild"
+BASIS, PARTIALS = md.BASIS_DIR, md.PARTIALS_DIR
 PROGRESS_EVERY = 4 << 20
 _SYNC_LOCKS: dict[Path, threading.Lock] = {}
 
@@ -75,12 +75,15 @@ class Throttle:
 
 
 def prepare_rebuild(chain: SparseFileChain) -> None:
-    """Keep the current chain as ``basis/`` (unless one is kept already) and start empty."""
+    """Keep the current chain as ``basis/`` and start empty. If a rebuild was already under
+    way, the basis from its start is kept and the half-made chain is dropped."""
     d = chain.directory
     with chain.lock:
         chain.flush()
         basis = d / BASIS
-        if not basis.exists():
+        if basis.exists() and not chain.rebuilding:  # a leftover: the current chain is newer
+            shutil.rmtree(basis)
+        if not basis.exists():  # (rebuilding already: keep the basis, drop the half-made chain)
             staging = d / (BASIS + ".tmp")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
