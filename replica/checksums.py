@@ -16,6 +16,7 @@ import os
 import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from replica.metadata import write_atomic
 from replica.sparse import data_extents
@@ -35,11 +36,17 @@ def clipped_runs(fd: int, start: int, end: int, grid: int) -> Iterator[tuple[int
             offset = cut
 
 
-def digest_runs(runs: list[tuple[int, int]] | Iterator[tuple[int, int]], read: Reader) -> bytes:
+def digest_runs(runs: list[tuple[int, int]] | Iterator[tuple[int, int]], read: Reader,
+                also: Any = None) -> bytes:
+    """sha256 over (offset, length, data) of each run; ``also`` (a hash object) is fed the same."""
     h = hashlib.sha256()
     for offset, length in runs:
-        h.update(PIECE.pack(offset, length))
-        h.update(read(offset, length))
+        head, data = PIECE.pack(offset, length), read(offset, length)
+        h.update(head)
+        h.update(data)
+        if also is not None:
+            also.update(head)
+            also.update(data)
     return h.digest()
 
 

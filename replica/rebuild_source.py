@@ -47,14 +47,19 @@ def _open(chain: SparseFileChain, layer: str) -> int:
 
 def chunk_checksums(chain: SparseFileChain, layer: str, chunk_size: int) -> pb.ChunkChecksumsReply:
     chunk_size = check_chunk_size(chunk_size)
+    path = layer_path(chain, layer)
     fd = _open(chain, layer)
     try:
         read = checksums.file_reader(fd)
+        # with 1 MiB chunks the pieces are the whole-layer digest's: compute the sidecar on the way
+        whole = hashlib.sha256() if chunk_size == checksums.GRID and not checksums.sidecar(path).exists() else None
         chunks = [
             pb.ChunkChecksum(index=index, extents=[v for run in runs for v in run],
-                             sha256=checksums.digest_runs(runs, read))
+                             sha256=checksums.digest_runs(runs, read, whole))
             for index, runs in sorted(checksums.chunk_runs(fd, chunk_size).items())
         ]
+        if whole is not None:
+            checksums.store(path, whole.hexdigest())
         return pb.ChunkChecksumsReply(layer=layer, layer_size=os.fstat(fd).st_size, chunk_size=chunk_size,
                                       chunks=chunks)
     finally:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -31,8 +32,9 @@ from replica.errors import Corrupt, FailedPrecondition
 from replica.rebuild_source import check_chunk_size
 from replica.sparse import punch_hole
 
-BASIS, PARTIALS = "basis", "rebuild"
+BASIS, PARTIALS = md.BASIS_DIR, md.PARTIALS_DIR
 PROGRESS_EVERY = 4 << 20
+_SYNC_LOCKS: dict[Path, threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,15 @@ class Throttle:
 
 
 def prepare_rebuild(chain: SparseFileChain) -> None:
-    """Keep the current chain as ``basis/`` (unless one is kept already) and start empty."""
+    """Keep the current chain as ``basis/`` and start empty. If a rebuild was already under
+    way, the basis from its start is kept and the half-made chain is dropped."""
     d = chain.directory
     with chain.lock:
         chain.flush()
         basis = d / BASIS
-        if not basis.exists():
+        if basis.exists() and not chain.rebuilding:  # a leftover: the current chain is newer
+            shutil.rmtree(basis)
+        if not basis.exists():  # (rebuilding already: keep the basis, drop the half-made chain)
             staging = d / (BASIS + ".tmp")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
@@ -108,6 +113,19 @@ def sync_from(chain: SparseFileChain, source: str, layers: list[LayerSpec], chun
     chunk_size = check_chunk_size(chunk_size)
     for layer in layers:
         md.check_name(layer.name)
+    if not chain.rebuilding:
+        raise FailedPrecondition("this replica is not being rebuilt: call PrepareRebuild first")
+    lock = _SYNC_LOCKS.setdefault(chain.directory, threading.Lock())
+    if not lock.acquire(blocking=False):
+        raise FailedPrecondition("a SyncFrom is already running on this replica")
+    try:
+        yield from _sync(chain, source, layers, chunk_size, rate_limit)
+    finally:
+        lock.release()
+
+
+def _sync(chain: SparseFileChain, source: str, layers: list[LayerSpec], chunk_size: int,
+          rate_limit: int) -> Iterator[Progress]:
     partials = chain.directory / PARTIALS
     partials.mkdir(exist_ok=True)
     progress = Progress(layers_total=len(layers))

@@ -166,3 +166,31 @@ def test_ready_line_and_bad_arguments(tmp_path) -> None:
     s.close()
     assert busy.returncode == 1 and "Traceback" not in busy.stderr
 
+
+
+def test_enospc_is_reported_and_the_server_keeps_serving(tmp_path) -> None:
+    from tests.fixtures.replicas import start_replica
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    r = None
+    try:
+        r = start_replica(mnt, 16 * MiB, "r")
+        first = os.urandom(MiB)
+        with DataClient(r.data) as client:
+            client.write(0, first)
+            with pytest.raises(DataError) as info:
+                for i in range(1, 16):
+                    client.write(i * MiB, os.urandom(MiB))
+            assert info.value.errno == errno.ENOSPC
+            assert client.read(0, MiB) == first  # acknowledged data is intact
+            client.unmap(MiB, 15 * MiB)  # frees space: no older layer holds data there
+            client.write(8 * MiB, b"w" * 4096)
+            assert client.read(8 * MiB, 4096) == b"w" * 4096
+            client.flush()
+    finally:
+        if r is not None:
+            r.cleanup()
+        subprocess.run(["umount", str(mnt)], check=False)
