@@ -93,3 +93,16 @@ def test_fio_verify_on_three_replicas(volume_factory: Callable[..., ReplicatedVo
         timeout=300)
     report = (tmp_path / "fio.txt").read_text()
     assert "err= 0" in report
+
+
+def test_unix_socket_frontend(volume_factory: Callable[..., ReplicatedVolume], tmp_path: Path) -> None:
+    volume = volume_factory(replicas_count=1, size=8 * MiB)
+    engine = volume.engine
+    engine.kill()
+    engine.nbd_socket = tmp_path / "vol.sock"
+    engine.start()
+    uri = f"nbd+unix:///vol?socket={engine.nbd_socket}"
+    assert json.loads(run("nbdinfo", "--json", uri))["exports"][0]["export-size"] == 8 * MiB
+    run("qemu-io", "-f", "raw", "-c", "write -P 0x3c 0 64k", f"nbd+unix:///vol?socket={engine.nbd_socket}")
+    out = run("qemu-io", "-f", "raw", "-c", "read -P 0x3c 0 64k", f"nbd://{engine.nbd}/vol")
+    assert "verification failed" not in out
