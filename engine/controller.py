@@ -119,7 +119,7 @@ class Controller:
         return self.on_each(lambda c: c.list_snapshots())[0]
 
     def revert(self, name: str) -> None:
-        with self.lock:
+        with self.lock, self.volume.gate.paused():
             if self.nbd.running:
                 raise errors.FailedPrecondition("stop the frontend before reverting")
             self.on_each(lambda c: c.revert(name))

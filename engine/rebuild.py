@@ -60,11 +60,12 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
     target_client = ControlClient(address, timeout=max(volume.timeout, 30.0))
     try:
         try:
+            size = target_client.get_info().size
+            if size != volume.size:
+                raise errors.InvalidArgument(f"target {address} has size {size}, the volume {volume.size}")
             info = target_client.prepare_rebuild()
         except replica_errors.ReplicaError as exc:
             raise errors.Unavailable(f"target {address}: {exc}") from exc
-        if info.size != volume.size:
-            raise errors.InvalidArgument(f"target {address} has size {info.size}, the volume {volume.size}")
         target = Replica(address, data_address(info), Mode.WO)
         with volume.gate.paused():
             if existing is not None:

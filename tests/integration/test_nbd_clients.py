@@ -106,3 +106,12 @@ def test_unix_socket_frontend(volume_factory: Callable[..., ReplicatedVolume], t
     run("qemu-io", "-f", "raw", "-c", "write -P 0x3c 0 64k", f"nbd+unix:///vol?socket={engine.nbd_socket}")
     out = run("qemu-io", "-f", "raw", "-c", "read -P 0x3c 0 64k", f"nbd://{engine.nbd}/vol")
     assert "verification failed" not in out
+
+
+def test_largest_requests_mixed_reads_and_writes(volume_factory: Callable[..., ReplicatedVolume],
+                                                 tmp_path: Path) -> None:
+    volume = volume_factory(replicas_count=2, size=128 * MiB)
+    run("fio", "--name=big", "--ioengine=nbd", f"--uri={volume.uri}", "--rw=randrw", "--bsrange=1m-32m",
+        "--iodepth=4", "--size=128M", "--io_size=512M", "--verify=crc32c", "--do_verify=1",
+        "--output", str(tmp_path / "fio.txt"), timeout=300)
+    assert "err= 0" in (tmp_path / "fio.txt").read_text()
