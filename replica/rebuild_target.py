@@ -13,7 +13,6 @@ chain verified and ``basis/`` deleted. Called by the control service.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import threading
@@ -160,18 +159,18 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
             punch_hole(fd, index * chunk_size, chunk_size)
         need: list[int] = []
         for chunk in wanted:
-            if chunk.index in have and checksums.chunk_digest(fd, chunk.index, chunk_size) == chunk.sha256:
+            if chunk.index in have and checksums.chunk_digest(fd, chunk.index, chunk_size) == chunk.digest:
                 progress.bytes_already_present += sum(n for _, n in chunk.extents)
                 continue
             punch_hole(fd, chunk.index * chunk_size, chunk_size)
-            if basis is not None and _copy_from_basis(basis, fd, chunk.extents, chunk.sha256):
+            if basis is not None and _copy_from_basis(basis, fd, chunk.extents, chunk.digest):
                 progress.bytes_copied_locally += sum(n for _, n in chunk.extents)
                 continue
             need.append(chunk.index)
         yield progress
         since = 0
         for piece in src.read_chunks(layer.name, chunk_size, need) if need else ():
-            if hashlib.sha256(piece.data).digest() != piece.sha256:
+            if checksums.fast_digest(piece.data) != piece.digest:
                 raise Corrupt(f"chunk {piece.index} of {layer.name!r} failed its checksum in transit")
             os.pwrite(fd, piece.data, piece.offset)
             progress.bytes_from_network += len(piece.data)
@@ -181,14 +180,29 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
                 since = 0
                 yield progress
         os.fsync(fd)
+        _verify(fd, layer.name, chunk_size, {c.index: c.digest for c in wanted})
     finally:
         os.close(fd)
+
+
+def _verify(fd: int, name: str, chunk_size: int, expected: dict[int, bytes]) -> None:
+    """Re-read the pulled layer from disk: every chunk's extents and bytes equal the source's."""
+    got = checksums.chunk_runs(fd, chunk_size)
+    if set(got) != set(expected):
+        raise Corrupt(f"layer {name!r}: allocated chunks differ from the source after transfer")
+    read = checksums.file_reader(fd)
+    for index, runs in got.items():
+        if checksums.digest_runs(runs, read) != expected[index]:
+            raise Corrupt(f"layer {name!r}: chunk {index} differs from the source after transfer")
 
 
 def _copy_from_basis(basis: SparseFileChain, fd: int, extents: tuple[tuple[int, int], ...], digest: bytes) -> bool:
     """Write the basis's bytes at ``extents`` into ``fd`` if they match ``digest``."""
     if any(offset + length > basis.size for offset, length in extents):
         return False
+    first, last = extents[0][0] >> 12, (extents[-1][0] + extents[-1][1] + 4095) >> 12
+    if basis.map.loc.count(0, first, last) == last - first:
+        return False  # the basis holds nothing here (the source data could only match if all zeros)
     pieces: list[bytes] = []
 
     def read(offset: int, length: int) -> bytes:
@@ -205,16 +219,9 @@ def _copy_from_basis(basis: SparseFileChain, fd: int, extents: tuple[tuple[int, 
 
 
 def install(chain: SparseFileChain, layers: list[LayerSpec], partials: Path, sums: dict[str, str]) -> None:
-    """Put the pulled layers under the current head in one commit; verify; drop basis/."""
+    """Put the pulled (and verified) layers under the current head in one commit; their
+    checksum sidecars take the source's sha256; then drop basis/."""
     d = chain.directory
-    for layer in layers:
-        part = partials / f"{layer.name}.partial"
-        fd = os.open(part, os.O_RDONLY)
-        try:
-            if checksums.layer_sha256(fd) != sums[layer.name]:
-                raise Corrupt(f"layer {layer.name!r} differs from the source after transfer")
-        finally:
-            os.close(fd)
     with chain.lock:
         meta = chain.meta.model_copy(deep=True)
         pulled = [layer.name for layer in layers]

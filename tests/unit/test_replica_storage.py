@@ -171,7 +171,7 @@ def test_snapshot_names_are_validated(tmp_path: Path) -> None:
     chain.close()
 
 
-def test_chunk_checksums_with_1mib_chunks_store_the_layer_checksum(tmp_path: Path) -> None:
+def test_chunk_checksums_list_allocated_chunks_and_fill_the_sidecar(tmp_path: Path) -> None:
     from replica import rebuild_source
 
     chain = SparseFileChain.create(tmp_path / "r", 1024 * S)
@@ -181,6 +181,8 @@ def test_chunk_checksums_with_1mib_chunks_store_the_layer_checksum(tmp_path: Pat
     path = tmp_path / "r" / "volume-snap-snap.img"
     reply = rebuild_source.chunk_checksums(chain, "snap", checksums.GRID)
     assert [c.index for c in reply.chunks] == [0, 1, 3]  # sectors 200-499 and 900
-    stored = json.loads(checksums.sidecar(path).read_text())["sha256"]
+    assert all(c.extents and len(c.digest) == 16 for c in reply.chunks)
+    stored = checksums.stored_or_computed(path, recompute=False)  # waits for the background job
+    assert json.loads(checksums.sidecar(path).read_text())["sha256"] == stored
     assert stored == checksums.stored_or_computed(path, recompute=True)
     chain.close()
