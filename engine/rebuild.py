@@ -12,6 +12,7 @@ target ERR and the source untouched; calling AddReplica again resumes.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -108,13 +109,17 @@ def _sync(source: ControlClient, target: ControlClient, result: RebuildResult) -
     info = source.get_info()
     layers = [s for name in info.chain if (s := info.snapshot(name)) is not None]
     result.layers = [s.name for s in layers]
+    started = time.monotonic()
     for progress in target.sync_from(source.address, layers):
         result.bytes_from_network = progress.bytes_from_network
         result.bytes_copied_locally = progress.bytes_copied_locally
         result.bytes_already_present = progress.bytes_already_present
+    synced = time.monotonic()
     target_chain = target.get_info().chain
     if tuple(target_chain) != tuple(info.chain):
         raise errors.Unavailable(f"chains differ after sync: {list(target_chain)} vs {list(info.chain)}")
     for name in info.chain:
         if source.checksum(name) != target.checksum(name):
             raise errors.Unavailable(f"layer {name} checksum differs after sync")
+    log.info("synced %d layers in %.2fs, verified checksums in %.2fs", len(layers), synced - started,
+             time.monotonic() - synced)
