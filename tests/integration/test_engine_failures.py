@@ -39,7 +39,7 @@ def test_killing_a_replica_during_writes_keeps_the_volume_serving(
     killer.start()
     fio = subprocess.run(
         ["fio", "--name=w", "--ioengine=nbd", f"--uri={volume.uri}", "--rw=randwrite", "--bs=4k",
-         "--iodepth=16", "--size=48M", "--time_based", "--runtime=3", "--verify=crc32c",
+         "--iodepth=16", "--size=48M", "--time_based", "--runtime=3", "--verify=crc32c", "--verify_state_save=0",
          "--verify_backlog=64", "--output", str(tmp_path / "fio.txt")],
         capture_output=True, text=True, timeout=120)
     killer.join()
