@@ -143,3 +143,32 @@ def _partial_bytes(directory: Path) -> int:
             except FileNotFoundError:
                 pass
     return total
+
+
+def test_zeroes_and_trims_during_a_rebuild_keep_replicas_identical(
+        volume_factory: Callable[..., ReplicatedVolume], tmp_path: Path) -> None:
+    size = 128 * MiB
+    volume = volume_factory(replicas_count=1, size=size)
+    subprocess.run(["fio", "--name=fill", "--ioengine=nbd", f"--uri={volume.uri}", "--rw=write", "--bs=1m",
+                    "--iodepth=8", f"--size={size}", "--output=/dev/null"], check=True, timeout=300)
+    target = start_replica(tmp_path / "new", size, "target", data_socket=True)
+    try:
+        results: list[object] = []
+
+        def rebuild() -> None:
+            with volume.engine.client() as client:
+                results.append(client.add_replica(target.control))
+
+        thread = threading.Thread(target=rebuild)
+        thread.start()
+        deadline = time.monotonic() + 60
+        while _partial_bytes(target.directory) < 4 * MiB and thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        write(volume, "write -z -u 0 8m", "write -z -u 20m 100k", "write -P 0x55 40m 8m", "discard 40m 8m",
+              "write -P 0x99 60m 64k")
+        thread.join(timeout=120)
+        assert results and modes(volume)[target.control] == "RW"
+        write(volume, "read -P 0 0 8m", "read -P 0x99 60m 64k")
+        assert digest(volume.replicas[0], size) == digest(target, size)
+    finally:
+        target.cleanup()
