@@ -172,3 +172,23 @@ def test_zeroes_and_trims_during_a_rebuild_keep_replicas_identical(
         assert digest(volume.replicas[0], size) == digest(target, size)
     finally:
         target.cleanup()
+
+
+def test_remove_replica_stops_its_writes_and_keeps_the_last_rw(
+        volume_factory: Callable[..., ReplicatedVolume]) -> None:
+    size = 16 * MiB
+    volume = volume_factory(replicas_count=2, size=size)
+    kept, removed = volume.replicas
+    write(volume, "write -P 0x11 0 1m", "flush")
+    with volume.engine.client() as client:
+        status = client.remove_replica(removed.control)
+        assert [r.address for r in status.replicas] == [kept.control]
+        with pytest.raises(errors.FailedPrecondition):
+            client.remove_replica(kept.control)
+        with pytest.raises(errors.NotFound):
+            client.remove_replica(removed.control)
+    write(volume, "write -P 0x22 0 1m", "flush")
+    with DataClient(kept.data) as client:
+        assert client.read(0, MiB) == b"\x22" * MiB
+    with DataClient(removed.data) as client:
+        assert client.read(0, MiB) == b"\x11" * MiB
