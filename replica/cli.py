@@ -99,13 +99,21 @@ def serve(args: argparse.Namespace) -> int:
     chain = open_chain(args.dir, args.size)
     host, port = args.listen
     data_tcp = args.data_listen or (host, port + 1 if port else 0)
-    data_server = DataServer(chain, data_tcp, args.data_socket)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=GRPC_OPTIONS)
-    control_port = server.add_insecure_port(f"{host}:{port}")
+    try:
+        data_server = DataServer(chain, data_tcp, args.data_socket)
+    except OSError as exc:
+        chain.close()
+        raise OSError(f"cannot serve data on {data_tcp[0]}:{data_tcp[1]}: {exc.strerror or exc}") from None
+    # no SO_REUSEPORT: a second replica must not silently share this port with a live one
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)])
+    try:
+        control_port = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpc raises on a port in use
+        control_port = 0
     if control_port == 0:
         data_server.stop()
         chain.close()
-        raise OSError(f"cannot listen on {host}:{port}")
+        raise OSError(f"cannot listen on {host}:{port} (address in use?)")
     data_address = data_server.tcp_address or ""
     data_socket = os.fspath(args.data_socket) if args.data_socket else ""
     pb_grpc.add_ReplicaControlServicer_to_server(

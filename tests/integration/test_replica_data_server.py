@@ -163,8 +163,13 @@ def test_ready_line_and_bad_arguments(tmp_path) -> None:
     busy = subprocess.run([PRONGHORN, "replica", "serve", "--dir", str(tmp_path / "r"), "--size", "1M",
                            "--listen", "127.0.0.1:0", "--data-listen", f"127.0.0.1:{port}"],
                           capture_output=True, text=True, timeout=30)
+    busy_control = subprocess.run([PRONGHORN, "replica", "serve", "--dir", str(tmp_path / "r"), "--size", "1M",
+                                   "--listen", f"127.0.0.1:{port}", "--data-listen", "127.0.0.1:0"],
+                                  capture_output=True, text=True, timeout=30)
     s.close()
-    assert busy.returncode == 1 and "Traceback" not in busy.stderr
+    assert busy.returncode == 1 and "Traceback" not in busy.stderr and "cannot serve data" in busy.stderr
+    assert busy_control.returncode == 1 and "Traceback" not in busy_control.stderr
+    assert "cannot listen" in busy_control.stderr
 
 
 
