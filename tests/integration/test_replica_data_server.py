@@ -7,6 +7,7 @@ import errno
 import os
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -199,3 +200,30 @@ def test_enospc_is_reported_and_the_server_keeps_serving(tmp_path) -> None:
         if r is not None:
             r.cleanup()
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_parallel_connections_with_snapshots_in_between(replica: ReplicaProcess) -> None:
+    failures: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            with DataClient(replica.data) as client:
+                for j in range(60):
+                    offset = (i * 64 + j) * 4096
+                    client.write(offset, bytes([i + 1]) * 4096)
+                    assert client.read(offset, 4096) == bytes([i + 1]) * 4096
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    with replica.control_client() as control:
+        for k in range(5):
+            control.snapshot(f"during-{k}")
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    with DataClient(replica.data) as client:
+        for i in range(4):
+            assert client.read(i * 64 * 4096, 60 * 4096) == bytes([i + 1]) * 60 * 4096
