@@ -34,7 +34,9 @@ def _einval(what: str) -> OSError:
 
 
 class SparseFileChain:
-    """Open with :meth:`open` (existing dir) or :meth:`create` (new dir)."""
+    """``SparseFileChain(dir)`` opens an existing replica directory (finishing or discarding
+    an interrupted change); :meth:`create` makes a new one; ``readonly`` opens without any
+    recovery or writes (used for a rebuild's basis)."""
 
     def __init__(self, directory: Path, readonly: bool = False) -> None:
         self.directory = directory

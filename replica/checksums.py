@@ -93,12 +93,15 @@ def sidecar(layer_path: Path) -> Path:
     return layer_path.with_name(layer_path.name + ".checksum")
 
 
+def _lock(layer_path: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(layer_path, threading.Lock())
+
+
 def stored_or_computed(layer_path: Path, recompute: bool) -> str:
     """The layer's checksum from its sidecar, computing (and storing) it if missing or asked.
     One computation per layer at a time; concurrent callers wait for it."""
-    with _LOCKS_GUARD:
-        lock = _LOCKS.setdefault(layer_path, threading.Lock())
-    with lock:
+    with _lock(layer_path):
         side = sidecar(layer_path)
         if not recompute and side.exists():
             return str(json.loads(side.read_text())["sha256"])
@@ -124,4 +127,7 @@ def store(layer_path: Path, value: str) -> None:
 
 
 def invalidate(layer_path: Path) -> None:
-    sidecar(layer_path).unlink(missing_ok=True)
+    """Forget the stored checksum before the layer changes (waits for a running computation,
+    which would otherwise store a value of the old content)."""
+    with _lock(layer_path):
+        sidecar(layer_path).unlink(missing_ok=True)
