@@ -1,0 +1,63 @@
+"""Vectored socket sends of many buffers (headers + payload memoryviews).
+
+Used by the replica links and the NBD transmission loop: one sendmsg per
+batch, continuing after partial sends.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+
+IOV_MAX = 1024
+
+
+def send_all(sock: socket.socket, parts: list) -> None:
+    while parts:
+        sent = sock.sendmsg(parts[:IOV_MAX])
+        parts = advance(parts, sent)
+
+
+def advance(parts: list, sent: int) -> list:
+    """Drop ``sent`` bytes from the front of a list of buffers."""
+    i = 0
+    while i < len(parts):
+        size = len(parts[i])
+        if sent < size:
+            break
+        sent -= size
+        i += 1
+    rest = parts[i:]
+    if sent:
+        rest[0] = memoryview(rest[0])[sent:]
+    return rest
+
+
+def send_all_many(pending: dict[socket.socket, list], timeout: float) -> dict[socket.socket, OSError]:
+    """Send each socket its buffers, interleaved, so slow readers drain in parallel.
+
+    Returns the sockets that failed (or made no progress within ``timeout``)
+    with their error; the others received everything.
+    """
+    pending = dict(pending)
+    failed: dict[socket.socket, OSError] = {}
+    poller = select.poll()
+    for sock in pending:
+        poller.register(sock, select.POLLOUT)
+    while pending:
+        for sock, parts in list(pending.items()):
+            try:
+                while parts:
+                    parts = advance(parts, sock.sendmsg(parts[:IOV_MAX], [], socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                pending[sock] = parts
+                continue
+            except OSError as exc:
+                failed[sock] = exc
+            del pending[sock]
+            poller.unregister(sock)
+        if pending and not poller.poll(int(timeout * 1000)):
+            for sock in pending:
+                failed[sock] = TimeoutError(f"no send progress within {timeout}s")
+            return failed
+    return failed
