@@ -7,11 +7,11 @@ Used by bench/fio_nbd.py.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from tests.fixtures.fio import run_fio
 
 
 @dataclass(frozen=True)
@@ -70,12 +70,12 @@ def fio_env(uri: str, size: str, runtime: int, ramp: int) -> dict[str, str]:
 
 def prefill(uri: str, size: str, bs: str, workdir: Path) -> None:
     """Write the whole benchmarked range once, sequentially with ``bs`` blocks, as every target gets it."""
-    _fio(["--name=prefill", "--ioengine=nbd", f"--uri={uri}", "--rw=write", f"--bs={bs}", "--iodepth=16",
+    run_fio(["--name=prefill", "--ioengine=nbd", f"--uri={uri}", "--rw=write", f"--bs={bs}", "--iodepth=16",
           f"--size={size}"], workdir / "prefill.json", dict(os.environ))
 
 
 def run_jobs(job_file: Path, uri: str, size: str, runtime: int, ramp: int, output: Path) -> dict[str, JobResult]:
-    report = _fio([str(job_file)], output, fio_env(uri, size, runtime, ramp))
+    report = run_fio([str(job_file)], output, fio_env(uri, size, runtime, ramp))
     by_name = {job.name: job for job in JOBS}
     results = {}
     for entry in report["jobs"]:
@@ -90,13 +90,3 @@ def run_jobs(job_file: Path, uri: str, size: str, runtime: int, ramp: int, outpu
         )
     return results
 
-
-def _fio(args: list[str], output: Path, env: dict[str, str]) -> dict:
-    """Run fio with a JSON report in ``output`` (its nbd engine prints to stdout, so not there)."""
-    done = subprocess.run(
-        ["fio", "--output-format=json", f"--output={output}", *args],
-        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"fio failed (exit {done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
-    return json.loads(output.read_text())
