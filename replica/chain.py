@@ -1,0 +1,217 @@
+"""SparseFileChain: one replica's layers (snapshots + head) and its block I/O.
+
+Reads resolve each sector's newest layer through the location map and
+``os.preadv`` straight into the caller's buffer; writes go to the head with
+``os.pwrite``; UNMAP punches holes; FLUSH is fdatasync plus a durable revision
+counter. Errors are ``OSError`` with an errno (EINVAL for out-of-range I/O),
+which the data server sends back as the response status. Snapshot, revert,
+purge and expand live in replica/chain_edits.py; they hold ``lock`` as the
+data server does for each batch of requests.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from pathlib import Path
+
+from replica import metadata as md
+from replica.location_map import LocationMap
+from replica.sparse import punch_hole
+from replica.wire import MAX_IO, SECTOR, Flag
+
+ZEROS = memoryview(bytes(MAX_IO))
+
+
+def _einval(what: str) -> OSError:
+    return OSError(errno.EINVAL, what)
+
+
+class SparseFileChain:
+    """Open with :meth:`open` (existing dir) or :meth:`create` (new dir)."""
+
+    def __init__(self, directory: Path, readonly: bool = False) -> None:
+        self.directory = directory
+        self.readonly = readonly
+        self.lock = threading.RLock()
+        self.meta = md.load_volume_meta(directory)
+        self.revision = md.load_revision(directory)
+        self._saved_revision = self.revision
+        self.fds: list[int] = []
+        self.map = LocationMap(0)
+        if not readonly:
+            self._recover()
+        self._open_layers()
+
+    # --- opening ---------------------------------------------------------
+    @classmethod
+    def create(cls, directory: Path, size: int) -> SparseFileChain:
+        if size <= 0 or size % SECTOR:
+            raise ValueError(f"size must be a positive multiple of {SECTOR}, got {size}")
+        directory.mkdir(parents=True, exist_ok=True)
+        head = md.head_file(0)
+        with open(directory / head, "wb") as f:
+            f.truncate(size)
+        md.save_revision(directory, 0)
+        md.save_volume_meta(directory, md.VolumeMeta(size=size, head=head))
+        return cls(directory)
+
+    @classmethod
+    def open_or_create(cls, directory: Path, size: int) -> SparseFileChain:
+        if (directory / md.VOLUME_META).exists():
+            return cls(directory)
+        return cls.create(directory, size)
+
+    def _recover(self) -> None:
+        """Finish an interrupted coalesce, then delete files volume.meta does not reference."""
+        pending = self.meta.pending
+        if pending is not None:
+            if (self.directory / pending.source).exists():
+                os.replace(self.directory / pending.source, self.directory / pending.target)
+                md.fsync_dir(self.directory)
+            self.meta.pending = None
+            md.save_volume_meta(self.directory, self.meta)
+        keep = md.referenced_files(self.meta)
+        for path in self.directory.iterdir():
+            name = path.name
+            layer_like = name.startswith(("volume-head-", md.SNAP_PREFIX))
+            if (layer_like and name not in keep) or name.endswith(".tmp"):
+                path.unlink()
+        head = self.directory / self.meta.head
+        if head.stat().st_size < self.meta.size:
+            os.truncate(head, self.meta.size)
+
+    def _open_layers(self) -> None:
+        files = [md.snap_file(n) for n in self.meta.active_chain()] + [self.meta.head]
+        fds: list[int] = []
+        try:
+            for i, name in enumerate(files):
+                writable = i == len(files) - 1 and not self.readonly
+                fds.append(os.open(self.directory / name, os.O_RDWR if writable else os.O_RDONLY))
+            self.map = LocationMap.build(self.meta.size // SECTOR, fds)
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        self.fds = [-1, *fds]
+
+    def reopen(self) -> None:
+        """Re-read volume.meta and rebuild fds and map (after a chain edit)."""
+        with self.lock:
+            self._close_fds()
+            self.meta = md.load_volume_meta(self.directory)
+            self._open_layers()
+
+    def _close_fds(self) -> None:
+        for fd in self.fds[1:]:
+            os.close(fd)
+        self.fds = []
+
+    def close(self) -> None:
+        with self.lock:
+            if self.fds and not self.readonly:
+                self.flush()
+            self._close_fds()
+
+    # --- properties ------------------------------------------------------
+    @property
+    def size(self) -> int:
+        return self.meta.size
+
+    @property
+    def rebuilding(self) -> bool:
+        return self.meta.rebuilding
+
+    @property
+    def head_index(self) -> int:
+        return len(self.fds) - 1
+
+    @property
+    def head_fd(self) -> int:
+        return self.fds[-1]
+
+    # --- block I/O -------------------------------------------------------
+    def _check(self, offset: int, length: int) -> None:
+        if length > MAX_IO or offset + length > self.meta.size:
+            raise _einval(f"I/O [{offset}, +{length}) outside volume of {self.meta.size} bytes")
+
+    def read_into(self, buf: memoryview, offset: int) -> None:
+        """Fill ``buf`` with the volume's bytes at ``offset``."""
+        end = offset + len(buf)
+        self._check(offset, len(buf))
+        fds = self.fds
+        for layer, first, last in self.map.runs(offset // SECTOR, -(-end // SECTOR)):
+            start, stop = max(first * SECTOR, offset), min(last * SECTOR, end)
+            dst = buf[start - offset : stop - offset]
+            if layer == 0:
+                dst[:] = ZEROS[: stop - start]
+                continue
+            got = os.preadv(fds[layer], [dst], start)
+            if got < stop - start:  # layer file shorter than the volume (grown later)
+                dst[got:] = ZEROS[: stop - start - got]
+
+    def write(self, data: memoryview | bytes, offset: int, flags: int = 0) -> None:
+        length = len(data)
+        self._check(offset, length)
+        if offset % SECTOR or length % SECTOR:
+            self._write_unaligned(data, offset)
+        else:
+            self._pwrite(data, offset)
+        self.revision += 1
+        if flags & Flag.FUA:
+            self.flush()
+
+    def _pwrite(self, data: memoryview | bytes, offset: int) -> None:
+        done = os.pwrite(self.head_fd, data, offset)
+        while done < len(data):
+            done += os.pwrite(self.head_fd, memoryview(data)[done:], offset + done)
+        self.map.set(offset // SECTOR, (offset + len(data)) // SECTOR, self.head_index)
+
+    def _write_unaligned(self, data: memoryview | bytes, offset: int) -> None:
+        start = offset - offset % SECTOR
+        stop = -(-(offset + len(data)) // SECTOR) * SECTOR
+        merged = bytearray(stop - start)
+        view = memoryview(merged)
+        head_partial = offset != start
+        if head_partial:
+            self.read_into(view[:SECTOR], start)
+        if (offset + len(data)) % SECTOR and not (head_partial and stop - start == SECTOR):
+            self.read_into(view[-SECTOR:], stop - SECTOR)
+        view[offset - start : offset - start + len(data)] = data
+        self._pwrite(view, start)
+
+    def unmap(self, offset: int, length: int, flags: int = 0) -> None:
+        """TRIM (advisory) or, with Flag.ZERO, make the range read zeros."""
+        self._check(offset, length)
+        end = offset + length
+        first, last = -(-offset // SECTOR), end // SECTOR
+        zero = bool(flags & Flag.ZERO)
+        if zero:
+            if first >= last:
+                self._write_unaligned(ZEROS[:length], offset)
+            else:
+                if offset < first * SECTOR:
+                    self._write_unaligned(ZEROS[: first * SECTOR - offset], offset)
+                if last * SECTOR < end:
+                    self._write_unaligned(ZEROS[: end - last * SECTOR], last * SECTOR)
+        for below, a, b in self.map.runs(first, last, self.map.base) if first < last else ():
+            if below == 0:
+                punch_hole(self.head_fd, a * SECTOR, (b - a) * SECTOR)
+                self.map.set(a, b, 0)
+            elif zero:
+                for pos in range(a * SECTOR, b * SECTOR, MAX_IO):
+                    self._pwrite(ZEROS[: min(MAX_IO, b * SECTOR - pos)], pos)
+        self.revision += 1
+        if flags & Flag.FUA:
+            self.flush()
+
+    def flush(self) -> None:
+        """Make every completed write durable, and the revision counter with it."""
+        os.fdatasync(self.head_fd)
+        self.save_revision()
+
+    def save_revision(self) -> None:
+        if self.revision != self._saved_revision:
+            md.save_revision(self.directory, self.revision)
+            self._saved_revision = self.revision
