@@ -45,14 +45,25 @@ def nbdkit_file(workdir: Path, size: int) -> Target:
 
 
 def engine(workdir: Path, size: int, replicas: int) -> Target:
-    """An engine on ``replicas`` replica processes, started by the engines test fixture module."""
-    from tests.fixtures import engines
+    """An engine on ``replicas`` replica processes (unix data sockets), started by the test fixture modules."""
+    from tests.fixtures.engines import start_engine
 
+    from tests.fixtures.replicas import start_replica
+
+    home = workdir / f"engine{replicas}"
     stack = contextlib.ExitStack()
-    volume = engines.start_volume(workdir / f"engine{replicas}", size, replicas=replicas)
-    stack.callback(volume.stop)
-    pids = {"engine": volume.engine.pid} | {f"replica{i}": r.pid for i, r in enumerate(volume.replicas)}
-    return Target(f"engine+{replicas}r", volume.engine.nbd_uri, pids, stack.close)
+    try:
+        started = []
+        for i in range(replicas):
+            started.append(start_replica(home, size, f"replica-{i}", data_socket=True))
+            stack.callback(started[-1].cleanup)
+        process = start_engine("bench", size, [r.control for r in started], home)
+        stack.callback(process.cleanup)
+    except BaseException:
+        stack.close()
+        raise
+    pids = {"engine": process.pid} | {f"replica{i}": r.pid for i, r in enumerate(started)}
+    return Target(f"engine+{replicas}r", process.uri, pids, stack.close)
 
 
 TARGET_MAKERS: dict[str, Callable[[Path, int], Target]] = {

@@ -15,45 +15,24 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from replica.client import DataClient
 
 from adapters.blockdev import FsType, mount_volume, unmount_volume
 from adapters.blockdev.mounts import mount_at
+from replica.client import DataClient
 from tests.conftest import PRONGHORN
-from tests.fixtures.engines import EngineProcess, start_engine
+from tests.fixtures.engines import EngineProcess, TestVolume, volume_factory  # noqa: F401
 from tests.fixtures.fio import fio_command, job_errors, parse_report, run_fio
 from tests.fixtures.nbd_client import NbdClient
-from tests.fixtures.replicas import ReplicaProcess, start_replica
+from tests.fixtures.replicas import ReplicaProcess
 
 MiB = 1 << 20
 BLOCK = 4096
 WAIT = 60.0  # bound on every wait for a state change; generous for a loaded 2-core machine
-
-
-@pytest.fixture
-def volume(tmp_path: Path) -> Iterator[Callable[..., tuple[EngineProcess, list[ReplicaProcess]]]]:
-    """``volume(replicas=3, size=64 MiB)`` -> (engine, replicas), all real processes ended after the test."""
-    owned: list[Any] = []
-
-    def make(replicas: int = 3, size: int = 64 * MiB) -> tuple[EngineProcess, list[ReplicaProcess]]:
-        started = []
-        for i in range(replicas):
-            started.append(start_replica(tmp_path, size, name=f"r{len(owned)}-{i}"))
-            owned.append(started[-1])
-        engine = start_engine(tmp_path, "vol", size, [r.control for r in started])
-        owned.append(engine)
-        return engine, started
-
-    try:
-        yield make
-    finally:
-        for process in reversed(owned):
-            process.cleanup()
 
 
 def engine_cli(engine: EngineProcess, verb: str, *args: str) -> dict[str, Any]:
@@ -92,10 +71,10 @@ def fio_write_verify(uri: str, size: str, output: Path, extra: tuple[str, ...] =
 
 
 @pytest.mark.parametrize("replicas", [1, 3])
-def test_fio_verify_passes(volume: Callable[..., tuple[EngineProcess, list[ReplicaProcess]]], tmp_path: Path,
+def test_fio_verify_passes(volume_factory: Callable[..., TestVolume], tmp_path: Path,  # noqa: F811
                            replicas: int) -> None:
-    engine, _ = volume(replicas)
-    report = run_fio(fio_write_verify(engine.nbd_uri, "24M", tmp_path / "fio.json"), tmp_path / "fio.json", timeout=300)
+    engine = volume_factory(replicas).engine
+    report = run_fio(fio_write_verify(engine.uri, "24M", tmp_path / "fio.json"), tmp_path / "fio.json", timeout=300)
     assert job_errors(report) == {"verify": 0}
     assert report["jobs"][0]["write"]["io_bytes"] > 0 and report["jobs"][0]["read"]["io_bytes"] > 0
 
@@ -110,17 +89,17 @@ def write_files(root: Path) -> dict[str, str]:
     return hashes
 
 
-def test_ext4_files_survive_an_engine_restart(volume: Callable[..., tuple[EngineProcess, list[ReplicaProcess]]],
+def test_ext4_files_survive_an_engine_restart(volume_factory: Callable[..., TestVolume],  # noqa: F811
                                               tmp_path: Path) -> None:
-    engine, _ = volume(3)
+    engine = volume_factory(3).engine
     target, run_dir = tmp_path / "mnt", tmp_path / "blockdev"
-    mount_volume(engine.nbd_uri, target, FsType.EXT4, run_dir=run_dir)
+    mount_volume(engine.uri, target, FsType.EXT4, run_dir=run_dir)
     try:
         hashes = write_files(target)
     finally:
         unmount_volume(target)
-    engine.restart()
-    mount_volume(engine.nbd_uri, target, FsType.EXT4, run_dir=run_dir)
+    engine.restart(signal.SIGKILL)  # all was flushed at unmount: nothing may depend on a clean stop
+    mount_volume(engine.uri, target, FsType.EXT4, run_dir=run_dir)
     try:
         assert {name: hashlib.sha256((target / name).read_bytes()).hexdigest() for name in hashes} == hashes
     finally:
@@ -130,13 +109,14 @@ def test_ext4_files_survive_an_engine_restart(volume: Callable[..., tuple[Engine
 
 @pytest.mark.slow
 def test_replica_killed_under_fio_is_failed_then_rebuilt_identical(
-    volume: Callable[..., tuple[EngineProcess, list[ReplicaProcess]]], tmp_path: Path
+    volume_factory: Callable[..., TestVolume], tmp_path: Path  # noqa: F811
 ) -> None:
     size = 64 * MiB
-    engine, replicas = volume(3, size)
+    made = volume_factory(3, size)
+    engine, replicas = made.engine, made.replicas
     victim = replicas[1]
     output = tmp_path / "fio.json"
-    fio = subprocess.Popen(fio_command(fio_write_verify(engine.nbd_uri, "48M", output), output),
+    fio = subprocess.Popen(fio_command(fio_write_verify(engine.uri, "48M", output), output),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         wait_for("fio to write", lambda: engine_cli(engine, "status")["io"]["writes"] > 200 or fio.poll() is not None)
@@ -198,9 +178,10 @@ class FlushedWriter:
 
 
 @pytest.mark.slow
-def test_writes_flushed_before_engine_sigkill_survive(volume: Callable[..., tuple[EngineProcess, list[ReplicaProcess]]]) -> None:
-    engine, replicas = volume(3)
-    writer = FlushedWriter(engine.nbd_uri, blocks=1024)
+def test_writes_flushed_before_engine_sigkill_survive(volume_factory: Callable[..., TestVolume]) -> None:  # noqa: F811
+    made = volume_factory(3)
+    engine, replicas = made.engine, made.replicas
+    writer = FlushedWriter(engine.uri, blocks=1024)
     writer.thread.start()
     wait_for("30 flushed batches", lambda: writer.flushes >= 30 or not writer.thread.is_alive())
     assert writer.thread.is_alive(), f"writer stopped early: {writer.error!r}"
@@ -210,6 +191,6 @@ def test_writes_flushed_before_engine_sigkill_survive(volume: Callable[..., tupl
     for replica in replicas:  # every replica acknowledged each FLUSH: each holds the flushed data itself
         with DataClient(replica.data) as client:
             writer.check(client.read, f"replica {replica.control}")
-    engine.restart()
-    with NbdClient(engine.nbd_uri) as client:
+    engine.restart()  # already dead: starts again on the same replicas and ports
+    with NbdClient(engine.uri) as client:
         writer.check(client.read, "engine after restart")
