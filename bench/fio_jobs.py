@@ -1,14 +1,15 @@
 """The fio workload every NBD target gets: one job file, prefill, run, parse.
 
 The same job file runs against every target (its URI comes from the
-environment), so targets differ only in what serves the NBD export.
-Used by bench/fio_nbd.py.
+environment), so targets differ only in what serves the NBD export. Each job
+(a section of the file) runs as its own fio process so the CPU time of the
+target's processes can be charged to it. Used by bench/fio_nbd.py.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.fixtures.fio import run_fio
@@ -43,6 +44,7 @@ class JobResult:
     mib_s: float
     lat_us: float  # mean total latency (submission to completion)
     errors: int
+    cpu_us_per_op: dict[str, float] = field(default_factory=dict)  # target process role -> CPU us per I/O
 
 
 def job_file_text(jobs: tuple[Job, ...] = JOBS) -> str:
@@ -71,22 +73,33 @@ def fio_env(uri: str, size: str, runtime: int, ramp: int) -> dict[str, str]:
 def prefill(uri: str, size: str, bs: str, workdir: Path) -> None:
     """Write the whole benchmarked range once, sequentially with ``bs`` blocks, as every target gets it."""
     run_fio(["--name=prefill", "--ioengine=nbd", f"--uri={uri}", "--rw=write", f"--bs={bs}", "--iodepth=16",
-          f"--size={size}"], workdir / "prefill.json", dict(os.environ))
+             f"--size={size}"], workdir / "prefill.json", dict(os.environ))
 
 
-def run_jobs(job_file: Path, uri: str, size: str, runtime: int, ramp: int, output: Path) -> dict[str, JobResult]:
-    report = run_fio([str(job_file)], output, fio_env(uri, size, runtime, ramp))
-    by_name = {job.name: job for job in JOBS}
+def run_jobs(job_file: Path, uri: str, size: str, runtime: int, ramp: int, workdir: Path, label: str,
+             pids: dict[str, int]) -> dict[str, JobResult]:
+    """Run every job of ``job_file`` (one fio run per section), with the CPU time each target process used."""
     results = {}
-    for entry in report["jobs"]:
-        job = by_name[entry["jobname"]]
+    for job in JOBS:
+        before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+        report = run_fio([f"--section={job.name}", str(job_file)], workdir / f"{label}-{job.name}.json",
+                         fio_env(uri, size, runtime, ramp))
+        used = {role: cpu_seconds(pid) - before[role] for role, pid in pids.items()}
+        entry = report["jobs"][0]
         stats = entry[job.direction]
+        ops = float(stats["iops"]) * (runtime + ramp)  # ramp-up I/O costs CPU too but is not counted by fio
         results[job.name] = JobResult(
             job=job.name,
             iops=float(stats["iops"]),
             mib_s=float(stats["bw_bytes"]) / 2**20,
             lat_us=float(stats["lat_ns"]["mean"]) / 1000,
             errors=int(entry.get("error", 0)),
+            cpu_us_per_op={role: 1e6 * seconds / ops if ops else 0.0 for role, seconds in used.items()},
         )
     return results
 
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process ``pid`` has used (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

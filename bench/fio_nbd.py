@@ -69,8 +69,8 @@ def measure(args: argparse.Namespace, workdir: Path) -> dict[str, dict[str, JobR
         for round_no in range(args.rounds):
             for target in targets:
                 print(f"round {round_no + 1}/{args.rounds}: {target.name}", file=sys.stderr)
-                output = workdir / f"{target.name}-{round_no}.json"
-                result = run_jobs(job_file, target.uri, args.size, args.runtime, args.ramp, output)
+                result = run_jobs(job_file, target.uri, args.size, args.runtime, args.ramp, workdir,
+                                  f"{target.name}-{round_no}", target.pids)
                 rounds.setdefault(target.name, []).append(result)
     return {name: {job.name: _median([r[job.name] for r in runs]) for job in JOBS} for name, runs in rounds.items()}
 
@@ -82,6 +82,7 @@ def _median(results: list[JobResult]) -> JobResult:
         mib_s=statistics.median(r.mib_s for r in results),
         lat_us=statistics.median(r.lat_us for r in results),
         errors=sum(r.errors for r in results),
+        cpu_us_per_op={role: statistics.median(r.cpu_us_per_op[role] for r in results) for role in results[0].cpu_us_per_op},
     )
 
 
@@ -101,12 +102,18 @@ def rows(measured: dict[str, dict[str, JobResult]]) -> list[dict[str, object]]:
 
 
 def print_table(table: list[dict[str, object]]) -> None:
-    header = f"{'job':<18} {'target':<12} {'IOPS':>9} {'MiB/s':>8} {'lat us':>8} {'x ref':>6} {'+lat us':>8} {'err':>3}"
+    header = (f"{'job':<18} {'target':<12} {'IOPS':>9} {'MiB/s':>8} {'lat us':>8} {'x ref':>6} {'+lat us':>8} "
+              f"{'err':>3}  CPU us/op (server processes)")
     print(header)
     print("-" * len(header))
     for row in table:
         print(f"{row['job']:<18} {row['target']:<12} {row['iops']:>9.0f} {row['mib_s']:>8.1f} {row['lat_us']:>8.1f} "
-              f"{row['ratio']:>6.2f} {row['lat_overhead_us']:>8.1f} {row['errors']:>3}")
+              f"{row['ratio']:>6.2f} {row['lat_overhead_us']:>8.1f} {row['errors']:>3}  {_cpu(row['cpu_us_per_op'])}")
+
+
+def _cpu(per_role: object) -> str:
+    assert isinstance(per_role, dict)
+    return " ".join(f"{role}={us:.0f}" for role, us in per_role.items())
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
