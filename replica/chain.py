@@ -64,23 +64,36 @@ class SparseFileChain:
         return cls.create(directory, size)
 
     def _recover(self) -> None:
-        """Finish an interrupted coalesce, then delete files volume.meta does not reference."""
-        pending = self.meta.pending
-        if pending is not None:
-            if (self.directory / pending.source).exists():
-                os.replace(self.directory / pending.source, self.directory / pending.target)
-                md.fsync_dir(self.directory)
-            self.meta.pending = None
-            md.save_volume_meta(self.directory, self.meta)
-        keep = md.referenced_files(self.meta)
-        for path in self.directory.iterdir():
-            name = path.name
-            layer_like = name.startswith(("volume-head-", md.SNAP_PREFIX))
-            if (layer_like and name not in keep) or name.endswith(".tmp"):
-                path.unlink()
+        """Finish interrupted renames, delete unreferenced files, make the head full size."""
+        self.finish_pending()
+        self.collect_garbage()
         head = self.directory / self.meta.head
         if head.stat().st_size < self.meta.size:
             os.truncate(head, self.meta.size)
+
+    def finish_pending(self) -> None:
+        """Roll forward the renames a committed volume.meta still lists as pending."""
+        if not self.meta.pending:
+            return
+        for rename in self.meta.pending:
+            if (self.directory / rename.source).exists():
+                os.replace(self.directory / rename.source, self.directory / rename.target)
+        md.fsync_dir(self.directory)
+        self.meta.pending = []
+        md.save_volume_meta(self.directory, self.meta)
+
+    def collect_garbage(self) -> None:
+        """Delete layer files (and temp files) that the committed volume.meta does not reference."""
+        keep = md.referenced_files(self.meta)
+        removed = False
+        for path in self.directory.iterdir():
+            name = path.name
+            layer_like = name.startswith(("volume-head-", md.SNAP_PREFIX))
+            if path.is_file() and ((layer_like and name not in keep) or name.endswith(".tmp")):
+                path.unlink()
+                removed = True
+        if removed:
+            md.fsync_dir(self.directory)
 
     def _open_layers(self) -> None:
         files = [md.snap_file(n) for n in self.meta.active_chain()] + [self.meta.head]

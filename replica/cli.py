@@ -67,6 +67,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     serve.add_argument("--data-listen", type=parse_address,
                        help="data server HOST:PORT (default: control PORT+1, or a free port if PORT is 0)")
     serve.add_argument("--data-socket", type=Path, help="also serve data on this unix socket")
+    serve.add_argument("--sync-rate-limit", type=parse_size, default=None, metavar="BYTES",
+                       help="cap the network rate of a rebuild pulling into this replica, bytes/s (e.g. 100M)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     return parser
 
@@ -107,7 +109,7 @@ def serve(args: argparse.Namespace) -> int:
     data_address = data_server.tcp_address or ""
     data_socket = os.fspath(args.data_socket) if args.data_socket else ""
     pb_grpc.add_ReplicaControlServicer_to_server(
-        ReplicaControlService(chain, data_address, data_socket), server)
+        ReplicaControlService(chain, data_address, data_socket, args.sync_rate_limit or 0), server)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -18,12 +18,9 @@ import grpc
 from proto import replica_pb2 as pb
 from proto import replica_pb2_grpc as pb_grpc
 from replica import errors
-from replica.control_service import STATUS_OF
+from replica.status_codes import ERROR_OF
 
 MAX_MESSAGE = 64 * 1024 * 1024
-ERROR_OF: dict[grpc.StatusCode, type[errors.ReplicaError]] = {
-    code: kind for kind, code in STATUS_OF.items() if issubclass(kind, errors.ReplicaError)
-} | {grpc.StatusCode.DEADLINE_EXCEEDED: errors.Unavailable}
 
 
 @dataclass(frozen=True)

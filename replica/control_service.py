@@ -2,7 +2,7 @@
 
 Thin: each method parses the request, makes one call on the chain, the chain
 edits or the rebuild code, and renders the reply. Domain errors become gRPC
-status codes through ONE table, ``STATUS_OF``. Started by replica/cli.py.
+status codes through ONE table, replica/status_codes.py. Started by replica/cli.py.
 """
 
 from __future__ import annotations
@@ -15,28 +15,12 @@ import grpc
 
 from proto import replica_pb2 as pb
 from proto import replica_pb2_grpc as pb_grpc
-from replica import errors
+from replica import chain_edits, checksums, rebuild_source, rebuild_target
 from replica.chain import SparseFileChain
 from replica.metadata import SnapshotMeta, VolumeMeta
-
-STATUS_OF: dict[type[Exception], grpc.StatusCode] = {
-    errors.InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
-    errors.NotFound: grpc.StatusCode.NOT_FOUND,
-    errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
-    errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
-    errors.Corrupt: grpc.StatusCode.DATA_LOSS,
-    errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
-    OSError: grpc.StatusCode.INTERNAL,
-}
+from replica.status_codes import status_for
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _status_for(exc: Exception) -> grpc.StatusCode | None:
-    for kind in type(exc).__mro__:
-        if kind in STATUS_OF:
-            return STATUS_OF[kind]
-    return None
 
 
 def mapped_errors(method: F) -> F:
@@ -50,7 +34,7 @@ def mapped_errors(method: F) -> F:
                 return _guard_stream(result, context)
             return result
         except Exception as exc:
-            code = _status_for(exc)
+            code = status_for(exc)
             if code is None:
                 raise
             context.abort(code, f"{type(exc).__name__}: {exc}")
@@ -62,7 +46,7 @@ def _guard_stream(items: Iterator[Any], context: grpc.ServicerContext) -> Iterat
     try:
         yield from items
     except Exception as exc:
-        code = _status_for(exc)
+        code = status_for(exc)
         if code is None:
             raise
         context.abort(code, f"{type(exc).__name__}: {exc}")
@@ -82,8 +66,9 @@ def snapshot_info(meta: VolumeMeta, snap: SnapshotMeta) -> pb.SnapshotInfo:
 
 
 class ReplicaControlService(pb_grpc.ReplicaControlServicer):
-    def __init__(self, chain: SparseFileChain, data_address: str, data_socket: str) -> None:
+    def __init__(self, chain: SparseFileChain, data_address: str, data_socket: str, sync_rate_limit: int = 0) -> None:
         self.chain = chain
+        self.sync_rate_limit = sync_rate_limit
         self.data_address = data_address
         self.data_socket = data_socket
 
@@ -116,3 +101,66 @@ class ReplicaControlService(pb_grpc.ReplicaControlServicer):
             self.chain.revision = request.value
             self.chain.save_revision()
             return pb.RevisionCounter(value=self.chain.revision)
+
+    @mapped_errors
+    def Snapshot(self, request: pb.SnapshotRequest, context: grpc.ServicerContext) -> pb.SnapshotInfo:
+        snap = chain_edits.snapshot(self.chain, request.name, request.created, request.user_created,
+                                    dict(request.labels))
+        return snapshot_info(self.chain.meta, snap)
+
+    @mapped_errors
+    def ListSnapshots(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.SnapshotList:
+        with self.chain.lock:
+            meta = self.chain.meta
+            return pb.SnapshotList(snapshots=[snapshot_info(meta, s) for s in meta.snapshots],
+                                   chain=meta.active_chain())
+
+    @mapped_errors
+    def Revert(self, request: pb.RevertRequest, context: grpc.ServicerContext) -> pb.ReplicaInfo:
+        chain_edits.revert(self.chain, request.name)
+        return self.info()
+
+    @mapped_errors
+    def MarkRemoved(self, request: pb.SnapshotName, context: grpc.ServicerContext) -> pb.SnapshotInfo:
+        snap = chain_edits.mark_removed(self.chain, request.name)
+        return snapshot_info(self.chain.meta, snap)
+
+    @mapped_errors
+    def Purge(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.PurgeReply:
+        deleted, coalesced, pruned = chain_edits.purge(self.chain)
+        return pb.PurgeReply(deleted=deleted, coalesced=coalesced, pruned=pruned)
+
+    @mapped_errors
+    def Expand(self, request: pb.ExpandRequest, context: grpc.ServicerContext) -> pb.ReplicaInfo:
+        chain_edits.expand(self.chain, request.size)
+        return self.info()
+
+    @mapped_errors
+    def Checksum(self, request: pb.ChecksumRequest, context: grpc.ServicerContext) -> pb.ChecksumReply:
+        path = rebuild_source.layer_path(self.chain, request.layer)
+        return pb.ChecksumReply(layer=request.layer, sha256=checksums.stored_or_computed(path, request.recompute))
+
+    @mapped_errors
+    def ChunkChecksums(self, request: pb.ChunkChecksumsRequest,
+                       context: grpc.ServicerContext) -> pb.ChunkChecksumsReply:
+        return rebuild_source.chunk_checksums(self.chain, request.layer, request.chunk_size)
+
+    @mapped_errors
+    def ReadChunks(self, request: pb.ReadChunksRequest, context: grpc.ServicerContext) -> Iterator[pb.ChunkData]:
+        return rebuild_source.read_chunks(self.chain, request.layer, request.chunk_size, list(request.indices))
+
+    @mapped_errors
+    def PrepareRebuild(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.ReplicaInfo:
+        rebuild_target.prepare_rebuild(self.chain)
+        return self.info()
+
+    @mapped_errors
+    def SyncFrom(self, request: pb.SyncFromRequest, context: grpc.ServicerContext) -> Iterator[pb.SyncProgress]:
+        layers = [rebuild_target.LayerSpec(s.name, s.created, s.user_created, dict(s.labels), s.size)
+                  for s in request.layers]
+        for p in rebuild_target.sync_from(self.chain, request.source, layers, request.chunk_size,
+                                            self.sync_rate_limit):
+            yield pb.SyncProgress(layer=p.layer, bytes_from_network=p.bytes_from_network,
+                                  bytes_copied_locally=p.bytes_copied_locally,
+                                  bytes_already_present=p.bytes_already_present,
+                                  layers_done=p.layers_done, layers_total=p.layers_total, done=p.done)

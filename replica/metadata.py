@@ -38,7 +38,7 @@ class SnapshotMeta(BaseModel):
 
 
 class PendingRename(BaseModel):
-    """Roll-forward record of a coalesce: rename ``source`` over ``target`` at open."""
+    """Roll-forward record: rename ``source`` over ``target`` (coalesce, rebuild install)."""
 
     source: str
     target: str
@@ -53,7 +53,7 @@ class VolumeMeta(BaseModel):
     head: str
     head_parent: str = ""
     snapshots: list[SnapshotMeta] = Field(default_factory=list)
-    pending: PendingRename | None = None
+    pending: list[PendingRename] = Field(default_factory=list)  # redone at open if interrupted
     rebuilding: bool = False  # set by PrepareRebuild, cleared when SyncFrom installs the layers
 
     def snapshot(self, name: str) -> SnapshotMeta | None:
