@@ -25,8 +25,7 @@ from adapters.blockdev import FsType, mount_volume, unmount_volume
 from adapters.blockdev.mounts import mount_at
 from replica.client import DataClient
 from tests.conftest import PRONGHORN
-from tests.fixtures.engines import EngineProcess, volume_factory  # noqa: F401
-from tests.fixtures.engines import TestVolume as EngineVolume
+from tests.fixtures.engines import EngineProcess, ReplicatedVolume, volume_factory  # noqa: F401
 from tests.fixtures.fio import fio_command, job_errors, parse_report, run_fio
 from tests.fixtures.nbd_client import NbdClient
 from tests.fixtures.replicas import ReplicaProcess
@@ -72,7 +71,7 @@ def fio_write_verify(uri: str, size: str, output: Path, extra: tuple[str, ...] =
 
 
 @pytest.mark.parametrize("replicas", [1, 3])
-def test_fio_verify_passes(volume_factory: Callable[..., EngineVolume], tmp_path: Path,  # noqa: F811
+def test_fio_verify_passes(volume_factory: Callable[..., ReplicatedVolume], tmp_path: Path,  # noqa: F811
                            replicas: int) -> None:
     engine = volume_factory(replicas).engine
     report = run_fio(fio_write_verify(engine.uri, "24M", tmp_path / "fio.json"), tmp_path / "fio.json", timeout=300)
@@ -90,7 +89,7 @@ def write_files(root: Path) -> dict[str, str]:
     return hashes
 
 
-def test_ext4_files_survive_an_engine_restart(volume_factory: Callable[..., EngineVolume],  # noqa: F811
+def test_ext4_files_survive_an_engine_restart(volume_factory: Callable[..., ReplicatedVolume],  # noqa: F811
                                               tmp_path: Path) -> None:
     engine = volume_factory(3).engine
     target, run_dir = tmp_path / "mnt", tmp_path / "blockdev"
@@ -110,7 +109,7 @@ def test_ext4_files_survive_an_engine_restart(volume_factory: Callable[..., Engi
 
 @pytest.mark.slow
 def test_replica_killed_under_fio_is_failed_then_rebuilt_identical(
-    volume_factory: Callable[..., EngineVolume], tmp_path: Path  # noqa: F811
+    volume_factory: Callable[..., ReplicatedVolume], tmp_path: Path  # noqa: F811
 ) -> None:
     size = 64 * MiB
     made = volume_factory(3, size)
@@ -179,7 +178,7 @@ class FlushedWriter:
 
 
 @pytest.mark.slow
-def test_writes_flushed_before_engine_sigkill_survive(volume_factory: Callable[..., EngineVolume]) -> None:  # noqa: F811
+def test_writes_flushed_before_engine_sigkill_survive(volume_factory: Callable[..., ReplicatedVolume]) -> None:  # noqa: F811
     made = volume_factory(3)
     engine, replicas = made.engine, made.replicas
     writer = FlushedWriter(engine.uri, blocks=1024)
