@@ -1,6 +1,6 @@
 """fio over NBD against the `nbdkit file` reference and Pronghorn engines (1 and 3 replicas).
 
-Usage: python bench/fio_nbd.py [--size 1G] [--runtime 10] [--rounds 1] [--json]
+Usage: python bench/fio_nbd.py [--quick | --size 1G --runtime 10] [--rounds 1] [--json]
 
 Every target gets the same prefill and the same fio job file (4k randread and
 randwrite at iodepth 16 and 1, 128k sequential read and write at iodepth 16).
@@ -41,8 +41,12 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser.add_argument("--targets", default=",".join(TARGET_MAKERS),
                         help=f"comma-separated, from {', '.join(TARGET_MAKERS)} (the reference always runs)")
     parser.add_argument("--workdir", type=Path, help="where images and replica directories go (default: a temp dir)")
+    parser.add_argument("--quick", action="store_true",
+                        help="about a minute in all: --size 256M --runtime 2 --ramp 0 (overrides those)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.size, args.runtime, args.ramp = "256M", 2, 0
     names = [n for n in args.targets.split(",") if n]
     unknown = [n for n in names if n not in TARGET_MAKERS]
     if unknown:

@@ -6,7 +6,8 @@ An engine on one replica gets ``--data`` bytes written through NBD (fio,
 sequential 1 MiB writes of fresh random buffers). Then (a) the source
 replica's files are copied with ``cp --sparse=always`` (then ``sync``ed,
 shown separately), and (b) an empty replica is added to the engine and
-rebuilt. Prints seconds, MiB/s of written data and the ratio rebuild/cp.
+rebuilt. Prints seconds, MiB/s of written data and the rebuild's throughput as a
+ratio of each cp's (goal: >= 0.5 against plain cp).
 Asserts nothing.
 """
 
@@ -116,11 +117,11 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         print(json.dumps(m, indent=2))
         return EXIT_OK
     print(f"data written: {m['data_bytes'] / MiB:.0f} MiB (allocated in the source replica)")
-    print(f"{'method':<24} {'seconds':>8} {'MiB/s':>8} {'rebuild x':>10}")
-    print(f"{'cp --sparse=always':<24} {m['cp_seconds']:>8.2f} {m['cp_mib_s']:>8.1f} {m['ratio_to_cp']:>10.2f}")
+    print(f"{'method':<24} {'seconds':>8} {'MiB/s':>8} {'rebuild/this':>13}")
+    print(f"{'engine add-replica':<24} {m['rebuild_seconds']:>8.2f} {m['rebuild_mib_s']:>8.1f} {1.0:>13.2f}")
+    print(f"{'cp --sparse=always':<24} {m['cp_seconds']:>8.2f} {m['cp_mib_s']:>8.1f} {m['ratio_to_cp']:>13.2f}")
     print(f"{'cp --sparse=always+sync':<24} {m['cp_sync_seconds']:>8.2f} {m['cp_sync_mib_s']:>8.1f} "
-          f"{m['ratio_to_cp_sync']:>10.2f}")
-    print(f"{'engine add-replica':<24} {m['rebuild_seconds']:>8.2f} {m['rebuild_mib_s']:>8.1f} {'':>10}")
+          f"{m['ratio_to_cp_sync']:>13.2f}")
     print(f"target mode after rebuild: {m['target_mode']}")
     return EXIT_OK
 

@@ -98,7 +98,9 @@ def test_ext4_files_survive_an_engine_restart(volume_factory: Callable[..., Repl
         hashes = write_files(target)
     finally:
         unmount_volume(target)
+    first_pid = engine.pid
     engine.restart(signal.SIGKILL)  # all was flushed at unmount: nothing may depend on a clean stop
+    assert engine.pid != first_pid
     mount_volume(engine.uri, target, FsType.EXT4, run_dir=run_dir)
     try:
         assert {name: hashlib.sha256((target / name).read_bytes()).hexdigest() for name in hashes} == hashes
