@@ -118,10 +118,12 @@ def test_replica_killed_under_fio_is_failed_then_rebuilt_identical(
     engine, replicas = made.engine, made.replicas
     victim = replicas[1]
     output = tmp_path / "fio.json"
-    fio = subprocess.Popen(fio_command(fio_write_verify(engine.uri, "48M", output), output),
+    # writes capped at 8 MiB/s (fio turns --rate_iops into bytes at the SMALLEST block size: not that) so
+    # the write phase lasts ~4 s however fast the machine is, and the kill lands mid-job
+    fio = subprocess.Popen(fio_command(fio_write_verify(engine.uri, "32M", output, ("--rate=,8m",)), output),
                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        wait_for("fio to write", lambda: engine_cli(engine, "status")["io"]["writes"] > 200 or fio.poll() is not None)
+        wait_for("fio to write", lambda: engine_cli(engine, "status")["io"]["writes"] > 100 or fio.poll() is not None)
         assert fio.poll() is None, "fio finished before the replica could be killed: make the job bigger"
         victim.kill(signal.SIGKILL)
         printed = fio.communicate(timeout=300)[0].decode(errors="replace")
