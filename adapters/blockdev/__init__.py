@@ -10,7 +10,7 @@ Two ways to get a block device:
   loop device (``losetup --direct-io=on``) turns that file into a block device.
 """
 
-from adapters.blockdev.attachment import attach, detach, device_of_mount, find_device
+from adapters.blockdev.attachment import attach, detach, device_of_mount, find_device, reap_orphans
 from adapters.blockdev.block_device import BlockClient, BlockDevice
 from adapters.blockdev.errors import (
     AttachFailed,
@@ -44,6 +44,7 @@ __all__ = [
     "mkfs_if_blank",
     "mount",
     "mount_volume",
+    "reap_orphans",
     "unmount",
     "unmount_volume",
 ]

@@ -43,6 +43,11 @@ def detach(device: BlockDevice) -> None:
         raise DetachFailed(device.path, failures)
 
 
+def reap_orphans(run_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Release nbdfuse mounts under ``run_dir`` left without a loop device by a caller killed mid-attach."""
+    return nbdfuse_loop.reap_orphans(run_dir)
+
+
 def device_of_mount(path: str | os.PathLike[str]) -> BlockDevice:
     """The BlockDevice whose filesystem is mounted at ``path`` (built by `attach`, maybe in another process)."""
     mounted = mount_at(path)

@@ -21,7 +21,7 @@ from pathlib import Path
 from adapters.blockdev.block_device import BlockClient, BlockDevice
 from adapters.blockdev.errors import AttachFailed, BlockDeviceError, CommandFailed
 from adapters.blockdev.host_commands import require, run
-from adapters.blockdev.mounts import mount_at
+from adapters.blockdev.mounts import mount_at, mounts
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,31 @@ def find(dev_path: str) -> BlockDevice:
         raise BlockDeviceError(f"{dev_path} is backed by {backing_file}, not by an nbdfuse export")
     pid = _read_pid(_sidecars(fuse_dir)[0])
     return BlockDevice(dev_path, _uri_of(pid), BlockClient.NBDFUSE_LOOP, fuse_dir, pid)
+
+
+def reap_orphans(run_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Unmount nbdfuse mounts under ``run_dir`` that no loop device uses (left by a caller killed mid-attach).
+
+    Returns the mount points released. Safe to run at any time: a mount whose
+    file backs a loop device is in use and is left alone.
+    """
+    base = os.path.realpath(run_dir if run_dir is not None else DEFAULT_RUN_DIR)
+    backing = set()
+    for entry in Path("/sys/block").glob("loop*/loop/backing_file"):
+        with contextlib.suppress(OSError):
+            backing.add(entry.read_text().strip())
+    released = []
+    for mounted in mounts():
+        fuse_dir = Path(mounted.mount_point)
+        if str(fuse_dir.parent) != base or not fuse_dir.name.startswith("nbdfuse-"):
+            continue
+        if str(fuse_dir / EXPORT_FILE) in backing:
+            continue
+        pid = _read_pid(_sidecars(fuse_dir)[0])
+        _stop_nbdfuse(BlockDevice("", _uri_of(pid), BlockClient.NBDFUSE_LOOP, fuse_dir, pid))
+        _remove_leftovers(fuse_dir)
+        released.append(fuse_dir)
+    return released
 
 
 def _unmount_fuse(fuse_dir: Path) -> None:

@@ -24,6 +24,7 @@ from adapters.blockdev import (
     mkfs_if_blank,
     mount,
     mount_volume,
+    reap_orphans,
     unmount,
     unmount_volume,
 )
@@ -63,6 +64,8 @@ def assert_released(device: BlockDevice, run_dir: Path) -> None:
     )
     assert device.nbdfuse_pid is not None
     assert not running(device.nbdfuse_pid)
+    if device.process is not None:  # attached by this process: nbdfuse must have exited cleanly
+        assert device.process.returncode == 0
     assert list(run_dir.iterdir()) == []
 
 
@@ -178,3 +181,19 @@ def test_failed_mount_leaves_nothing_attached(nbdkit_memory: NbdkitServer, tmp_p
     finally:
         unmount_volume(target)
     assert_released(first, run_dir / "first")
+
+
+def test_orphaned_nbdfuse_mounts_are_reaped_and_used_ones_kept(nbdkit_memory: NbdkitServer, tmp_path: Path) -> None:  # noqa: F811
+    """A caller killed between nbdfuse and losetup leaves a FUSE mount with no loop device: reap_orphans ends it."""
+    run_dir = tmp_path / "run"
+    orphan, used = attach(nbdkit_memory.uri, run_dir=run_dir), attach(nbdkit_memory.uri, run_dir=run_dir)
+    try:
+        subprocess.run(["losetup", "--detach", orphan.path], check=True)  # as if losetup had never run
+        assert reap_orphans(run_dir) == [orphan.fuse_dir]
+        assert orphan.process is not None and orphan.process.wait(10) == 0
+        assert Path(used.path).is_block_device() and used.fuse_dir is not None and mount_at(used.fuse_dir)
+        assert reap_orphans(run_dir) == []
+    finally:
+        detach(used)
+        reap_orphans(run_dir)  # the orphan, should the test have failed before reaping it
+    assert_released(used, run_dir)
