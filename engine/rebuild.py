@@ -12,6 +12,7 @@ target ERR and the source untouched; calling AddReplica again resumes.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,7 +41,7 @@ class RebuildResult:
 def add_replica(controller: Controller, address: str) -> RebuildResult:
     address = address.removeprefix("tcp://")
     volume = controller.volume
-    with controller.lock:
+    with controller.exclusive():
         existing = volume.replicas.find(address)
         if existing is not None and existing.mode is not Mode.ERR:
             raise errors.AlreadyExists(f"replica {address} is already {existing.mode}")
@@ -60,11 +61,12 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
     target_client = ControlClient(address, timeout=max(volume.timeout, 30.0))
     try:
         try:
+            size = target_client.get_info().size
+            if size != volume.size:
+                raise errors.InvalidArgument(f"target {address} has size {size}, the volume {volume.size}")
             info = target_client.prepare_rebuild()
         except replica_errors.ReplicaError as exc:
             raise errors.Unavailable(f"target {address}: {exc}") from exc
-        if info.size != volume.size:
-            raise errors.InvalidArgument(f"target {address} has size {info.size}, the volume {volume.size}")
         target = Replica(address, data_address(info), Mode.WO)
         with volume.gate.paused():
             if existing is not None:
@@ -82,6 +84,7 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
                     volume.replicas.set_mode(target, Mode.RW)
         except (replica_errors.ReplicaError, errors.EngineError) as exc:
             volume.replicas.mark_err(target, f"rebuild failed: {exc.__class__.__name__}: {exc}")
+            _check_source(controller, source)
             if isinstance(exc, errors.EngineError):
                 raise
             raise errors.Unavailable(f"rebuild of {address} from {source.control} failed: {exc}") from exc
@@ -93,17 +96,30 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
     return result
 
 
+def _check_source(controller: Controller, source: Replica) -> None:
+    """After a failed rebuild: a source that no longer answers is ERR too."""
+    try:
+        with ControlClient(source.control, timeout=5) as client:
+            client.get_info()
+    except replica_errors.ReplicaError as exc:
+        controller.volume.replicas.mark_err(source, f"rebuild source failed: {exc.__class__.__name__}")
+
+
 def _sync(source: ControlClient, target: ControlClient, result: RebuildResult) -> None:
     info = source.get_info()
     layers = [s for name in info.chain if (s := info.snapshot(name)) is not None]
     result.layers = [s.name for s in layers]
+    started = time.monotonic()
     for progress in target.sync_from(source.address, layers):
         result.bytes_from_network = progress.bytes_from_network
         result.bytes_copied_locally = progress.bytes_copied_locally
         result.bytes_already_present = progress.bytes_already_present
+    synced = time.monotonic()
     target_chain = target.get_info().chain
     if tuple(target_chain) != tuple(info.chain):
         raise errors.Unavailable(f"chains differ after sync: {list(target_chain)} vs {list(info.chain)}")
     for name in info.chain:
         if source.checksum(name) != target.checksum(name):
             raise errors.Unavailable(f"layer {name} checksum differs after sync")
+    log.info("synced %d layers in %.2fs, verified checksums in %.2fs", len(layers), synced - started,
+             time.monotonic() - synced)

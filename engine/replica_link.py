@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 
 from engine.vectored import send_all
 from replica.wire import MAGIC, RESPONSE
@@ -24,15 +25,25 @@ class LinkFailure(Exception):
 
 
 def connect_data(address: str, timeout: float) -> socket.socket:
-    """Connect to a data address: ``host:port`` (TCP) or ``unix:/path``."""
+    """Connect to a data address: ``host:port`` (TCP) or ``unix:/path``.
+
+    The socket is left in blocking mode with the timeout enforced by the
+    kernel (SO_RCVTIMEO/SO_SNDTIMEO): a Python-level timeout would cost a
+    poll() before every recv/send on the hot path.
+    """
     if address.startswith("unix:"):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         sock.connect(address[5:])
-        return sock
-    host, _, port = address.removeprefix("tcp://").rpartition(":")
-    sock = socket.create_connection((host, int(port)), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    else:
+        host, _, port = address.removeprefix("tcp://").rpartition(":")
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(None)
+    seconds = int(timeout)
+    timeval = struct.pack("ll", seconds, int((timeout - seconds) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
     return sock
 
 

@@ -7,7 +7,9 @@ write is acknowledged only when every RW/WO replica acknowledged it or turned
 ERR, and at least one replica still RW acknowledged it. Reads on a failed
 replica are retried on another RW replica. Unaligned writes are turned into
 aligned ones here (read-modify-write under the volume's RMW lock) so replicas
-only ever receive sector-aligned writes.
+only ever receive sector-aligned writes. While a WO replica is being rebuilt,
+WRITE_ZEROES goes out as explicit zero writes and TRIM (advisory) is dropped,
+so the rebuilt head never holds holes the installed layers could show through.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Replicator:
         self.version = -1
         self.writers: list[tuple[Replica, ReplicaLink]] = []
         self.readers: list[tuple[Replica, ReplicaLink]] = []
+        self.rebuilding = False  # a WO replica is in the set: no hole punching (see execute)
         self.seq = 1
         self.turn = 0
         self.read_buffer = memoryview(bytearray(4 << 20))
@@ -82,6 +85,7 @@ class Replicator:
                     replica_set.mark_err(replica, str(exc))
         self.writers = [(r, link) for r, link in self.links.items() if r.mode in (Mode.RW, Mode.WO)]
         self.readers = [(r, link) for r, link in self.links.items() if r.mode is Mode.RW]
+        self.rebuilding = any(r.mode is Mode.WO for r, _ in self.writers)
         self.version = version
 
     def _fail(self, replica: Replica, exc: LinkFailure) -> None:
@@ -116,15 +120,19 @@ class Replicator:
             elif kind is Kind.FLUSH:
                 writes.append((Op.FLUSH, 0, 0, 0, None, req))
             elif kind is Kind.TRIM:
+                if self.rebuilding:
+                    continue  # advisory; a WO head would punch where the layers installed later have data
                 start, end = -(-offset // SECTOR) * SECTOR, (offset + length) // SECTOR * SECTOR
                 for off, size in _pieces(start, end, MAX_IO):
                     writes.append((Op.UNMAP, fua, off, size, None, req))
-            elif req.no_hole and req.fast_zero:
+            elif (req.no_hole or self.rebuilding) and req.fast_zero:
                 req.error = errno.ENOTSUP  # writing zeroes is no faster than a WRITE
             else:
                 start, end = -(-offset // SECTOR) * SECTOR, (offset + length) // SECTOR * SECTOR
                 if start < end:
-                    if req.no_hole:
+                    # A WO replica gets explicit zeroes: a hole punched in its head now would let
+                    # the snapshot layers installed under it later show through.
+                    if req.no_hole or self.rebuilding:
                         for off, size in _pieces(start, end, len(ZEROES)):
                             writes.append((Op.WRITE, fua, off, size, ZEROES[:size], req))
                     else:

@@ -23,6 +23,7 @@ class IoStats:
     read_bytes: int = 0
     write_bytes: int = 0
     errors: int = 0
+    batches: int = 0
     latency_ns: int = 0  # sum over requests of (reply sent - batch received)
 
 

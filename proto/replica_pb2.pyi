@@ -145,14 +145,14 @@ class ChunkChecksumsRequest(_message.Message):
     def __init__(self, layer: _Optional[str] = ..., chunk_size: _Optional[int] = ...) -> None: ...
 
 class ChunkChecksum(_message.Message):
-    __slots__ = ("index", "extents", "sha256")
+    __slots__ = ("index", "extents", "digest")
     INDEX_FIELD_NUMBER: _ClassVar[int]
     EXTENTS_FIELD_NUMBER: _ClassVar[int]
-    SHA256_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     index: int
     extents: _containers.RepeatedScalarFieldContainer[int]
-    sha256: bytes
-    def __init__(self, index: _Optional[int] = ..., extents: _Optional[_Iterable[int]] = ..., sha256: _Optional[bytes] = ...) -> None: ...
+    digest: bytes
+    def __init__(self, index: _Optional[int] = ..., extents: _Optional[_Iterable[int]] = ..., digest: _Optional[bytes] = ...) -> None: ...
 
 class ChunkChecksumsReply(_message.Message):
     __slots__ = ("layer", "layer_size", "chunk_size", "chunks")
@@ -177,16 +177,16 @@ class ReadChunksRequest(_message.Message):
     def __init__(self, layer: _Optional[str] = ..., chunk_size: _Optional[int] = ..., indices: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ChunkData(_message.Message):
-    __slots__ = ("offset", "data", "sha256", "index")
+    __slots__ = ("offset", "data", "digest", "index")
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
-    SHA256_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     offset: int
     data: bytes
-    sha256: bytes
+    digest: bytes
     index: int
-    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., sha256: _Optional[bytes] = ..., index: _Optional[int] = ...) -> None: ...
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., index: _Optional[int] = ...) -> None: ...
 
 class SyncFromRequest(_message.Message):
     __slots__ = ("source", "layers", "chunk_size")

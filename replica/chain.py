@@ -12,7 +12,9 @@ data server does for each batch of requests.
 from __future__ import annotations
 
 import errno
+import mmap
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -21,7 +23,10 @@ from replica.location_map import LocationMap
 from replica.sparse import punch_hole
 from replica.wire import MAX_IO, SECTOR, Flag
 
-ZEROS = memoryview(bytes(MAX_IO))
+assert SECTOR == 1 << 12  # the hot path shifts by 12
+ZEROS = memoryview(mmap.mmap(-1, MAX_IO, prot=mmap.PROT_READ))  # zero pages, never written
+_FUA = int(Flag.FUA)
+_ZERO = int(Flag.ZERO)
 
 
 def _einval(what: str) -> OSError:
@@ -29,7 +34,9 @@ def _einval(what: str) -> OSError:
 
 
 class SparseFileChain:
-    """Open with :meth:`open` (existing dir) or :meth:`create` (new dir)."""
+    """``SparseFileChain(dir)`` opens an existing replica directory (finishing or discarding
+    an interrupted change); :meth:`create` makes a new one; ``readonly`` opens without any
+    recovery or writes (used for a rebuild's basis)."""
 
     def __init__(self, directory: Path, readonly: bool = False) -> None:
         self.directory = directory
@@ -67,6 +74,9 @@ class SparseFileChain:
         """Finish interrupted renames, delete unreferenced files, make the head full size."""
         self.finish_pending()
         self.collect_garbage()
+        if not self.meta.rebuilding:  # a finished rebuild's leftovers (crash before their deletion)
+            for leftover in (md.BASIS_DIR, md.BASIS_DIR + ".tmp", md.PARTIALS_DIR):
+                shutil.rmtree(self.directory / leftover, ignore_errors=True)
         head = self.directory / self.meta.head
         if head.stat().st_size < self.meta.size:
             os.truncate(head, self.meta.size)
@@ -151,35 +161,49 @@ class SparseFileChain:
 
     def read_into(self, buf: memoryview, offset: int) -> None:
         """Fill ``buf`` with the volume's bytes at ``offset``."""
-        end = offset + len(buf)
-        self._check(offset, len(buf))
-        fds = self.fds
-        for layer, first, last in self.map.runs(offset // SECTOR, -(-end // SECTOR)):
-            start, stop = max(first * SECTOR, offset), min(last * SECTOR, end)
-            dst = buf[start - offset : stop - offset]
-            if layer == 0:
-                dst[:] = ZEROS[: stop - start]
-                continue
-            got = os.preadv(fds[layer], [dst], start)
-            if got < stop - start:  # layer file shorter than the volume (grown later)
-                dst[got:] = ZEROS[: stop - start - got]
+        length = len(buf)
+        end = offset + length
+        if length > MAX_IO or end > self.meta.size:
+            raise _einval(f"I/O [{offset}, +{length}) outside volume of {self.meta.size} bytes")
+        first, last = offset >> 12, (end + 4095) >> 12
+        loc = self.map.loc
+        if last - first == 1 or loc.count(loc[first], first, last) == last - first:  # one layer: one preadv
+            self._read_layer(loc[first], buf, offset)
+            return
+        for layer, run_first, run_last in self.map.runs(first, last):
+            start, stop = max(run_first << 12, offset), min(run_last << 12, end)
+            self._read_layer(layer, buf[start - offset : stop - offset], start)
+
+    def _read_layer(self, layer: int, dst: memoryview, offset: int) -> None:
+        if layer == 0:
+            dst[:] = ZEROS[: len(dst)]
+            return
+        got = os.preadv(self.fds[layer], [dst], offset)
+        if got < len(dst):  # the layer file is shorter than the volume (grown later)
+            dst[got:] = ZEROS[: len(dst) - got]
 
     def write(self, data: memoryview | bytes, offset: int, flags: int = 0) -> None:
         length = len(data)
-        self._check(offset, length)
-        if offset % SECTOR or length % SECTOR:
+        if length > MAX_IO or offset + length > self.meta.size:
+            raise _einval(f"I/O [{offset}, +{length}) outside volume of {self.meta.size} bytes")
+        if (offset | length) & 4095:
             self._write_unaligned(data, offset)
         else:
             self._pwrite(data, offset)
         self.revision += 1
-        if flags & Flag.FUA:
+        if flags & _FUA:
             self.flush()
 
     def _pwrite(self, data: memoryview | bytes, offset: int) -> None:
-        done = os.pwrite(self.head_fd, data, offset)
+        fd = self.fds[-1]
+        done = os.pwrite(fd, data, offset)
         while done < len(data):
-            done += os.pwrite(self.head_fd, memoryview(data)[done:], offset + done)
-        self.map.set(offset // SECTOR, (offset + len(data)) // SECTOR, self.head_index)
+            done += os.pwrite(fd, memoryview(data)[done:], offset + done)
+        first, last = offset >> 12, (offset + len(data)) >> 12
+        if last - first == 1:
+            self.map.loc[first] = len(self.fds) - 1
+        else:
+            self.map.set(first, last, len(self.fds) - 1)
 
     def _write_unaligned(self, data: memoryview | bytes, offset: int) -> None:
         start = offset - offset % SECTOR
@@ -199,7 +223,7 @@ class SparseFileChain:
         self._check(offset, length)
         end = offset + length
         first, last = -(-offset // SECTOR), end // SECTOR
-        zero = bool(flags & Flag.ZERO)
+        zero = bool(flags & _ZERO)
         if zero:
             if first >= last:
                 self._write_unaligned(ZEROS[:length], offset)
@@ -216,7 +240,7 @@ class SparseFileChain:
                 for pos in range(a * SECTOR, b * SECTOR, MAX_IO):
                     self._pwrite(ZEROS[: min(MAX_IO, b * SECTOR - pos)], pos)
         self.revision += 1
-        if flags & Flag.FUA:
+        if flags & _FUA:
             self.flush()
 
     def flush(self) -> None:

@@ -1,5 +1,6 @@
 """``pronghorn replica``: run a replica process (gRPC control + binary data server).
 
+``pronghorn replica info --replica HOST:PORT [--json]`` shows a running replica.
 ``pronghorn replica serve --dir DIR --size BYTES --listen HOST:PORT`` opens (or
 creates) the chain in DIR, serves data on PORT+1 (or ``--data-listen`` /
 ``--data-socket``) and control on PORT, prints one JSON ready line on stdout
@@ -10,6 +11,7 @@ Dispatched from adapters/cli/main.py.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -24,8 +26,10 @@ import grpc
 
 from proto import replica_pb2_grpc as pb_grpc
 from replica.chain import SparseFileChain
+from replica.control_client import ControlClient
 from replica.control_service import ReplicaControlService
 from replica.data_server import DataServer
+from replica.errors import ReplicaError
 from replica.wire import SECTOR
 
 EXIT_OK = 0
@@ -70,6 +74,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     serve.add_argument("--sync-rate-limit", type=parse_size, default=None, metavar="BYTES",
                        help="cap the network rate of a rebuild pulling into this replica, bytes/s (e.g. 100M)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    info = verbs.add_parser("info", help="show a running replica's size, revision and snapshot chain")
+    info.add_argument("--replica", required=True, metavar="HOST:PORT", help="the replica's gRPC control address")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
     return parser
 
 
@@ -78,6 +85,8 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn replica") -> int:
         args = build_parser(prog).parse_args(argv)
     except SystemExit as exc:
         return EXIT_OK if exc.code == 0 else EXIT_USAGE
+    if args.verb == "info":
+        return show_info(args.replica, args.json, prog)
     logging.basicConfig(stream=sys.stderr, level=args.log_level,
                         format="%(asctime)s replica[%(process)d] %(levelname)s %(name)s: %(message)s")
     try:
@@ -85,6 +94,30 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn replica") -> int:
     except (ValueError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def show_info(address: str, as_json: bool, prog: str) -> int:
+    try:
+        with ControlClient(address, timeout=10) as client:
+            info = client.get_info()
+    except ReplicaError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    if as_json:
+        print(json.dumps(dataclasses.asdict(info), indent=1))
+        return EXIT_OK
+    print(f"size {info.size}  revision {info.revision_counter}  data {info.data_address or info.data_socket}"
+          f"{'  REBUILDING' if info.rebuilding else ''}")
+    print(f"head {info.head}")
+    for name in reversed(info.chain):
+        snap = info.snapshot(name)
+        if snap is not None:
+            flags = ("user" if snap.user_created else "system") + (", removed" if snap.removed else "")
+            print(f"  <- {name}  ({snap.created}, {flags})")
+    others = [s.name for s in info.snapshots if s.name not in info.chain]
+    if others:
+        print(f"other snapshots: {', '.join(others)}")
+    return EXIT_OK
 
 
 def open_chain(directory: Path, size: int) -> SparseFileChain:
@@ -99,13 +132,21 @@ def serve(args: argparse.Namespace) -> int:
     chain = open_chain(args.dir, args.size)
     host, port = args.listen
     data_tcp = args.data_listen or (host, port + 1 if port else 0)
-    data_server = DataServer(chain, data_tcp, args.data_socket)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=GRPC_OPTIONS)
-    control_port = server.add_insecure_port(f"{host}:{port}")
+    try:
+        data_server = DataServer(chain, data_tcp, args.data_socket)
+    except OSError as exc:
+        chain.close()
+        raise OSError(f"cannot serve data on {data_tcp[0]}:{data_tcp[1]}: {exc.strerror or exc}") from None
+    # no SO_REUSEPORT: a second replica must not silently share this port with a live one
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=[*GRPC_OPTIONS, ("grpc.so_reuseport", 0)])
+    try:
+        control_port = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpc raises on a port in use
+        control_port = 0
     if control_port == 0:
         data_server.stop()
         chain.close()
-        raise OSError(f"cannot listen on {host}:{port}")
+        raise OSError(f"cannot listen on {host}:{port} (address in use?)")
     data_address = data_server.tcp_address or ""
     data_socket = os.fspath(args.data_socket) if args.data_socket else ""
     pb_grpc.add_ReplicaControlServicer_to_server(

@@ -77,7 +77,7 @@ class PurgeResult:
 class ChunkChecksum:
     index: int
     extents: tuple[tuple[int, int], ...]  # (offset, length) of allocated data in the chunk
-    sha256: bytes
+    digest: bytes  # xxh3-128 over (u64le offset, u64le length, data) of each extent
 
 
 @dataclass(frozen=True)
@@ -165,11 +165,11 @@ class ControlClient:
     def chunk_checksums(self, layer: str, chunk_size: int) -> list[ChunkChecksum]:
         reply = self._unary("ChunkChecksums", pb.ChunkChecksumsRequest(layer=layer, chunk_size=chunk_size),
                             timeout=None)
-        return [ChunkChecksum(c.index, tuple(zip(c.extents[::2], c.extents[1::2], strict=True)), c.sha256)
+        return [ChunkChecksum(c.index, tuple(zip(c.extents[::2], c.extents[1::2], strict=True)), c.digest)
                 for c in reply.chunks]
 
     def read_chunks(self, layer: str, chunk_size: int, indices: list[int] | None = None) -> Iterator[pb.ChunkData]:
-        """Stream of (offset, data, sha256, index) pieces of the allocated extents."""
+        """Stream of (offset, data, digest, index) pieces of the allocated extents (digest: xxh3-128)."""
         request = pb.ReadChunksRequest(layer=layer, chunk_size=chunk_size, indices=indices or [])
         return self._stream("ReadChunks", request)
 

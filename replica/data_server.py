@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import mmap
 import os
 import socket
 import threading
@@ -25,7 +26,7 @@ HEADER = REQUEST.size
 IN_BUFFER = MAX_IO + (1 << 20)
 OUT_BUFFER = 2 * MAX_IO
 IOV_MAX = 1000
-_READ, _WRITE, _UNMAP, _FLUSH, _PING = Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING
+_READ, _WRITE, _UNMAP, _FLUSH, _PING = (int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING))
 
 
 class ProtocolError(Exception):
@@ -49,14 +50,14 @@ def send_all(sock: socket.socket, parts: list[memoryview | bytes]) -> None:
 
 
 def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
-    inbuf = bytearray(IN_BUFFER)
+    inbuf = mmap.mmap(-1, IN_BUFFER)  # anonymous maps: pages are touched only when used
     inview = memoryview(inbuf)
-    outview = memoryview(bytearray(OUT_BUFFER))
+    outview = memoryview(mmap.mmap(-1, OUT_BUFFER))
     start = end = 0
     pack, unpack = RESPONSE.pack, REQUEST.unpack_from
     while True:
         if end == IN_BUFFER or (start and IN_BUFFER - start < HEADER + MAX_IO):
-            inview[: end - start] = inview[start:end]  # compact: keep the partial request
+            inbuf[: end - start] = inbuf[start:end]  # compact: keep the partial request
             end -= start
             start = 0
         got = conn.recv_into(inview[end:])

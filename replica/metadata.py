@@ -20,6 +20,8 @@ from replica.errors import InvalidArgument
 
 VOLUME_META = "volume.meta"
 REVISION_COUNTER = "revision.counter"
+BASIS_DIR = "basis"  # the old chain kept during a rebuild (delta source)
+PARTIALS_DIR = "rebuild"  # <layer>.partial files of a rebuild in progress
 HEAD_PATTERN = re.compile(r"^volume-head-(\d{3,})\.img$")
 SNAP_PREFIX = "volume-snap-"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")

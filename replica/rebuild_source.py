@@ -2,25 +2,25 @@
 
 A rebuild target calls ChunkChecksums to learn which chunks of a layer hold
 data (and their digests), then streams ReadChunks for the ones it lacks. Only
-allocated extents travel; each piece carries its sha256. Layers are immutable
+allocated extents travel; each piece carries its xxh3-128 digest. Layers are immutable
 snapshots, read through a private fd. Called by the control service.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 from proto import replica_pb2 as pb
-from replica import checksums
+from replica import checksums, sparse
 from replica import metadata as md
 from replica.chain import SparseFileChain
 from replica.errors import InvalidArgument, NotFound
 
 MAX_CHUNK = 16 << 20
 DEFAULT_CHUNK = 1 << 20
+MESSAGE = 4 << 20  # largest ReadChunks message payload
 
 
 def layer_path(chain: SparseFileChain, layer: str) -> Path:
@@ -47,12 +47,14 @@ def _open(chain: SparseFileChain, layer: str) -> int:
 
 def chunk_checksums(chain: SparseFileChain, layer: str, chunk_size: int) -> pb.ChunkChecksumsReply:
     chunk_size = check_chunk_size(chunk_size)
+    path = layer_path(chain, layer)
+    checksums.compute_in_background(path)  # the target asks for it at the end
     fd = _open(chain, layer)
     try:
         read = checksums.file_reader(fd)
         chunks = [
             pb.ChunkChecksum(index=index, extents=[v for run in runs for v in run],
-                             sha256=checksums.digest_runs(runs, read))
+                             digest=checksums.digest_runs(runs, read))
             for index, runs in sorted(checksums.chunk_runs(fd, chunk_size).items())
         ]
         return pb.ChunkChecksumsReply(layer=layer, layer_size=os.fstat(fd).st_size, chunk_size=chunk_size,
@@ -62,7 +64,10 @@ def chunk_checksums(chain: SparseFileChain, layer: str, chunk_size: int) -> pb.C
 
 
 def read_chunks(chain: SparseFileChain, layer: str, chunk_size: int, indices: list[int]) -> Iterator[pb.ChunkData]:
-    """Each allocated piece of the wanted chunks (all allocated chunks if ``indices`` is empty)."""
+    """The allocated data of the wanted chunks (all allocated chunks if ``indices`` is empty).
+
+    Contiguous runs are sent together in messages of up to MESSAGE bytes (``index`` is the
+    chunk of the first byte): fewer, larger messages are what makes a gRPC stream fast."""
     chunk_size = check_chunk_size(chunk_size)
     fd = _open(chain, layer)
     try:
@@ -70,12 +75,30 @@ def read_chunks(chain: SparseFileChain, layer: str, chunk_size: int, indices: li
         runs: Iterator[tuple[int, int]]
         if indices:
             runs = (run for i in sorted(set(indices))
-                    for run in checksums.clipped_runs(fd, i * chunk_size, min(size, (i + 1) * chunk_size), chunk_size))
+                    for run in sparse.data_extents(fd, i * chunk_size, min(size, (i + 1) * chunk_size)))
         else:
-            runs = checksums.clipped_runs(fd, 0, size, chunk_size)
-        for offset, length in runs:
+            runs = sparse.data_extents(fd, 0, size)
+        for offset, length in _merged(runs):
             data = os.pread(fd, length, offset)
-            yield pb.ChunkData(offset=offset, data=data, sha256=hashlib.sha256(data).digest(),
-                               index=offset // chunk_size)
+            yield pb.ChunkData(offset=offset, data=data, digest=checksums.fast_digest(data), index=offset // chunk_size)
     finally:
         os.close(fd)
+
+
+def _merged(runs: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Join touching runs, then cut into pieces of at most MESSAGE bytes."""
+    start = stop = -1
+    for offset, length in runs:
+        if offset == stop:
+            stop += length
+            continue
+        if stop > start:
+            yield from _pieces(start, stop)
+        start, stop = offset, offset + length
+    if stop > start:
+        yield from _pieces(start, stop)
+
+
+def _pieces(start: int, stop: int) -> Iterator[tuple[int, int]]:
+    for pos in range(start, stop, MESSAGE):
+        yield pos, min(MESSAGE, stop - pos)

@@ -5,17 +5,18 @@ committed by renaming the directory) and starts a fresh empty chain, so the
 engine can add this replica in WO mode at once. SyncFrom pulls each snapshot
 layer from a source replica into ``rebuild/<layer>.partial``: for every chunk
 the source has, it keeps what the partial file already holds (resume), copies
-bytes the basis holds identically (delta: compared by checksum, read through
-the basis chain's own location map), and fetches only the rest. Finally the
-layers are installed under the current head with one volume.meta commit, the
-chain verified and ``basis/`` deleted. Called by the control service.
+bytes the basis holds identically (delta, compared by digest: first the
+basis's own copy of the same layer, then the old chain's merged view through
+its location map), and fetches only the rest. Finally the layers are
+installed under the current head with one volume.meta commit, the chain
+verified and ``basis/`` deleted. Called by the control service.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -31,8 +32,9 @@ from replica.errors import Corrupt, FailedPrecondition
 from replica.rebuild_source import check_chunk_size
 from replica.sparse import punch_hole
 
-BASIS, PARTIALS = "basis", "rebuild"
+BASIS, PARTIALS = md.BASIS_DIR, md.PARTIALS_DIR
 PROGRESS_EVERY = 4 << 20
+_SYNC_LOCKS: dict[Path, threading.Lock] = {}
 
 
 @dataclass(frozen=True)
@@ -73,12 +75,15 @@ class Throttle:
 
 
 def prepare_rebuild(chain: SparseFileChain) -> None:
-    """Keep the current chain as ``basis/`` (unless one is kept already) and start empty."""
+    """Keep the current chain as ``basis/`` and start empty. If a rebuild was already under
+    way, the basis from its start is kept and the half-made chain is dropped."""
     d = chain.directory
     with chain.lock:
         chain.flush()
         basis = d / BASIS
-        if not basis.exists():
+        if basis.exists() and not chain.rebuilding:  # a leftover: the current chain is newer
+            shutil.rmtree(basis)
+        if not basis.exists():  # (rebuilding already: keep the basis, drop the half-made chain)
             staging = d / (BASIS + ".tmp")
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir()
@@ -108,6 +113,19 @@ def sync_from(chain: SparseFileChain, source: str, layers: list[LayerSpec], chun
     chunk_size = check_chunk_size(chunk_size)
     for layer in layers:
         md.check_name(layer.name)
+    if not chain.rebuilding:
+        raise FailedPrecondition("this replica is not being rebuilt: call PrepareRebuild first")
+    lock = _SYNC_LOCKS.setdefault(chain.directory, threading.Lock())
+    if not lock.acquire(blocking=False):
+        raise FailedPrecondition("a SyncFrom is already running on this replica")
+    try:
+        yield from _sync(chain, source, layers, chunk_size, rate_limit)
+    finally:
+        lock.release()
+
+
+def _sync(chain: SparseFileChain, source: str, layers: list[LayerSpec], chunk_size: int,
+          rate_limit: int) -> Iterator[Progress]:
     partials = chain.directory / PARTIALS
     partials.mkdir(exist_ok=True)
     progress = Progress(layers_total=len(layers))
@@ -134,6 +152,7 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
                 basis: SparseFileChain | None, progress: Progress, throttle: Throttle) -> Iterator[Progress]:
     wanted = src.chunk_checksums(layer.name, chunk_size)
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+    same = _basis_layer(basis, layer.name)  # the old copy of this very layer, if the basis has one
     try:
         if os.fstat(fd).st_size < layer.size:
             os.ftruncate(fd, layer.size)
@@ -142,18 +161,23 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
             punch_hole(fd, index * chunk_size, chunk_size)
         need: list[int] = []
         for chunk in wanted:
-            if chunk.index in have and checksums.chunk_digest(fd, chunk.index, chunk_size) == chunk.sha256:
+            if chunk.index in have and checksums.chunk_digest(fd, chunk.index, chunk_size) == chunk.digest:
                 progress.bytes_already_present += sum(n for _, n in chunk.extents)
                 continue
             punch_hole(fd, chunk.index * chunk_size, chunk_size)
-            if basis is not None and _copy_from_basis(basis, fd, chunk.extents, chunk.sha256):
+            if same is not None and checksums.chunk_digest(same, chunk.index, chunk_size) == chunk.digest:
+                for offset, length in chunk.extents:
+                    os.pwrite(fd, os.pread(same, length, offset), offset)
+                progress.bytes_copied_locally += sum(n for _, n in chunk.extents)
+                continue
+            if basis is not None and _copy_from_basis(basis, fd, chunk.extents, chunk.digest):
                 progress.bytes_copied_locally += sum(n for _, n in chunk.extents)
                 continue
             need.append(chunk.index)
         yield progress
         since = 0
         for piece in src.read_chunks(layer.name, chunk_size, need) if need else ():
-            if hashlib.sha256(piece.data).digest() != piece.sha256:
+            if checksums.fast_digest(piece.data) != piece.digest:
                 raise Corrupt(f"chunk {piece.index} of {layer.name!r} failed its checksum in transit")
             os.pwrite(fd, piece.data, piece.offset)
             progress.bytes_from_network += len(piece.data)
@@ -163,14 +187,40 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
                 since = 0
                 yield progress
         os.fsync(fd)
+        _verify(fd, layer.name, chunk_size, {c.index: c.digest for c in wanted})
     finally:
         os.close(fd)
+        if same is not None:
+            os.close(same)
+
+
+def _basis_layer(basis: SparseFileChain | None, name: str) -> int | None:
+    if basis is None or basis.meta.snapshot(name) is None:
+        return None
+    try:
+        return os.open(basis.directory / md.snap_file(name), os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+
+
+def _verify(fd: int, name: str, chunk_size: int, expected: dict[int, bytes]) -> None:
+    """Re-read the pulled layer from disk: every chunk's extents and bytes equal the source's."""
+    got = checksums.chunk_runs(fd, chunk_size)
+    if set(got) != set(expected):
+        raise Corrupt(f"layer {name!r}: allocated chunks differ from the source after transfer")
+    read = checksums.file_reader(fd)
+    for index, runs in got.items():
+        if checksums.digest_runs(runs, read) != expected[index]:
+            raise Corrupt(f"layer {name!r}: chunk {index} differs from the source after transfer")
 
 
 def _copy_from_basis(basis: SparseFileChain, fd: int, extents: tuple[tuple[int, int], ...], digest: bytes) -> bool:
     """Write the basis's bytes at ``extents`` into ``fd`` if they match ``digest``."""
     if any(offset + length > basis.size for offset, length in extents):
         return False
+    first, last = extents[0][0] >> 12, (extents[-1][0] + extents[-1][1] + 4095) >> 12
+    if basis.map.loc.count(0, first, last) == last - first:
+        return False  # the basis holds nothing here (the source data could only match if all zeros)
     pieces: list[bytes] = []
 
     def read(offset: int, length: int) -> bytes:
@@ -187,16 +237,9 @@ def _copy_from_basis(basis: SparseFileChain, fd: int, extents: tuple[tuple[int, 
 
 
 def install(chain: SparseFileChain, layers: list[LayerSpec], partials: Path, sums: dict[str, str]) -> None:
-    """Put the pulled layers under the current head in one commit; verify; drop basis/."""
+    """Put the pulled (and verified) layers under the current head in one commit; their
+    checksum sidecars take the source's sha256; then drop basis/."""
     d = chain.directory
-    for layer in layers:
-        part = partials / f"{layer.name}.partial"
-        fd = os.open(part, os.O_RDONLY)
-        try:
-            if checksums.layer_sha256(fd) != sums[layer.name]:
-                raise Corrupt(f"layer {layer.name!r} differs from the source after transfer")
-        finally:
-            os.close(fd)
     with chain.lock:
         meta = chain.meta.model_copy(deep=True)
         pulled = [layer.name for layer in layers]

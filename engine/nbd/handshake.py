@@ -67,7 +67,7 @@ def negotiate(sock: socket.socket, export: Export) -> bool:
     """Run the handshake; True when transmission starts, False when the client aborted."""
     sock.sendall(GREETING.pack(NBDMAGIC, IHAVEOPT, HandshakeFlag.FIXED_NEWSTYLE | HandshakeFlag.NO_ZEROES))
     (client_flags,) = CLIENT_FLAGS.unpack(recv_exact(sock, CLIENT_FLAGS.size))
-    if client_flags & ~(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES):
+    if client_flags & ~int(ClientFlag.FIXED_NEWSTYLE | ClientFlag.NO_ZEROES):
         raise ProtocolViolation(f"unknown client flags {client_flags:#x}")
     fixed = bool(client_flags & ClientFlag.FIXED_NEWSTYLE)
     no_zeroes = bool(client_flags & ClientFlag.NO_ZEROES)

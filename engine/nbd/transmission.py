@@ -11,6 +11,7 @@ disconnects this connection only.
 from __future__ import annotations
 
 import errno
+import logging
 import socket
 import time
 
@@ -20,7 +21,10 @@ from engine.replicator import IoRequest, Kind, Replicator
 from engine.vectored import send_all
 from engine.volume import IoStats, Volume
 
+log = logging.getLogger("pronghorn.engine.nbd")
 BUFFER = 8 << 20
+COMPACT_BELOW = 1 << 20  # free tail space under which a partial request moves to the front
+MAX_BATCH_READ = 32 << 20  # bounds the memory one batch of reads needs
 HEADER = REQUEST.size
 FUA, NO_HOLE, FAST_ZERO = 1, 2, 16
 KINDS = {
@@ -43,6 +47,8 @@ def serve_transmission(sock: socket.socket, volume: Volume) -> None:
     finally:
         replicator.close()
         volume.retire(stats)
+        requests = stats.reads + stats.writes + stats.others + stats.errors
+        log.info("NBD connection closed after %d requests in %d batches", requests, stats.batches)
 
 
 def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats) -> None:
@@ -54,7 +60,8 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
         batch: list[IoRequest] = []
         need = HEADER
         disconnect = False
-        while end - start >= HEADER:
+        read_bytes = 0
+        while end - start >= HEADER and read_bytes < MAX_BATCH_READ:
             magic, flags, command, handle, offset, length = unpack(buf, start)
             if magic != REQUEST_MAGIC:
                 raise ProtocolViolation(f"bad request magic {magic:#x}")
@@ -73,20 +80,25 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
             if command == Command.DISC:
                 disconnect = True
                 break
+            if command == Command.READ:
+                read_bytes += length
             batch.append(_request(volume, flags, command, handle, offset, length, payload))
         if batch:
             _serve_batch(sock, volume, replicator, stats, batch)
         if disconnect:
             return
+        if read_bytes >= MAX_BATCH_READ:
+            continue  # more complete requests may wait in the buffer: serve them before receiving
         if start == end:
             start = end = 0
-        if len(buf) - start < need:  # make room for the pending request
-            if need > len(buf):
-                bigger = bytearray(need + BUFFER)
-                bigger[: end - start] = view[start:end]
-                buf, view = bigger, memoryview(bigger)
-            else:
-                view[: end - start] = view[start:end]
+        if need > len(buf):  # one request larger than the buffer: a bigger one for this connection
+            bigger = bytearray(need + BUFFER)
+            bigger[: end - start] = view[start:end]
+            buf, view = bigger, memoryview(bigger)
+            end -= start
+            start = 0
+        elif start and (len(buf) - start < need or len(buf) - end < COMPACT_BELOW):
+            view[: end - start] = view[start:end]  # move the partial request to the front
             end -= start
             start = 0
         n = sock.recv_into(view[end:])
@@ -114,6 +126,7 @@ def _serve_batch(
     sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats, batch: list[IoRequest]
 ) -> None:
     began = time.monotonic_ns()
+    stats.batches += 1
     todo = [r for r in batch if not r.error and (r.length or r.kind is Kind.FLUSH)]
     if todo:
         with volume.gate:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import threading
 from collections.abc import Callable
@@ -38,7 +39,7 @@ def test_killing_a_replica_during_writes_keeps_the_volume_serving(
     killer.start()
     fio = subprocess.run(
         ["fio", "--name=w", "--ioengine=nbd", f"--uri={volume.uri}", "--rw=randwrite", "--bs=4k",
-         "--iodepth=16", "--size=48M", "--time_based", "--runtime=3", "--verify=crc32c",
+         "--iodepth=16", "--size=48M", "--time_based", "--runtime=3", "--verify=crc32c", "--verify_state_save=0",
          "--verify_backlog=64", "--output", str(tmp_path / "fio.txt")],
         capture_output=True, text=True, timeout=120)
     killer.join()
@@ -101,3 +102,17 @@ def test_engine_refuses_to_start_without_a_consistent_replica(
     assert failure.value.returncode == 1
     log = (tmp_path / "engine-vol.log").read_text()
     assert "no consistent replica" in log and replica.control in log
+
+
+def test_a_silent_replica_times_out_into_err(volume_factory: Callable[..., ReplicatedVolume]) -> None:
+    volume = volume_factory(replicas_count=2, size=16 * MiB, replica_timeout=1.5)
+    target = f"nbd:{volume.engine.nbd}"
+    assert qemu_io(target, "write -P 0x21 0 64k").returncode == 0
+    frozen = volume.replicas[0]
+    frozen.kill(signal.SIGSTOP)
+    try:
+        result = qemu_io(target, "write -P 0x22 0 64k", "read -P 0x22 0 64k")
+        assert result.returncode == 0 and "failed" not in result.stdout, result.stdout + result.stderr
+        assert modes(volume)[frozen.control] == "ERR"
+    finally:
+        frozen.kill(signal.SIGCONT)

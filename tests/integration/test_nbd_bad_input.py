@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Iterator
 
 import pytest
 
@@ -20,10 +20,8 @@ from engine.nbd.protocol import (
     Option,
     Reply,
 )
-from tests.fixtures import engines
-from tests.fixtures.engines import ReplicatedVolume
-
-volume_factory = engines.volume_factory
+from tests.fixtures.engines import ReplicatedVolume, start_engine
+from tests.fixtures.replicas import start_replica
 
 SIZE = 8 << 20
 
@@ -83,9 +81,19 @@ def assert_closed(sock: socket.socket) -> None:
                 raise ConnectionError("closed")
 
 
-@pytest.fixture
-def volume(volume_factory: Callable[..., ReplicatedVolume]) -> ReplicatedVolume:
-    return volume_factory(replicas_count=1, size=SIZE)
+@pytest.fixture(scope="module")
+def volume(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReplicatedVolume]:
+    """One volume for the whole module: every test also checks it still serves."""
+    tmp = tmp_path_factory.mktemp("bad-input")
+    replica = start_replica(tmp, SIZE, "replica", data_socket=True)
+    try:
+        engine = start_engine("vol", SIZE, [replica.control], tmp)
+        try:
+            yield ReplicatedVolume(engine, [replica])
+        finally:
+            engine.cleanup()
+    finally:
+        replica.cleanup()
 
 
 def working(address: str) -> socket.socket:

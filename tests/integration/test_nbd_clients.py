@@ -89,7 +89,29 @@ def test_qemu_io_patterns_aligned_and_unaligned(volume_factory: Callable[..., Re
 def test_fio_verify_on_three_replicas(volume_factory: Callable[..., ReplicatedVolume], tmp_path: Path) -> None:
     volume = volume_factory(replicas_count=3, size=64 * MiB)
     run("fio", "--name=verify", "--ioengine=nbd", f"--uri={volume.uri}", "--rw=randwrite", "--bs=4k",
-        "--iodepth=16", "--size=32M", "--verify=crc32c", "--do_verify=1", "--output", str(tmp_path / "fio.txt"),
+        "--iodepth=16", "--size=32M", "--verify=crc32c", "--verify_state_save=0", "--do_verify=1", "--output", str(tmp_path / "fio.txt"),
         timeout=300)
     report = (tmp_path / "fio.txt").read_text()
     assert "err= 0" in report
+
+
+def test_unix_socket_frontend(volume_factory: Callable[..., ReplicatedVolume], tmp_path: Path) -> None:
+    volume = volume_factory(replicas_count=1, size=8 * MiB)
+    engine = volume.engine
+    engine.kill()
+    engine.nbd_socket = tmp_path / "vol.sock"
+    engine.start()
+    uri = f"nbd+unix:///vol?socket={engine.nbd_socket}"
+    assert json.loads(run("nbdinfo", "--json", uri))["exports"][0]["export-size"] == 8 * MiB
+    run("qemu-io", "-f", "raw", "-c", "write -P 0x3c 0 64k", f"nbd+unix:///vol?socket={engine.nbd_socket}")
+    out = run("qemu-io", "-f", "raw", "-c", "read -P 0x3c 0 64k", f"nbd://{engine.nbd}/vol")
+    assert "verification failed" not in out
+
+
+def test_largest_requests_mixed_reads_and_writes(volume_factory: Callable[..., ReplicatedVolume],
+                                                 tmp_path: Path) -> None:
+    volume = volume_factory(replicas_count=2, size=128 * MiB)
+    run("fio", "--name=big", "--ioengine=nbd", f"--uri={volume.uri}", "--rw=randrw", "--bsrange=1m-32m",
+        "--iodepth=4", "--size=128M", "--io_size=512M", "--verify=crc32c", "--verify_state_save=0", "--do_verify=1",
+        "--output", str(tmp_path / "fio.txt"), timeout=300)
+    assert "err= 0" in (tmp_path / "fio.txt").read_text()

@@ -104,3 +104,24 @@ def test_unreachable_replica_is_unavailable() -> None:
 
     with ControlClient("127.0.0.1:1", timeout=2) as control, pytest.raises(errors.Unavailable):
         control.get_info()
+
+
+def test_info_verb_shows_the_chain(replica: ReplicaProcess) -> None:
+    import subprocess
+
+    from tests.conftest import PRONGHORN
+
+    with replica.control_client() as control:
+        control.snapshot("first")
+        control.snapshot("second", user_created=False)
+    out = subprocess.run([PRONGHORN, "replica", "info", "--replica", replica.control, "--json"],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["chain"] == ["first", "second"] and info["size"] == replica.size
+    text = subprocess.run([PRONGHORN, "replica", "info", "--replica", replica.control],
+                          capture_output=True, text=True, timeout=30)
+    assert "<- second" in text.stdout and "system" in text.stdout
+    down = subprocess.run([PRONGHORN, "replica", "info", "--replica", "127.0.0.1:1"],
+                          capture_output=True, text=True, timeout=30)
+    assert down.returncode == 1 and "Traceback" not in down.stderr and down.stderr.strip()

@@ -7,6 +7,7 @@ import errno
 import os
 import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -163,6 +164,66 @@ def test_ready_line_and_bad_arguments(tmp_path) -> None:
     busy = subprocess.run([PRONGHORN, "replica", "serve", "--dir", str(tmp_path / "r"), "--size", "1M",
                            "--listen", "127.0.0.1:0", "--data-listen", f"127.0.0.1:{port}"],
                           capture_output=True, text=True, timeout=30)
+    busy_control = subprocess.run([PRONGHORN, "replica", "serve", "--dir", str(tmp_path / "r"), "--size", "1M",
+                                   "--listen", f"127.0.0.1:{port}", "--data-listen", "127.0.0.1:0"],
+                                  capture_output=True, text=True, timeout=30)
     s.close()
-    assert busy.returncode == 1 and "Traceback" not in busy.stderr
+    assert busy.returncode == 1 and "Traceback" not in busy.stderr and "cannot serve data" in busy.stderr
+    assert busy_control.returncode == 1 and "Traceback" not in busy_control.stderr
+    assert "cannot listen" in busy_control.stderr
 
+
+
+def test_enospc_is_reported_and_the_server_keeps_serving(tmp_path) -> None:
+    from tests.fixtures.replicas import start_replica
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)]).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    r = None
+    try:
+        r = start_replica(mnt, 16 * MiB, "r")
+        first = os.urandom(MiB)
+        with DataClient(r.data) as client:
+            client.write(0, first)
+            with pytest.raises(DataError) as info:
+                for i in range(1, 16):
+                    client.write(i * MiB, os.urandom(MiB))
+            assert info.value.errno == errno.ENOSPC
+            assert client.read(0, MiB) == first  # acknowledged data is intact
+            client.unmap(MiB, 15 * MiB)  # frees space: no older layer holds data there
+            client.write(8 * MiB, b"w" * 4096)
+            assert client.read(8 * MiB, 4096) == b"w" * 4096
+            client.flush()
+    finally:
+        if r is not None:
+            r.cleanup()
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_parallel_connections_with_snapshots_in_between(replica: ReplicaProcess) -> None:
+    failures: list[BaseException] = []
+
+    def worker(i: int) -> None:
+        try:
+            with DataClient(replica.data) as client:
+                for j in range(60):
+                    offset = (i * 64 + j) * 4096
+                    client.write(offset, bytes([i + 1]) * 4096)
+                    assert client.read(offset, 4096) == bytes([i + 1]) * 4096
+        except BaseException as exc:  # reported by the main thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    with replica.control_client() as control:
+        for k in range(5):
+            control.snapshot(f"during-{k}")
+    for t in threads:
+        t.join()
+    assert not failures, failures
+    with DataClient(replica.data) as client:
+        for i in range(4):
+            assert client.read(i * 64 * 4096, 60 * 4096) == bytes([i + 1]) * 60 * 4096
