@@ -197,3 +197,23 @@ def test_orphaned_nbdfuse_mounts_are_reaped_and_used_ones_kept(nbdkit_memory: Nb
         detach(used)
         reap_orphans(run_dir)  # the orphan, should the test have failed before reaping it
     assert_released(used, run_dir)
+
+
+def test_stale_handle_never_detaches_a_loop_device_reused_by_another(
+    nbdkit_memory: NbdkitServer, tmp_path: Path  # noqa: F811
+) -> None:
+    run_dir = tmp_path / "run"
+    stale = attach(nbdkit_memory.uri, run_dir=run_dir)
+    subprocess.run(["losetup", "--detach", stale.path], check=True)  # someone released its loop device...
+    other = attach(nbdkit_memory.uri, run_dir=run_dir)  # ...and another attachment may now hold that number
+    try:
+        detach(stale)
+        assert other.fuse_dir is not None
+        backing = Path("/sys/block", Path(other.path).name, "loop", "backing_file").read_text().strip()
+        assert backing == str(other.fuse_dir / "nbd")
+        assert stale.fuse_dir is not None and mount_at(stale.fuse_dir) is None
+    finally:
+        detach(other)
+        reap_orphans(run_dir)
+    assert_released(stale, run_dir)
+    assert_released(other, run_dir)
