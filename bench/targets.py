@@ -47,7 +47,6 @@ def nbdkit_file(workdir: Path, size: int) -> Target:
 def engine(workdir: Path, size: int, replicas: int) -> Target:
     """An engine on ``replicas`` replica processes (unix data sockets), started by the test fixture modules."""
     from tests.fixtures.engines import start_engine
-
     from tests.fixtures.replicas import start_replica
 
     home = workdir / f"engine{replicas}"
