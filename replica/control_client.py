@@ -164,9 +164,10 @@ class ControlClient:
         return int(self._unary("SetRevisionCounter", pb.RevisionCounter(value=value)).value)
 
     # --- rebuild -------------------------------------------------------------------
-    def chunk_checksums(self, layer: str, chunk_size: int) -> list[ChunkChecksum]:
-        reply = self._unary("ChunkChecksums", pb.ChunkChecksumsRequest(layer=layer, chunk_size=chunk_size),
-                            long_running=True)
+    def chunk_checksums(self, layer: str, chunk_size: int, extents_only: bool = False) -> list[ChunkChecksum]:
+        """Allocated chunks of ``layer``: index, extents and digest (b"" if ``extents_only``)."""
+        request = pb.ChunkChecksumsRequest(layer=layer, chunk_size=chunk_size, extents_only=extents_only)
+        reply = self._unary("ChunkChecksums", request, long_running=True)
         return [ChunkChecksum(c.index, tuple(zip(c.extents[::2], c.extents[1::2], strict=True)), c.digest)
                 for c in reply.chunks]
 

@@ -143,7 +143,7 @@ class ReplicaControlService(pb_grpc.ReplicaControlServicer):
     @mapped_errors
     def ChunkChecksums(self, request: pb.ChunkChecksumsRequest,
                        context: grpc.ServicerContext) -> pb.ChunkChecksumsReply:
-        return rebuild_source.chunk_checksums(self.chain, request.layer, request.chunk_size)
+        return rebuild_source.chunk_checksums(self.chain, request.layer, request.chunk_size, request.extents_only)
 
     @mapped_errors
     def ReadChunks(self, request: pb.ReadChunksRequest, context: grpc.ServicerContext) -> Iterator[pb.ChunkData]:

@@ -1,7 +1,8 @@
 """Rebuild, source side: per-chunk checksums and allocated extents of a snapshot layer.
 
 A rebuild target calls ChunkChecksums to learn which chunks of a layer hold
-data (and their digests), then streams ReadChunks for the ones it lacks. Only
+data (and their digests, unless it has nothing to compare them with), then
+streams ReadChunks for the ones it lacks. Only
 allocated extents travel; each piece carries its xxh3-128 digest. Layers are immutable
 snapshots, read through a private fd. Called by the control service.
 """
@@ -45,18 +46,28 @@ def _open(chain: SparseFileChain, layer: str) -> int:
         raise NotFound(f"layer file of {layer!r} is gone") from None
 
 
-def chunk_checksums(chain: SparseFileChain, layer: str, chunk_size: int) -> pb.ChunkChecksumsReply:
+def chunk_checksums(chain: SparseFileChain, layer: str, chunk_size: int,
+                    extents_only: bool = False) -> pb.ChunkChecksumsReply:
+    """The allocated chunks of ``layer`` with their extents and digests (no digests, and no
+    reading of the data, if ``extents_only``). Digests on the 1 MiB grid also give the layer
+    checksum, stored in the sidecar on the way; otherwise it is computed in the background
+    (the target's engine asks for it at the end)."""
     chunk_size = check_chunk_size(chunk_size)
     path = layer_path(chain, layer)
-    checksums.compute_in_background(path)  # the target asks for it at the end
+    fills_sidecar = chunk_size == checksums.GRID and not extents_only
+    if not fills_sidecar:
+        checksums.compute_in_background(path)
     fd = _open(chain, layer)
     try:
-        read = checksums.file_reader(fd)
-        chunks = [
-            pb.ChunkChecksum(index=index, extents=[v for run in runs for v in run],
-                             digest=checksums.digest_runs(runs, read))
-            for index, runs in sorted(checksums.chunk_runs(fd, chunk_size).items())
-        ]
+        with checksums.lock_for(path):  # a chain edit changing the layer waits for the sidecar
+            read = checksums.file_reader(fd)
+            chunks = [
+                pb.ChunkChecksum(index=index, extents=[v for run in runs for v in run],
+                                 digest=b"" if extents_only else checksums.digest_runs(runs, read))
+                for index, runs in sorted(checksums.chunk_runs(fd, chunk_size).items())
+            ]
+            if fills_sidecar:
+                checksums.store(path, checksums.layer_checksum((c.index, c.digest) for c in chunks))
         return pb.ChunkChecksumsReply(layer=layer, layer_size=os.fstat(fd).st_size, chunk_size=chunk_size,
                                       chunks=chunks)
     finally:
