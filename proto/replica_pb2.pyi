@@ -190,6 +190,14 @@ class ChunkData(_message.Message):
     index: int
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., index: _Optional[int] = ...) -> None: ...
 
+class ChunkStream(_message.Message):
+    __slots__ = ("port", "token")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    token: bytes
+    def __init__(self, port: _Optional[int] = ..., token: _Optional[bytes] = ...) -> None: ...
+
 class SyncFromRequest(_message.Message):
     __slots__ = ("source", "layers", "chunk_size")
     SOURCE_FIELD_NUMBER: _ClassVar[int]

@@ -46,7 +46,7 @@ def clipped_runs(fd: int, start: int, end: int, grid: int) -> Iterator[tuple[int
             offset = cut
 
 
-def fast_digest(data: bytes) -> bytes:
+def fast_digest(data: bytes | memoryview) -> bytes:
     return xxhash.xxh3_128_digest(data)
 
 

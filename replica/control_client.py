@@ -17,7 +17,7 @@ import grpc
 
 from proto import replica_pb2 as pb
 from proto import replica_pb2_grpc as pb_grpc
-from replica import errors
+from replica import errors, rebuild_stream
 from replica.status_codes import ERROR_OF
 
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -175,6 +175,15 @@ class ControlClient:
         """Stream of (offset, data, digest, index) pieces of the allocated extents (digest: xxh3-128)."""
         request = pb.ReadChunksRequest(layer=layer, chunk_size=chunk_size, indices=indices or [])
         return self._stream("ReadChunks", request)
+
+    def stream_chunks(self, layer: str, chunk_size: int, indices: list[int], buffer: memoryview,
+                      ) -> Iterator[tuple[int, memoryview, bytes]]:
+        """The data of ``read_chunks`` over a plain TCP stream: (offset, data, digest) with ``data``
+        received into ``buffer`` (valid until the next piece)."""
+        request = pb.ReadChunksRequest(layer=layer, chunk_size=chunk_size, indices=indices)
+        reply = self._unary("StreamChunks", request)
+        host = self.address.rsplit(":", 1)[0].strip("[]")
+        return rebuild_stream.receive(host, reply.port, reply.token, buffer)
 
     def prepare_rebuild(self) -> ReplicaInfo:
         return ReplicaInfo.of(self._unary("PrepareRebuild", pb.Empty()))

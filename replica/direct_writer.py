@@ -28,27 +28,42 @@ class DirectWriter:
         self._map = mmap.mmap(-1, buffer_size)
         self._view = memoryview(self._map)
 
-    def write(self, data: bytes, offset: int) -> None:
-        n = len(data)
-        if self.direct < 0 or offset % ALIGN or n % ALIGN or n > len(self._view):
+    @property
+    def buffer(self) -> memoryview:
+        """The aligned buffer: data received into it is written by ``write_buffer``, without a copy."""
+        return self._view
+
+    def write(self, data: bytes | memoryview, offset: int) -> None:
+        if len(data) > len(self._view):
             _write_all(self.fd, memoryview(data), offset)
             return
-        self._view[:n] = data
+        self._view[: len(data)] = data
+        self.write_buffer(len(data), offset)
+
+    def write_buffer(self, n: int, offset: int) -> None:
+        """Write the first ``n`` bytes of ``buffer`` at ``offset``."""
+        view = self._view[:n]
+        if self.direct < 0 or offset % ALIGN or n % ALIGN:
+            _write_all(self.fd, view, offset)
+            return
         try:
-            _write_all(self.direct, self._view[:n], offset)
+            _write_all(self.direct, view, offset)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
             os.close(self.direct)  # the filesystem refuses O_DIRECT after all
             self.direct = -1
-            _write_all(self.fd, memoryview(data), offset)
+            _write_all(self.fd, view, offset)
 
     def close(self) -> None:
         if self.direct >= 0:
             os.close(self.direct)
             self.direct = -1
         self._view.release()
-        self._map.close()
+        try:
+            self._map.close()
+        except BufferError:  # a caller still holds a view of a received piece: freed with it
+            pass
 
 
 def _write_all(fd: int, view: memoryview, offset: int) -> None:

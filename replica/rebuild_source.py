@@ -2,7 +2,8 @@
 
 A rebuild target calls ChunkChecksums to learn which chunks of a layer hold
 data (and their digests, unless it has nothing to compare them with), then
-streams ReadChunks for the ones it lacks. Only
+streams their data (StreamChunks: a plain TCP stream; ReadChunks: the same over
+gRPC) for the ones it lacks. Only
 allocated extents travel; each piece carries its xxh3-128 digest. Layers are immutable
 snapshots, read through a private fd. Called by the control service.
 """
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from proto import replica_pb2 as pb
-from replica import checksums, sparse
+from replica import checksums, rebuild_stream, sparse
 from replica import metadata as md
 from replica.chain import SparseFileChain
 from replica.errors import InvalidArgument, NotFound
@@ -82,18 +83,36 @@ def read_chunks(chain: SparseFileChain, layer: str, chunk_size: int, indices: li
     chunk_size = check_chunk_size(chunk_size)
     fd = _open(chain, layer)
     try:
-        size = os.fstat(fd).st_size
-        runs: Iterator[tuple[int, int]]
-        if indices:
-            runs = (run for i in sorted(set(indices))
-                    for run in sparse.data_extents(fd, i * chunk_size, min(size, (i + 1) * chunk_size)))
-        else:
-            runs = sparse.data_extents(fd, 0, size)
-        for offset, length in _merged(runs):
+        for offset, length in _pieces_of(fd, chunk_size, indices):
             data = os.pread(fd, length, offset)
             yield pb.ChunkData(offset=offset, data=data, digest=checksums.fast_digest(data), index=offset // chunk_size)
     finally:
         os.close(fd)
+
+
+def stream_chunks(chain: SparseFileChain, layer: str, chunk_size: int, indices: list[int],
+                  host: str) -> tuple[int, bytes]:
+    """The same data as ``read_chunks``, offered on a plain TCP stream (replica/rebuild_stream.py):
+    returns the listener's (port, token)."""
+    chunk_size = check_chunk_size(chunk_size)
+    fd = _open(chain, layer)
+    try:
+        pieces = _pieces_of(fd, chunk_size, indices)
+    except BaseException:
+        os.close(fd)
+        raise
+    return rebuild_stream.offer(host, fd, pieces, MESSAGE)
+
+
+def _pieces_of(fd: int, chunk_size: int, indices: list[int]) -> Iterator[tuple[int, int]]:
+    size = os.fstat(fd).st_size
+    runs: Iterator[tuple[int, int]]
+    if indices:
+        runs = (run for i in sorted(set(indices))
+                for run in sparse.data_extents(fd, i * chunk_size, min(size, (i + 1) * chunk_size)))
+    else:
+        runs = sparse.data_extents(fd, 0, size)
+    return _merged(runs)
 
 
 def _merged(runs: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:

@@ -174,14 +174,15 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
         writer = DirectWriter(part, fd, MESSAGE)
         try:
             since = 0
-            for piece in src.read_chunks(layer.name, chunk_size, [c.index for c in need]) if need else ():
-                if checksums.fast_digest(piece.data) != piece.digest:
-                    raise Corrupt(f"chunk {piece.index} of {layer.name!r} failed its checksum in transit")
-                hasher.feed(piece.offset, piece.data)
-                writer.write(piece.data, piece.offset)
-                progress.bytes_from_network += len(piece.data)
-                since += len(piece.data)
-                throttle.account(len(piece.data))
+            pieces = src.stream_chunks(layer.name, chunk_size, [c.index for c in need], writer.buffer) if need else ()
+            for offset, data, digest in pieces:
+                if checksums.fast_digest(data) != digest:
+                    raise Corrupt(f"data at {offset} of {layer.name!r} failed its checksum in transit")
+                hasher.feed(offset, data)
+                writer.write_buffer(len(data), offset)
+                progress.bytes_from_network += len(data)
+                since += len(data)
+                throttle.account(len(data))
                 if since >= PROGRESS_EVERY:
                     since = 0
                     yield progress
