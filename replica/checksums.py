@@ -165,6 +165,36 @@ def stored_or_computed(layer_path: Path, recompute: bool) -> str:
         return value
 
 
+class SidecarTap:
+    """Fills a layer's sidecar from a stream of ALL its allocated data (pieces in ascending
+    order, as a rebuild source sends them), so the layer is not read a second time for it.
+    Stores nothing if the pieces do not match the layer's runs or the file changed meanwhile."""
+
+    def __init__(self, layer_path: Path, fd: int) -> None:
+        self.path, self.stamp = layer_path, _stamp(os.fstat(fd))
+        self.hasher: ChunkHasher | None = ChunkHasher(chunk_runs(fd, GRID).items())
+
+    def feed(self, offset: int, data: memoryview) -> None:
+        if self.hasher is not None:
+            try:
+                self.hasher.feed(offset, data)
+            except Corrupt:
+                self.hasher = None
+
+    def done(self) -> None:
+        try:
+            value = layer_checksum(sorted(self.hasher.finish().items())) if self.hasher is not None else None
+        except Corrupt:
+            value = None
+        with lock_for(self.path):
+            if value is not None and not sidecar(self.path).exists() and _stamp(os.stat(self.path)) == self.stamp:
+                store(self.path, value)
+
+
+def _stamp(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def compute_in_background(layer_path: Path) -> None:
     """Start filling the layer's sidecar on another thread (sha256 releases the GIL), so a
     later Checksum call finds it ready or waits only for the rest."""

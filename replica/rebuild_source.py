@@ -51,12 +51,13 @@ def chunk_checksums(chain: SparseFileChain, layer: str, chunk_size: int,
                     extents_only: bool = False) -> pb.ChunkChecksumsReply:
     """The allocated chunks of ``layer`` with their extents and digests (no digests, and no
     reading of the data, if ``extents_only``). Digests on the 1 MiB grid also give the layer
-    checksum, stored in the sidecar on the way; otherwise it is computed in the background
-    (the target's engine asks for it at the end)."""
+    checksum, stored in the sidecar on the way; with ``extents_only`` the data stream that
+    follows fills it (stream_chunks); otherwise it is computed in the background (the
+    target's engine asks for it at the end)."""
     chunk_size = check_chunk_size(chunk_size)
     path = layer_path(chain, layer)
     fills_sidecar = chunk_size == checksums.GRID and not extents_only
-    if not fills_sidecar:
+    if not fills_sidecar and not extents_only:
         checksums.compute_in_background(path)
     fd = _open(chain, layer)
     try:
@@ -95,13 +96,16 @@ def stream_chunks(chain: SparseFileChain, layer: str, chunk_size: int, indices: 
     """The same data as ``read_chunks``, offered on a plain TCP stream (replica/rebuild_stream.py):
     returns the listener's (port, token)."""
     chunk_size = check_chunk_size(chunk_size)
+    path = layer_path(chain, layer)
     fd = _open(chain, layer)
     try:
         pieces = _pieces_of(fd, chunk_size, indices)
+        whole = not indices or set(checksums.chunk_runs(fd, chunk_size)) <= set(indices)
+        tap = checksums.SidecarTap(path, fd) if whole and not checksums.sidecar(path).exists() else None
     except BaseException:
         os.close(fd)
         raise
-    return rebuild_stream.offer(host, fd, pieces, MESSAGE)
+    return rebuild_stream.offer(host, fd, pieces, MESSAGE, tap)
 
 
 def _pieces_of(fd: int, chunk_size: int, indices: list[int]) -> Iterator[tuple[int, int]]:

@@ -20,6 +20,7 @@ import socket
 import struct
 import threading
 from collections.abc import Iterator
+from typing import Protocol
 
 from replica import checksums
 from replica.errors import Corrupt, Unavailable
@@ -31,7 +32,16 @@ IO_TIMEOUT = 60.0
 log = logging.getLogger("pronghorn.replica.rebuild_stream")
 
 
-def offer(host: str, fd: int, runs: Iterator[tuple[int, int]], piece_size: int) -> tuple[int, bytes]:
+class Tap(Protocol):
+    """Sees every piece the source sends (``done`` once the stream is complete)."""
+
+    def feed(self, offset: int, data: memoryview) -> None: ...
+
+    def done(self) -> None: ...
+
+
+def offer(host: str, fd: int, runs: Iterator[tuple[int, int]], piece_size: int,
+          tap: Tap | None = None) -> tuple[int, bytes]:
     """Listen on ``host``; one connection presenting the token gets the data of ``runs`` (each at
     most ``piece_size`` bytes) read from ``fd``, which this takes over. Returns (port, token)."""
     token = secrets.token_bytes(TOKEN_BYTES)
@@ -40,12 +50,13 @@ def offer(host: str, fd: int, runs: Iterator[tuple[int, int]], piece_size: int) 
     except OSError:
         os.close(fd)
         raise
-    threading.Thread(target=_serve, args=(listener, token, fd, runs, piece_size), daemon=True,
+    threading.Thread(target=_serve, args=(listener, token, fd, runs, piece_size, tap), daemon=True,
                      name="rebuild-stream").start()
     return listener.getsockname()[1], token
 
 
-def _serve(listener: socket.socket, token: bytes, fd: int, runs: Iterator[tuple[int, int]], piece_size: int) -> None:
+def _serve(listener: socket.socket, token: bytes, fd: int, runs: Iterator[tuple[int, int]], piece_size: int,
+           tap: Tap | None) -> None:
     try:
         with listener:
             listener.settimeout(ACCEPT_TIMEOUT)
@@ -61,6 +72,10 @@ def _serve(listener: socket.socket, token: bytes, fd: int, runs: Iterator[tuple[
                 view[got:] = bytes(length - got)  # past the end of the file reads as zeros
                 conn.sendall(FRAME.pack(offset, length, checksums.fast_digest(view)))
                 conn.sendall(view)
+                if tap is not None:
+                    tap.feed(offset, view)
+            if tap is not None:
+                tap.done()  # before the end frame: the target's caller may ask for the checksum next
             conn.sendall(FRAME.pack(0, 0, bytes(16)))
     except (OSError, ValueError) as exc:  # the target sees the stream end early
         log.warning("rebuild stream ended: %s", exc)

@@ -80,3 +80,21 @@ def test_direct_writer_writes_aligned_and_unaligned_pieces(tmp_path: Path) -> No
             assert os.pread(fd, len(payload), offset) == payload
     finally:
         os.close(fd)
+
+
+def test_sidecar_tap_stores_the_layer_checksum_of_a_complete_stream_only(tmp_path: Path) -> None:
+    fd, data = layer_file(tmp_path, [(0, 3 * K), (2 << 20, 5 * K)], 4 << 20)
+    path = tmp_path / "layer"
+    try:
+        partial = checksums.SidecarTap(path, fd)
+        partial.feed(0, memoryview(data[0]))
+        partial.done()  # the second run never came
+        assert not checksums.sidecar(path).exists()
+        tap = checksums.SidecarTap(path, fd)
+        for offset, payload in data.items():
+            tap.feed(offset, memoryview(payload)[:K])
+            tap.feed(offset + K, memoryview(payload)[K:])
+        tap.done()
+        assert checksums.stored_or_computed(path, recompute=False) == checksums.layer_sha256(fd)
+    finally:
+        os.close(fd)
