@@ -193,7 +193,8 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
             raise Corrupt(f"layer {layer.name!r}: a chunk received differs from the source's digest")
         digests.update(received)
         os.fsync(fd)
-        _verify(fd, layer.name, chunk_size, {c.index: list(c.extents) for c in wanted})
+        if checksums.chunk_runs(fd, chunk_size) != {c.index: list(c.extents) for c in wanted}:
+            raise Corrupt(f"layer {layer.name!r}: allocated extents differ from the source after transfer")
         if chunk_size == checksums.GRID:
             return checksums.layer_checksum(sorted(digests.items()))
         return checksums.layer_sha256(fd)
@@ -230,12 +231,6 @@ def _basis_layer(basis: SparseFileChain | None, name: str) -> int | None:
         return os.open(basis.directory / md.snap_file(name), os.O_RDONLY)
     except FileNotFoundError:
         return None
-
-
-def _verify(fd: int, name: str, chunk_size: int, expected: dict[int, list[tuple[int, int]]]) -> None:
-    """The pulled layer's allocated extents are the source's (the bytes were checked on the way in)."""
-    if checksums.chunk_runs(fd, chunk_size) != expected:
-        raise Corrupt(f"layer {name!r}: allocated extents differ from the source after transfer")
 
 
 def _copy_from_basis(basis: SparseFileChain, fd: int, extents: tuple[tuple[int, int], ...], digest: bytes) -> bool:
