@@ -98,3 +98,25 @@ def test_sidecar_tap_stores_the_layer_checksum_of_a_complete_stream_only(tmp_pat
         assert checksums.stored_or_computed(path, recompute=False) == checksums.layer_sha256(fd)
     finally:
         os.close(fd)
+
+
+def test_chunk_stream_delivers_the_runs_with_digests_to_the_token_holder_only(tmp_path: Path) -> None:
+    from replica import rebuild_stream
+    from replica.errors import Unavailable
+
+    fd, data = layer_file(tmp_path, [(0, 3 * K), (40 * K, 9 * K)], 64 * K)
+    os.close(fd)
+    buffer = memoryview(bytearray(4 * K))
+
+    def offer() -> tuple[int, bytes]:
+        runs = iter([(0, 3 * K), (40 * K, 4 * K), (44 * K, 4 * K), (48 * K, K)])  # pieces <= the buffer
+        return rebuild_stream.offer("127.0.0.1", os.open(tmp_path / "layer", os.O_RDONLY), runs, 4 * K)
+
+    port, token = offer()
+    got = {offset: (bytes(view), digest) for offset, view, digest in
+           rebuild_stream.receive("127.0.0.1", port, token, buffer)}
+    assert b"".join(got[o][0] for o in (40 * K, 44 * K, 48 * K)) == data[40 * K] and got[0][0] == data[0]
+    assert all(checksums.fast_digest(piece) == digest for piece, digest in got.values())
+    port, token = offer()
+    with pytest.raises(Unavailable):  # a wrong token gets the connection closed, nothing sent
+        list(rebuild_stream.receive("127.0.0.1", port, bytes(len(token)), buffer))
