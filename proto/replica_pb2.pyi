@@ -137,12 +137,14 @@ class RevisionCounter(_message.Message):
     def __init__(self, value: _Optional[int] = ...) -> None: ...
 
 class ChunkChecksumsRequest(_message.Message):
-    __slots__ = ("layer", "chunk_size")
+    __slots__ = ("layer", "chunk_size", "extents_only")
     LAYER_FIELD_NUMBER: _ClassVar[int]
     CHUNK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    EXTENTS_ONLY_FIELD_NUMBER: _ClassVar[int]
     layer: str
     chunk_size: int
-    def __init__(self, layer: _Optional[str] = ..., chunk_size: _Optional[int] = ...) -> None: ...
+    extents_only: bool
+    def __init__(self, layer: _Optional[str] = ..., chunk_size: _Optional[int] = ..., extents_only: _Optional[bool] = ...) -> None: ...
 
 class ChunkChecksum(_message.Message):
     __slots__ = ("index", "extents", "digest")
@@ -187,6 +189,14 @@ class ChunkData(_message.Message):
     digest: bytes
     index: int
     def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ..., digest: _Optional[bytes] = ..., index: _Optional[int] = ...) -> None: ...
+
+class ChunkStream(_message.Message):
+    __slots__ = ("port", "token")
+    PORT_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    port: int
+    token: bytes
+    def __init__(self, port: _Optional[int] = ..., token: _Optional[bytes] = ...) -> None: ...
 
 class SyncFromRequest(_message.Message):
     __slots__ = ("source", "layers", "chunk_size")

@@ -94,6 +94,11 @@ class ReplicaControlStub:
                 request_serializer=proto_dot_replica__pb2.ReadChunksRequest.SerializeToString,
                 response_deserializer=proto_dot_replica__pb2.ChunkData.FromString,
                 _registered_method=True)
+        self.StreamChunks = channel.unary_unary(
+                '/pronghorn.replica.ReplicaControl/StreamChunks',
+                request_serializer=proto_dot_replica__pb2.ReadChunksRequest.SerializeToString,
+                response_deserializer=proto_dot_replica__pb2.ChunkStream.FromString,
+                _registered_method=True)
         self.PrepareRebuild = channel.unary_unary(
                 '/pronghorn.replica.ReplicaControl/PrepareRebuild',
                 request_serializer=proto_dot_replica__pb2.Empty.SerializeToString,
@@ -182,6 +187,13 @@ class ReplicaControlServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamChunks(self, request, context):
+        """The same data on a one-shot plain TCP stream (format: replica/rebuild_stream.py).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PrepareRebuild(self, request, context):
         """Rebuild, target side.
         """
@@ -257,6 +269,11 @@ def add_ReplicaControlServicer_to_server(servicer, server):
                     servicer.ReadChunks,
                     request_deserializer=proto_dot_replica__pb2.ReadChunksRequest.FromString,
                     response_serializer=proto_dot_replica__pb2.ChunkData.SerializeToString,
+            ),
+            'StreamChunks': grpc.unary_unary_rpc_method_handler(
+                    servicer.StreamChunks,
+                    request_deserializer=proto_dot_replica__pb2.ReadChunksRequest.FromString,
+                    response_serializer=proto_dot_replica__pb2.ChunkStream.SerializeToString,
             ),
             'PrepareRebuild': grpc.unary_unary_rpc_method_handler(
                     servicer.PrepareRebuild,
@@ -593,6 +610,33 @@ class ReplicaControl:
             '/pronghorn.replica.ReplicaControl/ReadChunks',
             proto_dot_replica__pb2.ReadChunksRequest.SerializeToString,
             proto_dot_replica__pb2.ChunkData.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamChunks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pronghorn.replica.ReplicaControl/StreamChunks',
+            proto_dot_replica__pb2.ReadChunksRequest.SerializeToString,
+            proto_dot_replica__pb2.ChunkStream.FromString,
             options,
             channel_credentials,
             insecure,

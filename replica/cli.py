@@ -150,7 +150,7 @@ def serve(args: argparse.Namespace) -> int:
     data_address = data_server.tcp_address or ""
     data_socket = os.fspath(args.data_socket) if args.data_socket else ""
     pb_grpc.add_ReplicaControlServicer_to_server(
-        ReplicaControlService(chain, data_address, data_socket, args.sync_rate_limit or 0), server)
+        ReplicaControlService(chain, data_address, data_socket, args.sync_rate_limit or 0, host), server)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -17,7 +17,7 @@ import grpc
 
 from proto import replica_pb2 as pb
 from proto import replica_pb2_grpc as pb_grpc
-from replica import errors
+from replica import errors, rebuild_stream
 from replica.status_codes import ERROR_OF
 
 MAX_MESSAGE = 64 * 1024 * 1024
@@ -164,9 +164,10 @@ class ControlClient:
         return int(self._unary("SetRevisionCounter", pb.RevisionCounter(value=value)).value)
 
     # --- rebuild -------------------------------------------------------------------
-    def chunk_checksums(self, layer: str, chunk_size: int) -> list[ChunkChecksum]:
-        reply = self._unary("ChunkChecksums", pb.ChunkChecksumsRequest(layer=layer, chunk_size=chunk_size),
-                            long_running=True)
+    def chunk_checksums(self, layer: str, chunk_size: int, extents_only: bool = False) -> list[ChunkChecksum]:
+        """Allocated chunks of ``layer``: index, extents and digest (b"" if ``extents_only``)."""
+        request = pb.ChunkChecksumsRequest(layer=layer, chunk_size=chunk_size, extents_only=extents_only)
+        reply = self._unary("ChunkChecksums", request, long_running=True)
         return [ChunkChecksum(c.index, tuple(zip(c.extents[::2], c.extents[1::2], strict=True)), c.digest)
                 for c in reply.chunks]
 
@@ -174,6 +175,15 @@ class ControlClient:
         """Stream of (offset, data, digest, index) pieces of the allocated extents (digest: xxh3-128)."""
         request = pb.ReadChunksRequest(layer=layer, chunk_size=chunk_size, indices=indices or [])
         return self._stream("ReadChunks", request)
+
+    def stream_chunks(self, layer: str, chunk_size: int, indices: list[int], buffer: memoryview,
+                      ) -> Iterator[tuple[int, memoryview, bytes]]:
+        """The data of ``read_chunks`` over a plain TCP stream: (offset, data, digest) with ``data``
+        received into ``buffer`` (valid until the next piece)."""
+        request = pb.ReadChunksRequest(layer=layer, chunk_size=chunk_size, indices=indices)
+        reply = self._unary("StreamChunks", request)
+        host = self.address.rsplit(":", 1)[0].strip("[]")
+        return rebuild_stream.receive(host, reply.port, reply.token, buffer)
 
     def prepare_rebuild(self) -> ReplicaInfo:
         return ReplicaInfo.of(self._unary("PrepareRebuild", pb.Empty()))

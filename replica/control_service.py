@@ -66,8 +66,10 @@ def snapshot_info(meta: VolumeMeta, snap: SnapshotMeta) -> pb.SnapshotInfo:
 
 
 class ReplicaControlService(pb_grpc.ReplicaControlServicer):
-    def __init__(self, chain: SparseFileChain, data_address: str, data_socket: str, sync_rate_limit: int = 0) -> None:
+    def __init__(self, chain: SparseFileChain, data_address: str, data_socket: str, sync_rate_limit: int = 0,
+                 stream_host: str = "127.0.0.1") -> None:
         self.chain = chain
+        self.stream_host = stream_host  # where rebuild data streams listen: the control host
         self.sync_rate_limit = sync_rate_limit
         self.data_address = data_address
         self.data_socket = data_socket
@@ -143,11 +145,17 @@ class ReplicaControlService(pb_grpc.ReplicaControlServicer):
     @mapped_errors
     def ChunkChecksums(self, request: pb.ChunkChecksumsRequest,
                        context: grpc.ServicerContext) -> pb.ChunkChecksumsReply:
-        return rebuild_source.chunk_checksums(self.chain, request.layer, request.chunk_size)
+        return rebuild_source.chunk_checksums(self.chain, request.layer, request.chunk_size, request.extents_only)
 
     @mapped_errors
     def ReadChunks(self, request: pb.ReadChunksRequest, context: grpc.ServicerContext) -> Iterator[pb.ChunkData]:
         return rebuild_source.read_chunks(self.chain, request.layer, request.chunk_size, list(request.indices))
+
+    @mapped_errors
+    def StreamChunks(self, request: pb.ReadChunksRequest, context: grpc.ServicerContext) -> pb.ChunkStream:
+        port, token = rebuild_source.stream_chunks(self.chain, request.layer, request.chunk_size,
+                                                   list(request.indices), self.stream_host)
+        return pb.ChunkStream(port=port, token=token)
 
     @mapped_errors
     def PrepareRebuild(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.ReplicaInfo:

@@ -7,7 +7,9 @@ layer from a source replica into ``rebuild/<layer>.partial``: for every chunk
 the source has, it keeps what the partial file already holds (resume), copies
 bytes the basis holds identically (delta, compared by digest: first the
 basis's own copy of the same layer, then the old chain's merged view through
-its location map), and fetches only the rest. Finally the layers are
+its location map), and fetches only the rest (a replica with neither asks the
+source for extents only, so the source reads the data once, to send it); every
+byte written is checked against the source's digests on the way in. Finally the layers are
 installed under the current head with one volume.meta commit, the chain
 verified and ``basis/`` deleted. Called by the control service.
 """
@@ -18,7 +20,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +29,10 @@ from replica import checksums
 from replica import metadata as md
 from replica.chain import SparseFileChain
 from replica.chain_edits import new_head, now
-from replica.control_client import ControlClient
+from replica.control_client import ChunkChecksum, ControlClient
+from replica.direct_writer import DirectWriter
 from replica.errors import Corrupt, FailedPrecondition
-from replica.rebuild_source import check_chunk_size
+from replica.rebuild_source import MESSAGE, check_chunk_size
 from replica.sparse import punch_hole
 
 BASIS, PARTIALS = md.BASIS_DIR, md.PARTIALS_DIR
@@ -129,17 +132,17 @@ def _sync(chain: SparseFileChain, source: str, layers: list[LayerSpec], chunk_si
     partials = chain.directory / PARTIALS
     partials.mkdir(exist_ok=True)
     progress = Progress(layers_total=len(layers))
+    sums: dict[str, str] = {}
     basis_dir = chain.directory / BASIS
     basis = SparseFileChain(basis_dir, readonly=True) if (basis_dir / md.VOLUME_META).exists() else None
     try:
         with ControlClient(source, timeout=60) as src:
             for layer in layers:
                 progress.layer = layer.name
-                yield from _pull_layer(src, layer, partials / f"{layer.name}.partial", chunk_size, basis,
-                                       progress, Throttle(rate_limit))
+                sums[layer.name] = yield from _pull_layer(src, layer, partials / f"{layer.name}.partial",
+                                                          chunk_size, basis, progress, Throttle(rate_limit))
                 progress.layers_done += 1
                 yield progress
-            sums = {layer.name: src.checksum(layer.name) for layer in layers}
     finally:
         if basis is not None:
             basis.close()
@@ -149,49 +152,76 @@ def _sync(chain: SparseFileChain, source: str, layers: list[LayerSpec], chunk_si
 
 
 def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: int,
-                basis: SparseFileChain | None, progress: Progress, throttle: Throttle) -> Iterator[Progress]:
-    wanted = src.chunk_checksums(layer.name, chunk_size)
+                basis: SparseFileChain | None, progress: Progress, throttle: Throttle) -> Generator[Progress, None, str]:
+    """Fill ``part`` with the source's layer; returns its layer checksum, made from chunk digests
+    checked against the bytes written (the layer is not read back)."""
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
     same = _basis_layer(basis, layer.name)  # the old copy of this very layer, if the basis has one
     try:
         if os.fstat(fd).st_size < layer.size:
             os.ftruncate(fd, layer.size)
         have = checksums.chunk_runs(fd, chunk_size)
+        compare = bool(have) or basis is not None  # else nothing local can match: the source need not read
+        wanted = src.chunk_checksums(layer.name, chunk_size, extents_only=not compare)
         for index in set(have) - {c.index for c in wanted}:  # data the source does not have
             punch_hole(fd, index * chunk_size, chunk_size)
-        need: list[int] = []
-        for chunk in wanted:
-            if chunk.index in have and checksums.chunk_digest(fd, chunk.index, chunk_size) == chunk.digest:
-                progress.bytes_already_present += sum(n for _, n in chunk.extents)
-                continue
-            punch_hole(fd, chunk.index * chunk_size, chunk_size)
-            if same is not None and checksums.chunk_digest(same, chunk.index, chunk_size) == chunk.digest:
-                for offset, length in chunk.extents:
-                    os.pwrite(fd, os.pread(same, length, offset), offset)
-                progress.bytes_copied_locally += sum(n for _, n in chunk.extents)
-                continue
-            if basis is not None and _copy_from_basis(basis, fd, chunk.extents, chunk.digest):
-                progress.bytes_copied_locally += sum(n for _, n in chunk.extents)
-                continue
-            need.append(chunk.index)
+        digests: dict[int, bytes] = {}  # verified digest of every chunk
+        need = [chunk for chunk in wanted if not compare or not _found_locally(fd, chunk, have, same, basis,
+                                                                                 chunk_size, progress)]
+        digests.update((c.index, c.digest) for c in wanted if compare)
         yield progress
-        since = 0
-        for piece in src.read_chunks(layer.name, chunk_size, need) if need else ():
-            if checksums.fast_digest(piece.data) != piece.digest:
-                raise Corrupt(f"chunk {piece.index} of {layer.name!r} failed its checksum in transit")
-            os.pwrite(fd, piece.data, piece.offset)
-            progress.bytes_from_network += len(piece.data)
-            since += len(piece.data)
-            throttle.account(len(piece.data))
-            if since >= PROGRESS_EVERY:
-                since = 0
-                yield progress
+        hasher = checksums.ChunkHasher((c.index, c.extents) for c in need)
+        writer = DirectWriter(part, fd, MESSAGE)
+        try:
+            since = 0
+            pieces = src.stream_chunks(layer.name, chunk_size, [c.index for c in need], writer.buffer) if need else ()
+            for offset, data, digest in pieces:
+                if checksums.fast_digest(data) != digest:
+                    raise Corrupt(f"data at {offset} of {layer.name!r} failed its checksum in transit")
+                hasher.feed(offset, data)
+                writer.write_buffer(len(data), offset)
+                progress.bytes_from_network += len(data)
+                since += len(data)
+                throttle.account(len(data))
+                if since >= PROGRESS_EVERY:
+                    since = 0
+                    yield progress
+        finally:
+            writer.close()
+        received = hasher.finish()
+        if compare and any(received[c.index] != c.digest for c in need):
+            raise Corrupt(f"layer {layer.name!r}: a chunk received differs from the source's digest")
+        digests.update(received)
         os.fsync(fd)
-        _verify(fd, layer.name, chunk_size, {c.index: c.digest for c in wanted})
+        if checksums.chunk_runs(fd, chunk_size) != {c.index: list(c.extents) for c in wanted}:
+            raise Corrupt(f"layer {layer.name!r}: allocated extents differ from the source after transfer")
+        if chunk_size == checksums.GRID:
+            return checksums.layer_checksum(sorted(digests.items()))
+        return checksums.layer_sha256(fd)
     finally:
         os.close(fd)
         if same is not None:
             os.close(same)
+
+
+def _found_locally(fd: int, chunk: ChunkChecksum, have: dict[int, list[tuple[int, int]]], same: int | None,
+                   basis: SparseFileChain | None, chunk_size: int, progress: Progress) -> bool:
+    """Keep the chunk if the partial file holds it, else copy it from the basis if that holds it
+    identically (by digest); False: it must come over the network (its range is then a hole)."""
+    size = sum(n for _, n in chunk.extents)
+    if chunk.index in have and checksums.chunk_digest(fd, chunk.index, chunk_size) == chunk.digest:
+        progress.bytes_already_present += size
+        return True
+    punch_hole(fd, chunk.index * chunk_size, chunk_size)
+    if same is not None and checksums.chunk_digest(same, chunk.index, chunk_size) == chunk.digest:
+        for offset, length in chunk.extents:
+            os.pwrite(fd, os.pread(same, length, offset), offset)
+        progress.bytes_copied_locally += size
+        return True
+    if basis is not None and _copy_from_basis(basis, fd, chunk.extents, chunk.digest):
+        progress.bytes_copied_locally += size
+        return True
+    return False
 
 
 def _basis_layer(basis: SparseFileChain | None, name: str) -> int | None:
@@ -201,17 +231,6 @@ def _basis_layer(basis: SparseFileChain | None, name: str) -> int | None:
         return os.open(basis.directory / md.snap_file(name), os.O_RDONLY)
     except FileNotFoundError:
         return None
-
-
-def _verify(fd: int, name: str, chunk_size: int, expected: dict[int, bytes]) -> None:
-    """Re-read the pulled layer from disk: every chunk's extents and bytes equal the source's."""
-    got = checksums.chunk_runs(fd, chunk_size)
-    if set(got) != set(expected):
-        raise Corrupt(f"layer {name!r}: allocated chunks differ from the source after transfer")
-    read = checksums.file_reader(fd)
-    for index, runs in got.items():
-        if checksums.digest_runs(runs, read) != expected[index]:
-            raise Corrupt(f"layer {name!r}: chunk {index} differs from the source after transfer")
 
 
 def _copy_from_basis(basis: SparseFileChain, fd: int, extents: tuple[tuple[int, int], ...], digest: bytes) -> bool:
@@ -237,8 +256,8 @@ def _copy_from_basis(basis: SparseFileChain, fd: int, extents: tuple[tuple[int, 
 
 
 def install(chain: SparseFileChain, layers: list[LayerSpec], partials: Path, sums: dict[str, str]) -> None:
-    """Put the pulled (and verified) layers under the current head in one commit; their
-    checksum sidecars take the source's sha256; then drop basis/."""
+    """Put the pulled (and verified) layers under the current head in one commit, with the
+    layer checksums made from the verified chunk digests as sidecars; then drop basis/."""
     d = chain.directory
     with chain.lock:
         meta = chain.meta.model_copy(deep=True)
