@@ -4,7 +4,10 @@ Each snapshot has a parent ("" for the bottom), children, a creation time, wheth
 user or the system took it, labels, a removed mark, a size and a checksum. The volume
 head (live data) sits on ``head_parent``. Commands -> events: ``take`` (Taken),
 ``mark_removed`` (MarkedRemoved), ``purged`` (Purged: the replicas' purge outcome),
-``revert`` (Reverted), ``measure`` (Measured).
+``revert`` (Reverted), ``measure`` (Measured). Intent recorded for the manager to
+carry out on the engine: ``request`` (Requested: a snapshot to take; ``take`` of
+that name or ``fail_request`` (RequestFailed) settles it) and ``request_revert``
+(RevertRequested; settled by ``revert``).
 
 Invariants (checked by the commands, relied on by the events): names are unique in
 the chain; every parent exists; children lists mirror parents; the head's parent
@@ -39,6 +42,8 @@ class SnapshotChain(Aggregate):
         self.volume = volume
         self.snapshots: dict[str, SnapshotInfo] = {}
         self.head_parent = ""
+        self.requests: dict[str, dict[str, object]] = {}  # name -> {labels, user_created, requested}
+        self.revert_requested = ""
 
     def get(self, name: str) -> SnapshotInfo:
         try:
@@ -55,7 +60,7 @@ class SnapshotChain(Aggregate):
         name = validation.name("snapshot name", name)
         if name in self.snapshots:
             raise AlreadyExists("snapshot", name, f"in volume {self.volume!r}")
-        if len(self.snapshots) >= MAX_SNAPSHOTS:
+        if len(self.snapshots) + len(self.requests) - (name in self.requests) >= MAX_SNAPSHOTS:
             raise self._refuse("take", name, f"the chain already holds {MAX_SNAPSHOTS} snapshots (the maximum)")
         if created is None:
             created = datetime.now(UTC)
@@ -76,6 +81,47 @@ class SnapshotChain(Aggregate):
             self.snapshots[parent.name] = replace(parent, children=(*parent.children, snapshot.name))
         self.snapshots[snapshot.name] = snapshot
         self.head_parent = snapshot.name
+        self.requests.pop(snapshot.name, None)
+
+    def request(self, name: str, labels: Mapping[str, str] | None = None, user_created: bool = True,
+                at: datetime | None = None) -> None:
+        """Ask for a snapshot named ``name`` (the manager takes it through the engine)."""
+        name = validation.name("snapshot name", name)
+        if name in self.snapshots or name in self.requests:
+            raise AlreadyExists("snapshot", name, f"in volume {self.volume!r}")
+        if len(self.snapshots) + len(self.requests) >= MAX_SNAPSHOTS:
+            raise self._refuse("request", name, f"the chain already holds {MAX_SNAPSHOTS} snapshots (the maximum)")
+        clean_labels = {validation.text("label key", k, 63): validation.text("label value", v, 255)
+                        for k, v in (labels or {}).items()}
+        when = at if at is not None else datetime.now(UTC)
+        if not isinstance(when, datetime) or when.tzinfo is None:
+            raise InvalidValue("requested", when, "must be a timezone-aware datetime")
+        self._requested(name, clean_labels, bool(user_created), when)
+
+    @event("Requested")
+    def _requested(self, name: str, labels: dict[str, str], user_created: bool, at: datetime) -> None:
+        self.requests[name] = {"labels": labels, "user_created": user_created, "requested": at}
+
+    def fail_request(self, name: str, reason: str) -> None:
+        """The manager could not take a requested snapshot: drop the request."""
+        if name not in self.requests:
+            raise SnapshotNotFound(self.volume, name)
+        self._request_failed(name, validation.text("reason", reason))
+
+    @event("RequestFailed")
+    def _request_failed(self, name: str, reason: str) -> None:
+        self.requests.pop(name, None)
+
+    def request_revert(self, name: str) -> None:
+        """Ask for the head to be put back on ``name`` (the manager stops the frontend, reverts, restarts)."""
+        if self.get(name).removed:
+            raise self._refuse("revert to", name, "marked removed")
+        if self.revert_requested != name:
+            self._revert_requested(name)
+
+    @event("RevertRequested")
+    def _revert_requested(self, name: str) -> None:
+        self.revert_requested = name
 
     def mark_removed(self, name: str) -> None:
         if not self.get(name).removed:
@@ -112,6 +158,7 @@ class SnapshotChain(Aggregate):
     @event("Reverted")
     def _reverted(self, name: str) -> None:
         self.head_parent = name
+        self.revert_requested = ""
 
     def measure(self, name: str, size: int, checksum: str) -> None:
         """Record a snapshot's data size and checksum as the replicas computed them."""
