@@ -1,0 +1,109 @@
+"""``JobRunner``: fires due recurring jobs — snapshot requests plus retention — once each.
+
+Called by the manager's control loop with the current time (tests inject it):
+``JobRunner(app).run(now)``. For each snapshot job whose cron has a fire time in
+``(last fired (or created), now]``, it records, in ONE transaction
+(``RecurringJobs.fire``): the job's ``Fired`` event for the latest such time (missed
+earlier times are folded into it), a snapshot request on each of the job's live
+volumes named ``<job>-<YYYYMMDD-HHMM>`` (UTC) and labelled ``recurring-job=<job>``
+plus the job's labels, and a removed mark on the oldest snapshots that job made
+beyond ``retain`` (counting requests not yet taken). The manager's reconciler takes
+the requested snapshots and purges removed ones. A restarted runner reads
+``last_fired`` from the store, so a fire time is never fired twice, and two runners
+racing on one store are serialised by the job aggregate's version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from eventsourcing.domain import Aggregate
+
+from domain.application import ControlPlane
+from domain.cron import last_fire
+from domain.errors import NotFound
+from domain.jobs import JobTask, RecurringJob
+from domain.jobs_service import RecurringJobs
+from domain.services import Snapshots, Volumes
+from domain.snapshots import SnapshotChain
+from domain.values import VolumeState
+
+JOB_LABEL = "recurring-job"
+STAMP = "%Y%m%d-%H%M"
+MAX_NAME = 63
+
+
+@dataclass(frozen=True)
+class Fired:
+    """One fire a run recorded."""
+
+    job: str
+    at: datetime
+    requested: tuple[str, ...]  # "volume/snapshot"
+
+
+def snapshot_name(job: str, at: datetime) -> str:
+    """``<job>-<YYYYMMDD-HHMM>``, the job name shortened so the whole fits 63 characters."""
+    stamp = at.strftime(STAMP)
+    return f"{job[: MAX_NAME - len(stamp) - 1].rstrip('-.')}-{stamp}"
+
+
+def made_by(chain: SnapshotChain, job: str) -> list[tuple[datetime, str, bool]]:
+    """(time, name, taken) of the job's live snapshots and pending requests, oldest first."""
+    taken = [(s.created, s.name, True) for s in chain.snapshots.values()
+             if s.labels.get(JOB_LABEL) == job and not s.removed]
+    pending = [(r["requested"], name, False) for name, r in chain.requests.items()
+               if isinstance(r["labels"], dict) and r["labels"].get(JOB_LABEL) == job]
+    return sorted(taken + pending)  # type: ignore[arg-type]
+
+
+class JobRunner:
+    def __init__(self, app: ControlPlane) -> None:
+        self.jobs = RecurringJobs(app)
+        self.volumes = Volumes(app)
+        self.snapshots = Snapshots(app)
+
+    def run(self, now: datetime) -> list[Fired]:
+        """Fire every due job once; returns what was recorded."""
+        done: list[Fired] = []
+        for job in self.jobs.list():
+            if job.task != JobTask.SNAPSHOT:
+                continue  # backups: not built yet
+            at = last_fire(job.schedule, job.last_fired or job.created_on, now)
+            if at is None:
+                continue
+            outcome: list[str] = []
+
+            def effects(fresh: RecurringJob, at: datetime = at, outcome: list[str] = outcome,
+                        ) -> tuple[list[str], list[Aggregate]]:
+                requested, chains = self._snapshot(fresh, at)
+                outcome[:] = requested
+                return requested, chains
+
+            if self.jobs.fire(job.name, at, effects):
+                done.append(Fired(job.name, at, tuple(outcome)))
+        return done
+
+    def _snapshot(self, job: RecurringJob, at: datetime) -> tuple[list[str], list[Aggregate]]:
+        name = snapshot_name(job.name, at)
+        labels = {**job.labels, JOB_LABEL: job.name}
+        requested: list[str] = []
+        chains: list[Aggregate] = []
+        for volume in job.volumes:
+            try:
+                state = self.volumes.get(volume).state
+                chain = self.snapshots.chain(volume)
+            except NotFound:
+                continue  # a job may name volumes that do not exist (yet)
+            if state in (VolumeState.CREATING, VolumeState.DELETING, VolumeState.DELETED) or name in chain.snapshots:
+                continue
+            if name not in chain.requests:
+                chain.request(name, labels, user_created=False, at=at)
+                requested.append(f"{volume}/{name}")
+            mine = made_by(chain, job.name)
+            for _, old, taken in mine[: max(0, len(mine) - job.retain)]:
+                if taken:
+                    chain.mark_removed(old)
+            chains.append(chain)
+        return requested, chains
