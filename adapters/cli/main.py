@@ -17,6 +17,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "volume": ("adapters.cli.volumes", "create, list, inspect, expand and delete volumes"),
     "events": ("adapters.cli.events", "a volume's event history; export/import it"),
     "replay": ("adapters.cli.replay", "a volume's state at a past version or time, or a diff"),
+    "job": ("adapters.cli.jobs", "recurring snapshot jobs: create, list, inspect, delete"),
+    "api": ("adapters.rest.cli", "serve the REST API (HTTP JSON, OpenAPI at /openapi.json)"),
     "replica": ("replica.cli", "run a replica process (data + control servers)"),
     "engine": ("engine.cli", "run a volume's engine (NBD frontend) or talk to one"),
     "demo": ("adapters.cli.demo", "a first look: nodes, a volume, its history and a replay"),
