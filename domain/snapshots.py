@@ -28,7 +28,7 @@ from eventsourcing.domain import Aggregate, event
 from domain import validation
 from domain.errors import AlreadyExists, InvalidTransition, InvalidValue, SnapshotNotFound
 from domain.ids import chain_id
-from domain.values import SnapshotInfo
+from domain.values import SnapshotInfo, SnapshotRequest
 
 MAX_SNAPSHOTS = 250
 
@@ -42,7 +42,7 @@ class SnapshotChain(Aggregate):
         self.volume = volume
         self.snapshots: dict[str, SnapshotInfo] = {}
         self.head_parent = ""
-        self.requests: dict[str, dict[str, object]] = {}  # name -> {labels, user_created, requested}
+        self.requests: dict[str, SnapshotRequest] = {}
         self.revert_requested = ""
 
     def get(self, name: str) -> SnapshotInfo:
@@ -96,11 +96,11 @@ class SnapshotChain(Aggregate):
         when = at if at is not None else datetime.now(UTC)
         if not isinstance(when, datetime) or when.tzinfo is None:
             raise InvalidValue("requested", when, "must be a timezone-aware datetime")
-        self._requested(name, clean_labels, bool(user_created), when)
+        self._requested(SnapshotRequest(name, when, bool(user_created), clean_labels))
 
     @event("Requested")
-    def _requested(self, name: str, labels: dict[str, str], user_created: bool, at: datetime) -> None:
-        self.requests[name] = {"labels": labels, "user_created": user_created, "requested": at}
+    def _requested(self, request: SnapshotRequest) -> None:
+        self.requests[request.name] = request
 
     def fail_request(self, name: str, reason: str) -> None:
         """The manager could not take a requested snapshot: drop the request."""

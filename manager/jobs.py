@@ -53,9 +53,8 @@ def made_by(chain: SnapshotChain, job: str) -> list[tuple[datetime, str, bool]]:
     """(time, name, taken) of the job's live snapshots and pending requests, oldest first."""
     taken = [(s.created, s.name, True) for s in chain.snapshots.values()
              if s.labels.get(JOB_LABEL) == job and not s.removed]
-    pending = [(r["requested"], name, False) for name, r in chain.requests.items()
-               if isinstance(r["labels"], dict) and r["labels"].get(JOB_LABEL) == job]
-    return sorted(taken + pending)  # type: ignore[arg-type]
+    pending = [(r.requested, r.name, False) for r in chain.requests.values() if r.labels.get(JOB_LABEL) == job]
+    return sorted(taken + pending)
 
 
 class JobRunner:

@@ -44,7 +44,8 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn api") -> int:
     args = build_parser(prog).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
                         stream=sys.stderr)
-    return run(prog, lambda: _serve(*args.listen, args.store))
+    host, port = args.listen
+    return run(prog, lambda: _serve(host, port, args.store))
 
 
 def _serve(host: str, port: int, store: str | None) -> int:

@@ -31,6 +31,7 @@ log = logging.getLogger("pronghorn.api")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9500
 MAX_BODY = 1 << 20
+STOP_POLL_S = 0.1  # how often serve_forever checks for stop(): stop() waits at most this long
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -142,7 +143,7 @@ class ApiHandle:
 def start_api(app: ControlPlane, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> ApiHandle:
     """Serve the REST API for ``app`` in a background thread (port 0: any free port)."""
     server = ApiServer((host, port), app, all_routes())
-    thread = threading.Thread(target=server.serve_forever, name="pronghorn-api", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(STOP_POLL_S,), name="pronghorn-api", daemon=True)
     thread.start()
     log.info("REST API on http://%s:%d", host, server.server_address[1])
     return ApiHandle(server, thread)

@@ -78,17 +78,16 @@ def list_replicas(call: Call) -> Any:
 
 
 def chain_document(chain: SnapshotChain) -> dict[str, Any]:
-    snapshots = [
+    snapshots: list[dict[str, Any]] = [
         {"name": s.name, "state": "removed" if s.removed else "taken", "parent": s.parent,
          "children": list(s.children), "created": s.created.isoformat(), "user_created": s.user_created,
          "labels": dict(s.labels), "size": s.size, "checksum": s.checksum}
         for s in chain.snapshots.values()
     ]
     snapshots += [
-        {"name": name, "state": "requested", "parent": "", "children": [], "created": None,
-         "user_created": bool(r["user_created"]), "labels": dict(r["labels"]),  # type: ignore[call-overload]
-         "size": 0, "checksum": ""}
-        for name, r in chain.requests.items()
+        {"name": r.name, "state": "requested", "parent": "", "children": [], "created": None,
+         "user_created": r.user_created, "labels": dict(r.labels), "size": 0, "checksum": ""}
+        for r in chain.requests.values()
     ]
     return {"volume": chain.volume, "head_parent": chain.head_parent, "revert_requested": chain.revert_requested,
             "snapshots": snapshots}

@@ -14,7 +14,7 @@ from domain.values import GIB, Disk
 def test_request_then_take_settles_it() -> None:
     chain = SnapshotChain(volume="vol")
     chain.request("s1", labels={"job": "daily"}, user_created=False)
-    assert chain.requests["s1"]["labels"] == {"job": "daily"}
+    assert chain.requests["s1"].labels == {"job": "daily"}
     with pytest.raises(AlreadyExists):
         chain.request("s1")
     chain.take("s1", user_created=False, labels={"job": "daily"})
@@ -50,7 +50,7 @@ def test_service_requests_survive_reload_and_refuse_deleting_volumes() -> None:
     Volumes(app).provision("v1", GIB, 1)
     snapshots = Snapshots(app)
     snapshots.request("v1", "s1", {"a": "b"})
-    assert snapshots.chain("v1").requests["s1"]["labels"] == {"a": "b"}
+    assert snapshots.chain("v1").requests["s1"].labels == {"a": "b"}
     Volumes(app).delete("v1")
     with pytest.raises(InvalidTransition):
         snapshots.request("v1", "s2")

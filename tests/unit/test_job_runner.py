@@ -25,9 +25,8 @@ def take_requested(app: ControlPlane, volume: str) -> list[str]:
     """What the manager's reconciler does with requests: take each through the engine."""
     snapshots = Snapshots(app)
     chain = snapshots.chain(volume)
-    for name, request in sorted(chain.requests.items(), key=lambda item: str(item[1]["requested"])):
-        snapshots.take(volume, name, created=request["requested"], user_created=False,  # type: ignore[arg-type]
-                       labels=request["labels"])  # type: ignore[arg-type]
+    for request in sorted(chain.requests.values(), key=lambda r: r.requested):
+        snapshots.take(volume, request.name, created=request.requested, user_created=False, labels=request.labels)
     return sorted(chain.requests)
 
 
@@ -51,7 +50,7 @@ def test_fires_at_the_cron_minutes_only() -> None:
     assert [t.minute for t in fired_at] == [0, 5, 10, 15]  # 10:00 is due at the first run
     chain = Snapshots(app).chain("v1")
     request = chain.requests[snapshot_name("five", fired_at[-1])]
-    assert request["labels"] == {"tier": "gold", JOB_LABEL: "five"} and request["user_created"] is False
+    assert request.labels == {"tier": "gold", JOB_LABEL: "five"} and request.user_created is False
 
 
 def test_retains_the_newest_n_job_snapshots() -> None:
