@@ -24,6 +24,7 @@ from engine.errors import EngineError
 log = logging.getLogger("pronghorn.manager.rebuilds")
 
 DEFAULT_REBUILDS_PER_NODE = 5
+REBUILD_TIMEOUT_S = 1800.0  # a replica that hangs must not hold a rebuild slot forever
 
 
 class Rebuilds:
@@ -57,7 +58,7 @@ class Rebuilds:
         try:
             replicas.rebuild_started(volume, replica)
             with EngineClient(engine) as client:
-                result = client.add_replica(address)
+                result = client.add_replica(address, timeout=REBUILD_TIMEOUT_S)
             replicas.rebuild_completed(volume, replica)
             log.info("rebuilt %s/%s from %s: %d bytes over the network, %d already present",
                      volume, replica, result.source, result.bytes_from_network, result.bytes_already_present)

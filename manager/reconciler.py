@@ -35,8 +35,10 @@ from engine.client import EngineClient
 from engine.errors import EngineError
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
-from manager.supervisor import StartFailed, Supervisor
+from manager.supervisor import StartFailed, Supervisor, replica_size
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
+from replica.client import ControlClient
+from replica.errors import ReplicaError
 
 log = logging.getLogger("pronghorn.manager.reconciler")
 
@@ -62,7 +64,7 @@ class Reconciler:
                 desired = desired_engine(volume, replicas)
                 live_dirs.update(r.data_dir for r in desired.replicas)
                 wanted |= self._volume(volume, desired)
-            except (DomainError, EngineError, StartFailed) as exc:
+            except (DomainError, EngineError, ReplicaError, StartFailed) as exc:
                 log.warning("volume %s: %s", name, exc)
                 complete = False
                 wanted |= {(node, key) for node, sup in self.supervisors.items()
@@ -102,6 +104,9 @@ class Reconciler:
             self.replicas.fail(volume.name, member.name, "replica process exited")
             self._remove_from_engine(volume.name, engine, member.address)
         inst = sup.ensure_replica(volume.name, member.name, member.data_dir, volume.size)
+        if replica_size(member.data_dir) < volume.size and not self._engine_alive(volume.name, engine):
+            with ControlClient(inst.control, timeout=STATUS_TIMEOUT_S) as control:
+                control.expand(volume.size)  # offline expansion (online: the engine expands them all)
         if inst.control != member.address:
             if member.address:
                 self._remove_from_engine(volume.name, engine, member.address)
@@ -159,6 +164,9 @@ class Reconciler:
                 client.remove_replica(address)
         except EngineError as exc:
             log.info("%s: engine did not remove %s: %s", volume, address, exc)
+
+    def _engine_alive(self, volume: str, sup: Supervisor | None) -> bool:
+        return sup is not None and sup.alive(engine_key(volume))
 
     def _stop_engines_except(self, volume: str, node: str) -> None:
         for name, sup in self.supervisors.items():

@@ -6,7 +6,8 @@ writes to the node's ``InstanceTable``: the instance (with its full arguments) i
 recorded BEFORE it is spawned and its pid right AFTER; it is forgotten only after
 the process is gone. A restarted manager therefore ``adopt``s every live process it
 finds (by pid, or by searching /proc for the recorded arguments when the pid was
-never written), forgets dead ones (the reconciler restarts what is still desired)
+never written), marks dead ones (the reconciler restarts what is still desired on
+the same ports)
 and kills strays: servers naming this node's directory that no record explains.
 
 Ports are chosen here (outside the kernel's ephemeral range) so a dead replica
@@ -37,6 +38,7 @@ from manager.instances import (
     pronghorn_servers_under,
     replica_key,
 )
+from replica.metadata import load_volume_meta
 
 log = logging.getLogger("pronghorn.manager.supervisor")
 
@@ -48,6 +50,14 @@ PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
 
 class StartFailed(RuntimeError):
     """A process exited or printed no ready line; the message carries its log tail."""
+
+
+def replica_size(data_dir: str) -> int:
+    """The size of the volume a replica directory holds (0 if it holds none yet)."""
+    try:
+        return int(load_volume_meta(Path(data_dir)).size)
+    except (OSError, ValueError):
+        return 0
 
 
 def free_ports(host: str, count: int) -> int:
@@ -80,15 +90,13 @@ class Supervisor:
     # -- after a restart -------------------------------------------------------------
 
     def adopt(self) -> None:
-        """Re-adopt live recorded processes, forget dead ones, kill strays."""
+        """Re-adopt live recorded processes, mark dead ones (pid 0), kill strays."""
         for key, inst in list(self.table.records.items()):
             if not process_matches(inst.pid, inst.args):
                 inst.pid = find_process(inst.args)
+            self.table.put(inst)  # a dead one stays (pid 0): the reconciler records it and restarts it
             if inst.pid:
-                self.table.put(inst)
                 log.info("%s: adopted %s (pid %d)", self.node, key, inst.pid)
-            else:
-                self.table.drop(key)
         known = {inst.pid for inst in self.table.records.values()}
         for pid in pronghorn_servers_under(self.directory):
             if pid not in known:
@@ -116,8 +124,11 @@ class Supervisor:
     # -- starting --------------------------------------------------------------------
 
     def ensure_replica(self, volume: str, replica: str, data_dir: str, size: int) -> Instance:
-        """The running replica process (started, or restarted on its old ports, if needed)."""
+        """The running replica process (started, or restarted on its old ports, if needed).
+
+        An existing directory is opened at the size it holds (the caller expands it)."""
         key = replica_key(volume, replica)
+        size = replica_size(data_dir) or size
         if self.alive(key):
             return self.table.records[key]
         old = self.table.records.get(key)
