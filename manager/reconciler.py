@@ -13,7 +13,8 @@ threads, so a restarted manager simply resumes. Per volume:
   RW: the engine keeps the freshest: auto-salvage); once it serves, ``Attached``
   is recorded with its ``nbd://`` endpoint. Replicas the engine reports ERR are
   recorded failed and rebuilt; a replica the engine lacks is rebuilt
-  (``manager.rebuilds``); a smaller engine is expanded online.
+  (``manager.rebuilds``); a smaller engine is expanded online; snapshot intents
+  are carried out (``manager.snapshot_work``).
 - otherwise: the engine and replica processes are stopped and a detaching
   volume is recorded ``Detached``.
 Finally processes and replica directories no live volume wants are removed
@@ -35,6 +36,7 @@ from engine.client import EngineClient
 from engine.errors import EngineError
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
+from manager.snapshot_work import carry_out
 from manager.supervisor import StartFailed, Supervisor, replica_size
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
 from replica.client import ControlClient
@@ -136,6 +138,8 @@ class Reconciler:
                     continue
                 in_engine.add(member.name)
                 self._sync_mode(volume.name, member, reported.mode, reported.error, client)
+            if not status.rebuilding:
+                carry_out(self.app, volume.name, client)
         for member in desired.replicas:
             if member.name in in_engine or not member.address or self.rebuilds.busy(volume.name, member.name):
                 continue

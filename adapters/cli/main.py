@@ -15,6 +15,7 @@ import sys
 VERBS: dict[str, tuple[str, str]] = {
     "node": ("adapters.cli.nodes", "register and list storage nodes"),
     "volume": ("adapters.cli.volumes", "create, list, inspect, expand and delete volumes"),
+    "snapshot": ("adapters.cli.snapshots", "request, list, remove and revert a volume's snapshots"),
     "events": ("adapters.cli.events", "a volume's event history; export/import it"),
     "replay": ("adapters.cli.replay", "a volume's state at a past version or time, or a diff"),
     "replica": ("adapters.cli.replicas", "list a volume's replicas; run a replica process"),
