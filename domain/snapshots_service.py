@@ -45,34 +45,28 @@ class Snapshots(Service):
     def take(self, volume: str, name: str, created: datetime | None = None, user_created: bool = True,
              labels: Mapping[str, str] | None = None, size: int = 0, checksum: str = "") -> SnapshotInfo:
         def change(chain: SnapshotChain) -> None:
-            self._live_volume(volume, "snapshot")
+            vol = self._load(Volume, volume_id(volume), lambda: VolumeNotFound(volume))
+            if vol.state in (VolumeState.DELETING, VolumeState.DELETED):
+                raise InvalidTransition("volume", volume, vol.state, "snapshot")
             chain.take(name, created, user_created, labels, size, checksum)
 
         return self._update(volume, change).get(name)
 
-    def request(self, volume: str, name: str, labels: Mapping[str, str] | None = None,
-                user_created: bool = True) -> SnapshotChain:
-        """Record a request for a snapshot (the manager takes it through the engine)."""
+    def request(self, volume: str, name: str, labels: Mapping[str, str] | None = None) -> SnapshotChain:
+        """Record that a snapshot should be taken (the manager takes it while the volume is attached)."""
         def change(chain: SnapshotChain) -> None:
-            self._live_volume(volume, "snapshot")
-            chain.request(name, labels, user_created)
+            vol = self._load(Volume, volume_id(volume), lambda: VolumeNotFound(volume))
+            if vol.state in (VolumeState.DELETING, VolumeState.DELETED):
+                raise InvalidTransition("volume", volume, vol.state, "snapshot")
+            chain.request(name, labels)
 
         return self._update(volume, change)
 
-    def request_revert(self, volume: str, name: str) -> SnapshotChain:
-        def change(chain: SnapshotChain) -> None:
-            self._live_volume(volume, "revert")
-            chain.request_revert(name)
-
-        return self._update(volume, change)
-
-    def fail_request(self, volume: str, name: str, reason: str) -> SnapshotChain:
+    def request_failed(self, volume: str, name: str, reason: str) -> SnapshotChain:
         return self._update(volume, lambda c: c.fail_request(name, reason))
 
-    def _live_volume(self, volume: str, command: str) -> None:
-        vol = self._load(Volume, volume_id(volume), lambda: VolumeNotFound(volume))
-        if vol.state in (VolumeState.DELETING, VolumeState.DELETED):
-            raise InvalidTransition("volume", volume, vol.state, command)
+    def request_revert(self, volume: str, name: str) -> SnapshotChain:
+        return self._update(volume, lambda c: c.request_revert(name))
 
     def mark_removed(self, volume: str, name: str) -> SnapshotChain:
         return self._update(volume, lambda c: c.mark_removed(name))

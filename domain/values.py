@@ -127,12 +127,3 @@ class SnapshotInfo:
     size: int = 0  # bytes of data in this layer, as the replicas reported
     checksum: str = ""
 
-
-@dataclass(frozen=True)
-class SnapshotRequest:
-    """A snapshot asked for (by a user or a recurring job) that the manager has yet to take."""
-
-    name: str
-    requested: datetime
-    user_created: bool = True
-    labels: dict[str, str] = field(default_factory=dict)

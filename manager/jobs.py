@@ -49,12 +49,13 @@ def snapshot_name(job: str, at: datetime) -> str:
     return f"{job[: MAX_NAME - len(stamp) - 1].rstrip('-.')}-{stamp}"
 
 
-def made_by(chain: SnapshotChain, job: str) -> list[tuple[datetime, str, bool]]:
-    """(time, name, taken) of the job's live snapshots and pending requests, oldest first."""
-    taken = [(s.created, s.name, True) for s in chain.snapshots.values()
-             if s.labels.get(JOB_LABEL) == job and not s.removed]
-    pending = [(r.requested, r.name, False) for r in chain.requests.values() if r.labels.get(JOB_LABEL) == job]
-    return sorted(taken + pending)
+def made_by(chain: SnapshotChain, job: str) -> list[tuple[str, bool]]:
+    """(name, taken) of the job's live snapshots (by creation time), then its pending
+    requests (by name, which holds the fire time): oldest first."""
+    taken = sorted((s.created, s.name) for s in chain.snapshots.values()
+                   if s.labels.get(JOB_LABEL) == job and not s.removed)
+    pending = sorted(name for name, labels in chain.requests.items() if labels.get(JOB_LABEL) == job)
+    return [(name, True) for _, name in taken] + [(name, False) for name in pending]
 
 
 class JobRunner:
@@ -98,10 +99,10 @@ class JobRunner:
             if state in (VolumeState.CREATING, VolumeState.DELETING, VolumeState.DELETED) or name in chain.snapshots:
                 continue
             if name not in chain.requests:
-                chain.request(name, labels, user_created=False, at=at)
+                chain.request(name, labels)
                 requested.append(f"{volume}/{name}")
             mine = made_by(chain, job.name)
-            for _, old, taken in mine[: max(0, len(mine) - job.retain)]:
+            for old, taken in mine[: max(0, len(mine) - job.retain)]:
                 if taken:
                     chain.mark_removed(old)
             chains.append(chain)

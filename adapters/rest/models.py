@@ -209,7 +209,7 @@ class SnapshotDoc(BaseModel):
 class SnapshotChainDoc(BaseModel):
     volume: str
     head_parent: str
-    revert_requested: str
+    revert_request: str = Field(description='snapshot a revert was requested to, not done yet ("" = none)')
     snapshots: list[SnapshotDoc]
 
 

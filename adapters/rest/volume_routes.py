@@ -85,11 +85,11 @@ def chain_document(chain: SnapshotChain) -> dict[str, Any]:
         for s in chain.snapshots.values()
     ]
     snapshots += [
-        {"name": r.name, "state": "requested", "parent": "", "children": [], "created": None,
-         "user_created": r.user_created, "labels": dict(r.labels), "size": 0, "checksum": ""}
-        for r in chain.requests.values()
+        {"name": name, "state": "requested", "parent": "", "children": [], "created": None,
+         "user_created": True, "labels": dict(labels), "size": 0, "checksum": ""}
+        for name, labels in chain.requests.items()
     ]
-    return {"volume": chain.volume, "head_parent": chain.head_parent, "revert_requested": chain.revert_requested,
+    return {"volume": chain.volume, "head_parent": chain.head_parent, "revert_request": chain.revert_request,
             "snapshots": snapshots}
 
 

@@ -75,7 +75,7 @@ def test_every_route_end_to_end(api: ApiClient, plane: ControlPlane) -> None:
     taken = api.ok("GET", "/v1/volumes/v1/snapshots")
     assert [(s["name"], s["state"], s["parent"]) for s in taken["snapshots"]] == [("s1", "taken", ""),
                                                                                   ("s2", "taken", "s1")]
-    assert api.ok("POST", "/v1/volumes/v1/snapshots/s1/revert", expect=202)["revert_requested"] == "s1"
+    assert api.ok("POST", "/v1/volumes/v1/snapshots/s1/revert", expect=202)["revert_request"] == "s1"
     removed = api.ok("DELETE", "/v1/volumes/v1/snapshots/s2")
     assert [s["state"] for s in removed["snapshots"]] == ["taken", "removed"]
     assert api.ok("POST", "/v1/volumes/v1/detach", expect=202)["state"] == "detaching"
@@ -146,7 +146,9 @@ def test_conflicts_are_409(api: ApiClient) -> None:
     assert failed["code"] == "SchedulingFailed" and "InsufficientNodes" in failed["message"]
     api.ok("POST", "/v1/volumes", {"name": "v", "size": "1Gi", "number_of_replicas": 1}, 201)
     api.ok("POST", "/v1/volumes/v/snapshots", {"name": "s1"}, 202)
-    assert api.fails(409, "POST", "/v1/volumes/v/snapshots", {"name": "s1"})["code"] == "AlreadyExists"
+    api.ok("POST", "/v1/volumes/v/snapshots", {"name": "s1"}, 202)  # the same request again: idempotent
+    assert api.fails(409, "POST", "/v1/volumes/v/snapshots", {"name": "s1", "labels": {"k": "v"}})["code"] == \
+        "AlreadyExists"
     assert api.fails(422, "POST", "/v1/volumes/v/expand", {"size": 4096})["code"] == "InvalidValue"
     api.ok("DELETE", "/v1/volumes/v", expect=202)
     refused = api.fails(409, "POST", "/v1/volumes/v/attach", {"node": "n1"})

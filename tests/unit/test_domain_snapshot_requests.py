@@ -1,4 +1,4 @@
-"""SnapshotChain requests: intent recorded for the manager (take / fail settle it; revert requests)."""
+"""Snapshot and revert requests on the SnapshotChain: recorded by a CLI, fulfilled by the manager."""
 
 from __future__ import annotations
 
@@ -6,51 +6,50 @@ import pytest
 
 from domain.application import ControlPlane
 from domain.errors import AlreadyExists, InvalidTransition, SnapshotNotFound
-from domain.services import Nodes, Snapshots, Volumes
+from domain.services import Snapshots, Volumes
 from domain.snapshots import SnapshotChain
-from domain.values import GIB, Disk
 
 
-def test_request_then_take_settles_it() -> None:
-    chain = SnapshotChain(volume="vol")
-    chain.request("s1", labels={"job": "daily"}, user_created=False)
-    assert chain.requests["s1"].labels == {"job": "daily"}
+def test_take_fulfils_a_request_and_keeps_its_labels_apart() -> None:
+    c = SnapshotChain(volume="vol")
+    c.request("s1", {"job": "daily"})
+    c.request("s1", {"job": "daily"})  # the same request again: no event
+    assert c.requests == {"s1": {"job": "daily"}}
     with pytest.raises(AlreadyExists):
-        chain.request("s1")
-    chain.take("s1", user_created=False, labels={"job": "daily"})
-    assert chain.requests == {} and "s1" in chain.snapshots
+        c.request("s1", {"job": "other"})
+    c.take("s1", labels={"job": "daily"})
+    assert c.requests == {} and c.head_parent == "s1"
     with pytest.raises(AlreadyExists):
-        chain.request("s1")
+        c.request("s1")
+    assert [type(e).__name__ for e in c.collect_events()] == ["Created", "Requested", "Taken"]
 
 
-def test_failed_request_is_dropped_and_unknown_one_refused() -> None:
-    chain = SnapshotChain(volume="vol")
-    chain.request("s1")
-    chain.fail_request("s1", "engine unreachable")
-    assert chain.requests == {}
+def test_failed_request_is_dropped_and_revert_request_cleared_by_revert() -> None:
+    c = SnapshotChain(volume="vol")
+    c.request("s1")
+    c.fail_request("s1", "volume faulted")
+    assert c.requests == {}
+    c.take("s1")
+    c.take("s2")
     with pytest.raises(SnapshotNotFound):
-        chain.fail_request("s1", "again")
-
-
-def test_revert_request_is_settled_by_revert() -> None:
-    chain = SnapshotChain(volume="vol")
-    chain.take("s1")
-    chain.take("s2")
-    chain.request_revert("s1")
-    assert chain.revert_requested == "s1"
-    chain.revert("s1")
-    assert (chain.revert_requested, chain.head_parent) == ("", "s1")
-    with pytest.raises(SnapshotNotFound):
-        chain.request_revert("nope")
-
-
-def test_service_requests_survive_reload_and_refuse_deleting_volumes() -> None:
-    app = ControlPlane()
-    Nodes(app).add("n1", "127.0.0.1", disks=[Disk("/d", 10 * GIB)])
-    Volumes(app).provision("v1", GIB, 1)
-    snapshots = Snapshots(app)
-    snapshots.request("v1", "s1", {"a": "b"})
-    assert snapshots.chain("v1").requests["s1"].labels == {"a": "b"}
-    Volumes(app).delete("v1")
+        c.request_revert("nope")
+    c.request_revert("s1")
+    assert c.revert_request == "s1"
+    c.revert("s1")
+    assert (c.revert_request, c.head_parent) == ("", "s1")
+    c.mark_removed("s2")
     with pytest.raises(InvalidTransition):
-        snapshots.request("v1", "s2")
+        c.request_revert("s2")
+
+
+def test_requests_survive_the_store_and_refuse_deleted_volumes() -> None:
+    app = ControlPlane()
+    Volumes(app).create("vol", 4096, 1)
+    snapshots = Snapshots(app)
+    snapshots.request("vol", "s1", {"k": "v"})
+    assert snapshots.chain("vol").requests == {"s1": {"k": "v"}}
+    snapshots.take("vol", "s1")
+    assert snapshots.chain("vol").requests == {}
+    Volumes(app).delete("vol")
+    with pytest.raises(InvalidTransition):
+        snapshots.request("vol", "s2")

@@ -25,8 +25,8 @@ def take_requested(app: ControlPlane, volume: str) -> list[str]:
     """What the manager's reconciler does with requests: take each through the engine."""
     snapshots = Snapshots(app)
     chain = snapshots.chain(volume)
-    for request in sorted(chain.requests.values(), key=lambda r: r.requested):
-        snapshots.take(volume, request.name, created=request.requested, user_created=False, labels=request.labels)
+    for name, labels in sorted(chain.requests.items()):
+        snapshots.take(volume, name, labels=labels)
     return sorted(chain.requests)
 
 
@@ -49,8 +49,7 @@ def test_fires_at_the_cron_minutes_only() -> None:
                                        f"v2/{snapshot_name('five', fired.at)}")
     assert [t.minute for t in fired_at] == [0, 5, 10, 15]  # 10:00 is due at the first run
     chain = Snapshots(app).chain("v1")
-    request = chain.requests[snapshot_name("five", fired_at[-1])]
-    assert request.labels == {"tier": "gold", JOB_LABEL: "five"} and request.user_created is False
+    assert chain.requests[snapshot_name("five", fired_at[-1])] == {"tier": "gold", JOB_LABEL: "five"}
 
 
 def test_retains_the_newest_n_job_snapshots() -> None:

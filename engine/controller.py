@@ -1,0 +1,158 @@
+"""The engine's control operations: status, snapshots, expand, membership, frontend.
+
+Called by the gRPC control service (engine/control_service.py), one mutating
+operation at a time. Operations that change the chain pause I/O (the volume's
+gate) so every replica sees the same writes before and after. Each replica's
+failure is collected by name; a replica that fails an operation becomes ERR,
+and the operation succeeds while at least one RW replica did it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from engine import errors
+from engine.nbd.server import NbdServer
+from engine.replicas import Mode, Replica, ReplicaErrors, ReplicaFailure
+from engine.volume import IoStats, Volume
+from replica import errors as replica_errors
+from replica.client import ControlClient, SnapshotInfo
+from replica.wire import SECTOR
+
+T = TypeVar("T")
+CALLER_ERRORS = {
+    replica_errors.InvalidArgument: errors.InvalidArgument,
+    replica_errors.NotFound: errors.NotFound,
+    replica_errors.AlreadyExists: errors.AlreadyExists,
+    replica_errors.FailedPrecondition: errors.FailedPrecondition,
+}
+
+
+@dataclass(frozen=True)
+class EngineState:
+    volume: str
+    size: int
+    state: str  # healthy, degraded, faulted
+    revision: int
+    replicas: list[Replica]
+    io: IoStats
+    frontend: bool
+    nbd: str
+    nbd_socket: str
+    rebuilding: bool
+
+
+class Controller:
+    def __init__(self, volume: Volume, nbd: NbdServer) -> None:
+        self.volume = volume
+        self.nbd = nbd
+        self.lock = threading.Lock()  # one mutating control operation at a time
+        self.rebuilding = False
+
+    def client(self, replica: Replica) -> ControlClient:
+        return ControlClient(replica.control, timeout=max(self.volume.timeout, 30.0))
+
+    # -- status -----------------------------------------------------------
+    def status(self) -> EngineState:
+        _, members = self.volume.replicas.members()
+        modes = [r.mode for r in members]
+        state = "faulted" if Mode.RW not in modes else "healthy" if set(modes) == {Mode.RW} else "degraded"
+        revision = -1
+        for replica in members:
+            if replica.mode is Mode.RW:
+                try:
+                    with self.client(replica) as client:
+                        revision = client.get_revision_counter()
+                    break
+                except replica_errors.ReplicaError:
+                    continue
+        return EngineState(
+            self.volume.name, self.volume.size, state, revision, members, self.volume.totals(),
+            self.nbd.running, self.nbd.address, self.nbd.unix_path or "", self.rebuilding,
+        )
+
+    # -- every replica ----------------------------------------------------
+    def on_each(self, fn: Callable[[ControlClient], T], modes: tuple[Mode, ...] = (Mode.RW,)) -> list[T]:
+        """Run ``fn`` on each replica in ``modes``; failed replicas turn ERR.
+
+        A caller error (bad name, no such snapshot...) on the first replica is
+        raised before anything changed; later failures are the replica's.
+        """
+        results: list[T] = []
+        failures: list[ReplicaFailure] = []
+        for replica in self.volume.replicas.by_mode(*modes):
+            try:
+                with self.client(replica) as client:
+                    results.append(fn(client))
+            except replica_errors.ReplicaError as exc:
+                caller_error = CALLER_ERRORS.get(type(exc))
+                if caller_error is not None and not results and not failures:
+                    raise caller_error(str(exc)) from exc
+                failures.append(ReplicaFailure(replica.control, f"{exc.__class__.__name__}: {exc}"))
+                self.volume.replicas.mark_err(replica, failures[-1].reason)
+        if not results:
+            raise errors.Unavailable(str(ReplicaErrors(failures)) or "no RW replica")
+        return results
+
+    # -- snapshots --------------------------------------------------------
+    def snapshot(self, name: str = "", labels: dict[str, str] | None = None, user: bool = True) -> SnapshotInfo:
+        name = name or str(uuid.uuid4())
+        created = datetime.now(UTC).isoformat()
+        with self.lock, self.volume.gate.paused():
+            if self.rebuilding and user:
+                raise errors.FailedPrecondition("a rebuild is in progress; retry when it is done")
+            return self.take_snapshot(name, created, user, labels or {})
+
+    def take_snapshot(self, name: str, created: str, user: bool, labels: dict[str, str]) -> SnapshotInfo:
+        """Snapshot every RW replica (caller holds the lock and has paused I/O)."""
+        existing = self.on_each(lambda c: c.list_snapshots())[0]
+        if any(s.name == name for s in existing):
+            raise errors.AlreadyExists(f"snapshot {name!r} already exists")
+        return self.on_each(lambda c: c.snapshot(name, created, user, labels))[0]
+
+    def list_snapshots(self) -> list[SnapshotInfo]:
+        return self.on_each(lambda c: c.list_snapshots())[0]
+
+    def revert(self, name: str) -> None:
+        with self.lock, self.volume.gate.paused():
+            if self.nbd.running:
+                raise errors.FailedPrecondition("stop the frontend before reverting")
+            self.on_each(lambda c: c.revert(name))
+
+    def delete_snapshot(self, name: str) -> None:
+        with self.lock, self.volume.gate.paused():
+            self.on_each(lambda c: c.mark_removed(name))
+            self.on_each(lambda c: c.purge())
+
+    # -- size and membership ----------------------------------------------
+    def expand(self, size: int) -> None:
+        if size % SECTOR or size < self.volume.size:
+            raise errors.InvalidArgument(f"new size {size} must be a multiple of {SECTOR} >= {self.volume.size}")
+        with self.lock, self.volume.gate.paused():
+            if size == self.volume.size:
+                return
+            self.on_each(lambda c: c.expand(size), modes=(Mode.RW, Mode.WO))
+            self.volume.size = size
+
+    def remove_replica(self, address: str) -> None:
+        with self.lock, self.volume.gate.paused():
+            replica = self.volume.replicas.find(address.removeprefix("tcp://"))
+            if replica is None:
+                raise errors.NotFound(f"no replica {address}")
+            if replica.mode is Mode.RW and len(self.volume.replicas.by_mode(Mode.RW)) == 1:
+                raise errors.FailedPrecondition(f"{address} is the last RW replica")
+            self.volume.replicas.remove(replica)
+
+    # -- frontend ---------------------------------------------------------
+    def frontend_start(self) -> None:
+        with self.lock:
+            self.nbd.start()
+
+    def frontend_stop(self) -> None:
+        with self.lock:
+            self.nbd.stop()

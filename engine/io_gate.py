@@ -1,0 +1,44 @@
+"""A gate that NBD batches pass through and control operations close.
+
+Each replicator batch holds the gate open (``with gate:``); ``paused()``
+waits for in-flight batches to drain and keeps new ones out, so a snapshot,
+expand or membership change sees no I/O in flight.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class IoGate:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._active = 0
+        self._closed = 0
+
+    def __enter__(self) -> None:
+        with self._cond:
+            while self._closed:
+                self._cond.wait()
+            self._active += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._cond:
+            self._active -= 1
+            if not self._active:
+                self._cond.notify_all()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        with self._cond:
+            self._closed += 1
+            while self._active:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._closed -= 1
+                self._cond.notify_all()

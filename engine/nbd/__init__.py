@@ -1,0 +1,1 @@
+"""The engine's NBD frontend: protocol constants, handshake, transmission, server."""

@@ -1,0 +1,151 @@
+"""NBD transmission phase for one client connection (simple replies).
+
+Called by `engine.nbd.server` after a successful handshake, in that
+connection's thread. Per receive it parses EVERY complete request in the
+buffer, validates it, hands the batch to the connection's `Replicator`, and
+answers the whole batch with ONE sendmsg (reply headers + read payloads as
+memoryviews). Bad input gets an NBD error; a bad magic or an oversized length
+disconnects this connection only.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import time
+
+from engine.nbd.handshake import ProtocolViolation
+from engine.nbd.protocol import MAX_BLOCK, REQUEST, REQUEST_MAGIC, SIMPLE_REPLY, SIMPLE_REPLY_MAGIC, Command
+from engine.replicator import IoRequest, Kind, Replicator
+from engine.vectored import send_all
+from engine.volume import IoStats, Volume
+
+log = logging.getLogger("pronghorn.engine.nbd")
+BUFFER = 8 << 20
+COMPACT_BELOW = 1 << 20  # free tail space under which a partial request moves to the front
+MAX_BATCH_READ = 32 << 20  # bounds the memory one batch of reads needs
+HEADER = REQUEST.size
+FUA, NO_HOLE, FAST_ZERO = 1, 2, 16
+KINDS = {
+    Command.READ: Kind.READ,
+    Command.WRITE: Kind.WRITE,
+    Command.FLUSH: Kind.FLUSH,
+    Command.TRIM: Kind.TRIM,
+    Command.WRITE_ZEROES: Kind.ZERO,
+}
+ALLOWED_FLAGS = {Kind.READ: FUA, Kind.WRITE: FUA, Kind.FLUSH: FUA, Kind.TRIM: FUA, Kind.ZERO: FUA | NO_HOLE | FAST_ZERO}
+
+
+def serve_transmission(sock: socket.socket, volume: Volume) -> None:
+    """Serve requests until the client disconnects or breaks the protocol."""
+    replicator = Replicator(volume)
+    stats = IoStats()
+    volume.stats.append(stats)
+    try:
+        _loop(sock, volume, replicator, stats)
+    finally:
+        replicator.close()
+        volume.retire(stats)
+        requests = stats.reads + stats.writes + stats.others + stats.errors
+        log.info("NBD connection closed after %d requests in %d batches", requests, stats.batches)
+
+
+def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats) -> None:
+    buf = bytearray(BUFFER)
+    view = memoryview(buf)
+    start = end = 0
+    unpack = REQUEST.unpack_from
+    while True:
+        batch: list[IoRequest] = []
+        need = HEADER
+        disconnect = False
+        read_bytes = 0
+        while end - start >= HEADER and read_bytes < MAX_BATCH_READ:
+            magic, flags, command, handle, offset, length = unpack(buf, start)
+            if magic != REQUEST_MAGIC:
+                raise ProtocolViolation(f"bad request magic {magic:#x}")
+            if command == Command.WRITE or command == Command.READ:
+                if length > MAX_BLOCK:
+                    raise ProtocolViolation(f"request length {length} over {MAX_BLOCK}")
+            if command == Command.WRITE:
+                if end - start < HEADER + length:
+                    need = HEADER + length
+                    break
+                payload = view[start + HEADER : start + HEADER + length]
+                start += HEADER + length
+            else:
+                payload = None
+                start += HEADER
+            if command == Command.DISC:
+                disconnect = True
+                break
+            if command == Command.READ:
+                read_bytes += length
+            batch.append(_request(volume, flags, command, handle, offset, length, payload))
+        if batch:
+            _serve_batch(sock, volume, replicator, stats, batch)
+        if disconnect:
+            return
+        if read_bytes >= MAX_BATCH_READ:
+            continue  # more complete requests may wait in the buffer: serve them before receiving
+        if start == end:
+            start = end = 0
+        if need > len(buf):  # one request larger than the buffer: a bigger one for this connection
+            bigger = bytearray(need + BUFFER)
+            bigger[: end - start] = view[start:end]
+            buf, view = bigger, memoryview(bigger)
+            end -= start
+            start = 0
+        elif start and (len(buf) - start < need or len(buf) - end < COMPACT_BELOW):
+            view[: end - start] = view[start:end]  # move the partial request to the front
+            end -= start
+            start = 0
+        n = sock.recv_into(view[end:])
+        if not n:
+            return
+        end += n
+
+
+def _request(
+    volume: Volume, flags: int, command: int, handle: int, offset: int, length: int, payload: memoryview | None
+) -> IoRequest:
+    kind = KINDS.get(command)  # type: ignore[call-overload]
+    if kind is None:
+        return IoRequest(Kind.FLUSH, handle=handle, error=errno.EINVAL)
+    req = IoRequest(kind, offset, length, bool(flags & FUA), payload, bool(flags & NO_HOLE), bool(flags & FAST_ZERO))
+    req.handle = handle
+    if flags & ~ALLOWED_FLAGS[kind]:
+        req.error = errno.EINVAL
+    elif kind is not Kind.FLUSH and offset + length > volume.size:
+        req.error = errno.ENOSPC if kind in (Kind.WRITE, Kind.ZERO) else errno.EINVAL
+    return req
+
+
+def _serve_batch(
+    sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats, batch: list[IoRequest]
+) -> None:
+    began = time.monotonic_ns()
+    stats.batches += 1
+    todo = [r for r in batch if not r.error and (r.length or r.kind is Kind.FLUSH)]
+    if todo:
+        with volume.gate:
+            replicator.execute(todo)
+    pack = SIMPLE_REPLY.pack
+    parts: list = []
+    for req in batch:
+        parts.append(pack(SIMPLE_REPLY_MAGIC, req.error, req.handle))
+        kind = req.kind
+        if req.error:
+            stats.errors += 1
+        elif kind is Kind.READ:
+            parts.append(req.data if req.data is not None else bytes(req.length))
+            stats.reads += 1
+            stats.read_bytes += req.length
+        elif kind is Kind.WRITE:
+            stats.writes += 1
+            stats.write_bytes += req.length
+        else:
+            stats.others += 1
+    send_all(sock, parts)
+    stats.latency_ns += (time.monotonic_ns() - began) * len(batch)

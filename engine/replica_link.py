@@ -1,0 +1,122 @@
+"""One engine-side data connection to one replica (replica/wire.py protocol).
+
+Used by `engine.replicator`: a batch of requests goes out as ONE vectored
+send; responses come back in any order, matched by seq, read in bulk into a
+preallocated buffer; READ payloads are copied straight into the caller's
+destination buffers. Any failure (disconnect, timeout, error status, bad
+magic) raises `LinkFailure`; the caller turns the replica ERR.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+
+from engine.vectored import send_all
+from replica.wire import MAGIC, RESPONSE
+
+RECV_BUFFER = 1 << 20
+HEADER = RESPONSE.size
+
+
+class LinkFailure(Exception):
+    """This replica's data connection cannot be trusted any more."""
+
+
+def connect_data(address: str, timeout: float) -> socket.socket:
+    """Connect to a data address: ``host:port`` (TCP) or ``unix:/path``.
+
+    The socket is left in blocking mode with the timeout enforced by the
+    kernel (SO_RCVTIMEO/SO_SNDTIMEO): a Python-level timeout would cost a
+    poll() before every recv/send on the hot path.
+    """
+    if address.startswith("unix:"):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        sock.connect(address[5:])
+    else:
+        host, _, port = address.removeprefix("tcp://").rpartition(":")
+        sock = socket.create_connection((host, int(port)), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(None)
+    seconds = int(timeout)
+    timeval = struct.pack("ll", seconds, int((timeout - seconds) * 1e6))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+    return sock
+
+
+class ReplicaLink:
+    def __init__(self, address: str, timeout: float) -> None:
+        try:
+            self.sock = connect_data(address, timeout)
+        except OSError as exc:
+            raise LinkFailure(f"connect {address}: {exc.__class__.__name__} {exc.errno}") from exc
+        self.buf = bytearray(RECV_BUFFER)
+        self.view = memoryview(self.buf)
+        self.start = 0
+        self.end = 0
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def send(self, parts: list) -> None:
+        """Send every part (bytes/memoryviews) with as few sendmsg calls as the kernel allows."""
+        try:
+            send_all(self.sock, parts)
+        except OSError as exc:
+            raise LinkFailure(f"send: {exc.__class__.__name__}") from exc
+
+    def collect(self, count: int, base: int, dests: list) -> None:
+        """Read ``count`` responses with seq in [base, base+len(dests)); fill READ dests."""
+        buf, view, sock = self.buf, self.view, self.sock
+        start, end = self.start, self.end
+        unpack = RESPONSE.unpack_from
+        limit = len(dests)
+        try:
+            while count:
+                if end - start < HEADER:
+                    if start == end:
+                        start = end = 0
+                    elif len(buf) - start < HEADER * 64:
+                        view[: end - start] = view[start:end]
+                        end -= start
+                        start = 0
+                    n = sock.recv_into(view[end:])
+                    if not n:
+                        raise LinkFailure("replica closed the data connection")
+                    end += n
+                    continue
+                magic, status, length, seq = unpack(buf, start)
+                index = seq - base
+                if magic != MAGIC or not 0 <= index < limit:
+                    raise LinkFailure("bad response header")
+                if status:
+                    raise LinkFailure(f"status {errno.errorcode.get(status, status)}")
+                start += HEADER
+                if length:
+                    dest = dests[index]
+                    if dest is None or len(dest) != length:
+                        raise LinkFailure("unexpected response payload")
+                    have = end - start
+                    if have >= length:
+                        dest[:] = view[start : start + length]
+                        start += length
+                    else:
+                        dest[:have] = view[start:end]
+                        start = end = 0
+                        _recv_exact(sock, dest[have:])
+                count -= 1
+        except OSError as exc:  # timeouts included
+            raise LinkFailure(f"receive: {exc.__class__.__name__}") from exc
+        self.start, self.end = start, end
+
+
+def _recv_exact(sock: socket.socket, view: memoryview) -> None:
+    while len(view):
+        n = sock.recv_into(view)
+        if not n:
+            raise LinkFailure("replica closed the data connection")
+        view = view[n:]
+

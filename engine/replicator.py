@@ -1,0 +1,258 @@
+"""Fan-out of one NBD connection's request batches to the volume's replicas.
+
+Called by `engine.nbd.transmission` once per received batch. Every batch goes
+to each replica as ONE vectored send (writes to every RW and WO replica; reads
+round-robin over RW replicas), responses are collected per replica by seq. A
+write is acknowledged only when every RW/WO replica acknowledged it or turned
+ERR, and at least one replica still RW acknowledged it. Reads on a failed
+replica are retried on another RW replica. Unaligned writes are turned into
+aligned ones here (read-modify-write under the volume's RMW lock) so replicas
+only ever receive sector-aligned writes. While a WO replica is being rebuilt,
+WRITE_ZEROES goes out as explicit zero writes and TRIM (advisory) is dropped,
+so the rebuilt head never holds holes the installed layers could show through.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from enum import IntEnum
+
+from engine.replica_link import LinkFailure, ReplicaLink
+from engine.replicas import Mode, Replica
+from engine.volume import Volume
+from replica.wire import MAGIC, MAX_IO, REQUEST, SECTOR, Flag, Op
+
+SPLIT_ROUNDS = 64 * 1024  # reads and writes both above this: separate rounds (no send/recv deadlock)
+ZEROES = memoryview(bytes(1 << 20))
+
+
+class Kind(IntEnum):
+    READ = 0
+    WRITE = 1
+    TRIM = 2
+    ZERO = 3
+    FLUSH = 4
+
+
+@dataclass(slots=True)
+class IoRequest:
+    """One client request, validated by the frontend; `error`/`data` are the result."""
+
+    kind: Kind
+    offset: int = 0
+    length: int = 0
+    fua: bool = False
+    payload: memoryview | None = None
+    no_hole: bool = False
+    fast_zero: bool = False
+    handle: int = 0
+    error: int = 0
+    data: memoryview | None = None
+
+
+class Replicator:
+    def __init__(self, volume: Volume) -> None:
+        self.volume = volume
+        self.links: dict[Replica, ReplicaLink] = {}
+        self.version = -1
+        self.writers: list[tuple[Replica, ReplicaLink]] = []
+        self.readers: list[tuple[Replica, ReplicaLink]] = []
+        self.rebuilding = False  # a WO replica is in the set: no hole punching (see execute)
+        self.seq = 1
+        self.turn = 0
+        self.read_buffer = memoryview(bytearray(4 << 20))
+
+    def close(self) -> None:
+        for link in self.links.values():
+            link.close()
+        self.links.clear()
+
+    # -- membership -------------------------------------------------------
+    def refresh(self) -> None:
+        replica_set = self.volume.replicas
+        if replica_set.version == self.version:
+            return
+        version, members = replica_set.members()
+        for replica in list(self.links):
+            if replica not in members or replica.mode is Mode.ERR:
+                self.links.pop(replica).close()
+        for replica in members:
+            if replica.mode is not Mode.ERR and replica not in self.links:
+                try:
+                    self.links[replica] = ReplicaLink(replica.data, self.volume.timeout)
+                except LinkFailure as exc:
+                    replica_set.mark_err(replica, str(exc))
+        self.writers = [(r, link) for r, link in self.links.items() if r.mode in (Mode.RW, Mode.WO)]
+        self.readers = [(r, link) for r, link in self.links.items() if r.mode is Mode.RW]
+        self.rebuilding = any(r.mode is Mode.WO for r, _ in self.writers)
+        self.version = version
+
+    def _fail(self, replica: Replica, exc: LinkFailure) -> None:
+        self.volume.replicas.mark_err(replica, str(exc))
+        link = self.links.pop(replica, None)
+        if link is not None:
+            link.close()
+
+    # -- batches ----------------------------------------------------------
+    def execute(self, requests: list[IoRequest]) -> None:
+        self.refresh()
+        writes: list[tuple[int, int, int, int, memoryview | None, IoRequest]] = []
+        reads: list[tuple[int, int, memoryview, IoRequest]] = []
+        rmw: list[IoRequest] = []
+        used = 0
+        for req in requests:
+            kind, offset, length = req.kind, req.offset, req.length
+            fua = Flag.FUA if req.fua else 0
+            if kind is Kind.READ:
+                if used + length <= len(self.read_buffer):
+                    dest = self.read_buffer[used : used + length]
+                    used += length
+                else:
+                    dest = memoryview(bytearray(length))
+                req.data = dest
+                reads.append((offset, length, dest, req))
+            elif kind is Kind.WRITE:
+                if offset % SECTOR or length % SECTOR:
+                    rmw.append(req)
+                else:
+                    writes.append((Op.WRITE, fua, offset, length, req.payload, req))
+            elif kind is Kind.FLUSH:
+                writes.append((Op.FLUSH, 0, 0, 0, None, req))
+            elif kind is Kind.TRIM:
+                if self.rebuilding:
+                    continue  # advisory; a WO head would punch where the layers installed later have data
+                start, end = -(-offset // SECTOR) * SECTOR, (offset + length) // SECTOR * SECTOR
+                for off, size in _pieces(start, end, MAX_IO):
+                    writes.append((Op.UNMAP, fua, off, size, None, req))
+            elif (req.no_hole or self.rebuilding) and req.fast_zero:
+                req.error = errno.ENOTSUP  # writing zeroes is no faster than a WRITE
+            else:
+                start, end = -(-offset // SECTOR) * SECTOR, (offset + length) // SECTOR * SECTOR
+                if start < end:
+                    # A WO replica gets explicit zeroes: a hole punched in its head now would let
+                    # the snapshot layers installed under it later show through.
+                    if req.no_hole or self.rebuilding:
+                        for off, size in _pieces(start, end, len(ZEROES)):
+                            writes.append((Op.WRITE, fua, off, size, ZEROES[:size], req))
+                    else:
+                        for off, size in _pieces(start, end, MAX_IO):
+                            writes.append((Op.UNMAP, fua | Flag.ZERO, off, size, None, req))
+                if offset % SECTOR or (offset + length) % SECTOR:
+                    rmw.append(req)
+        if writes and reads and sum(r[1] for r in reads) > SPLIT_ROUNDS and (
+            sum(w[3] for w in writes if w[0] is Op.WRITE) > SPLIT_ROUNDS
+        ):
+            self._run(writes, [])
+            self._run([], reads)
+        elif writes or reads:
+            self._run(writes, reads)
+        if rmw:
+            with self.volume.rmw_lock:
+                for req in rmw:
+                    if not req.error:
+                        self._read_modify_write(req)
+
+    def _run(self, writes: list, reads: list) -> None:
+        """Rounds until the writes are settled and every read served or no RW replica left."""
+        ok, failed = self._round(writes, reads)
+        if not ok:
+            for w in writes:
+                w[5].error = errno.EIO
+        while failed:
+            self.refresh()
+            if not self.readers:
+                for r in failed:
+                    r[3].error = errno.EIO
+                return
+            _, failed = self._round([], failed)
+
+    def _round(self, writes: list, reads: list) -> tuple[bool, list]:
+        """Send writes to every writer and reads to one reader; return (writes ok, reads to retry)."""
+        self.refresh()
+        pack = REQUEST.pack
+        base = self.seq
+        nw = len(writes)
+        self.seq += nw + len(reads)
+        dests: list = [None] * nw
+        dests += [r[2] for r in reads]
+        plan: dict[ReplicaLink, list] = {}  # link -> [replica, parts, count, reads, is_writer]
+        if writes:
+            parts = []
+            for j, (op, flags, offset, length, payload, _) in enumerate(writes):
+                parts.append(pack(MAGIC, op, flags, length, base + j, offset))
+                if payload is not None:
+                    parts.append(payload)
+            for replica, link in self.writers:
+                plan[link] = [replica, list(parts), nw, [], True]
+        failed: list = []
+        if reads:
+            if self.readers:
+                replica, link = self.readers[self.turn % len(self.readers)]
+                self.turn += 1
+                entry = plan.setdefault(link, [replica, [], 0, [], False])
+                entry[1] += [pack(MAGIC, Op.READ, 0, r[1], base + nw + i, r[0]) for i, r in enumerate(reads)]
+                entry[2] += len(reads)
+                entry[3] = reads
+            else:
+                failed = list(reads)
+        broken: dict[ReplicaLink, LinkFailure] = {}
+        for link, entry in plan.items():
+            try:
+                link.send(entry[1])
+            except LinkFailure as exc:
+                broken[link] = exc
+        ok = not writes
+        for link, entry in plan.items():
+            if link not in broken:
+                try:
+                    link.collect(entry[2], base, dests)
+                except LinkFailure as exc:
+                    broken[link] = exc
+            if link in broken:
+                self._fail(entry[0], broken[link])
+                failed += entry[3]
+            elif entry[4] and entry[0].mode is Mode.RW:
+                ok = True
+        return ok, failed
+
+    def _read_modify_write(self, req: IoRequest) -> None:
+        """Write the sectors an unaligned WRITE (or WRITE_ZEROES edge) touches, whole."""
+        offset, end = req.offset, req.offset + req.length
+        first, last = offset // SECTOR * SECTOR, -(-end // SECTOR) * SECTOR
+        if req.kind is Kind.WRITE:
+            segments = [(first, last)]
+        else:
+            head = (first, first + SECTOR) if offset % SECTOR else None
+            tail = (last - SECTOR, last) if end % SECTOR else None
+            if head and tail and head[1] >= tail[0]:
+                segments = [(first, last)]
+            else:
+                segments = [s for s in (head, tail) if s]
+        fua = Flag.FUA if req.fua else 0
+        for seg_start, seg_end in segments:
+            buf = memoryview(bytearray(seg_end - seg_start))
+            reads = []
+            if seg_start < offset:
+                reads.append((seg_start, SECTOR, buf[:SECTOR], req))
+            if seg_end > end and (seg_end - SECTOR > seg_start or not reads):
+                reads.append((seg_end - SECTOR, SECTOR, buf[-SECTOR:], req))
+            self._run([], reads)
+            if req.error:
+                return
+            lo, hi = max(seg_start, offset), min(seg_end, end)
+            if req.payload is not None:
+                buf[lo - seg_start : hi - seg_start] = req.payload[lo - offset : hi - offset]
+            else:
+                buf[lo - seg_start : hi - seg_start] = bytes(hi - lo)
+            writes = [
+                (Op.WRITE, fua, off, size, buf[off - seg_start : off - seg_start + size], req)
+                for off, size in _pieces(seg_start, seg_end, MAX_IO)
+            ]
+            self._run(writes, [])
+            if req.error:
+                return
+
+
+def _pieces(start: int, end: int, step: int) -> list[tuple[int, int]]:
+    return [(off, min(step, end - off)) for off in range(start, end, step)]

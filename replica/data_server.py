@@ -1,0 +1,193 @@
+"""The replica's binary data server (protocol: replica/wire.py).
+
+One blocking thread per connection. Per receive it parses EVERY complete
+request in the buffer, executes them inline on the chain (one lock hold per
+batch), and answers the whole batch with ONE ``sendmsg`` of response headers
+and read payloads (memoryviews into a preallocated buffer, no copies). Bad
+magic or an unknown op closes that connection only. Started by replica/cli.py.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import mmap
+import os
+import socket
+import threading
+from pathlib import Path
+
+from replica.chain import SparseFileChain
+from replica.wire import MAGIC, MAX_IO, REQUEST, RESPONSE, Op
+
+log = logging.getLogger(__name__)
+
+HEADER = REQUEST.size
+IN_BUFFER = MAX_IO + (1 << 20)
+OUT_BUFFER = 2 * MAX_IO
+IOV_MAX = 1000
+_READ, _WRITE, _UNMAP, _FLUSH, _PING = (int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING))
+
+
+class ProtocolError(Exception):
+    """The peer broke the protocol; its connection is closed."""
+
+
+def send_all(sock: socket.socket, parts: list[memoryview | bytes]) -> None:
+    """One sendmsg for the batch (more only if the kernel takes a partial write)."""
+    while parts:
+        batch = parts[:IOV_MAX]
+        sent = sock.sendmsg(batch)
+        total = sum(len(p) for p in batch)
+        if sent == total:
+            del parts[: len(batch)]
+            continue
+        i = 0
+        while sent >= len(batch[i]):
+            sent -= len(batch[i])
+            i += 1
+        parts[:i + 1] = [memoryview(batch[i])[sent:]]
+
+
+def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
+    inbuf = mmap.mmap(-1, IN_BUFFER)  # anonymous maps: pages are touched only when used
+    inview = memoryview(inbuf)
+    outview = memoryview(mmap.mmap(-1, OUT_BUFFER))
+    start = end = 0
+    pack, unpack = RESPONSE.pack, REQUEST.unpack_from
+    while True:
+        if end == IN_BUFFER or (start and IN_BUFFER - start < HEADER + MAX_IO):
+            inbuf[: end - start] = inbuf[start:end]  # compact: keep the partial request
+            end -= start
+            start = 0
+        got = conn.recv_into(inview[end:])
+        if got == 0:
+            return
+        end += got
+        parts: list[memoryview | bytes] = []
+        outpos = 0
+        with chain.lock:
+            while end - start >= HEADER:
+                magic, op, flags, length, seq, offset = unpack(inbuf, start)
+                if magic != MAGIC:
+                    raise ProtocolError(f"bad magic {magic:#x}")
+                status = 0
+                if op == _WRITE:
+                    if length > MAX_IO:
+                        raise ProtocolError(f"WRITE of {length} bytes exceeds {MAX_IO}")
+                    if end - start < HEADER + length:
+                        break
+                    data = inview[start + HEADER : start + HEADER + length]
+                    start += HEADER + length
+                    try:
+                        chain.write(data, offset, flags)
+                    except OSError as exc:
+                        status = exc.errno or errno.EIO
+                    parts.append(pack(MAGIC, status, 0, seq))
+                    continue
+                start += HEADER
+                if op == _READ:
+                    if length > MAX_IO:
+                        parts.append(pack(MAGIC, errno.EINVAL, 0, seq))
+                        continue
+                    if outpos + length > OUT_BUFFER:
+                        send_all(conn, parts)
+                        parts, outpos = [], 0
+                    dst = outview[outpos : outpos + length]
+                    try:
+                        chain.read_into(dst, offset)
+                    except OSError as exc:
+                        parts.append(pack(MAGIC, exc.errno or errno.EIO, 0, seq))
+                        continue
+                    outpos += length
+                    parts.append(pack(MAGIC, 0, length, seq))
+                    parts.append(dst)
+                    continue
+                try:
+                    if op == _UNMAP:
+                        chain.unmap(offset, length, flags)
+                    elif op == _FLUSH:
+                        chain.flush()
+                    elif op != _PING:
+                        raise ProtocolError(f"unknown op {op}")
+                except OSError as exc:
+                    status = exc.errno or errno.EIO
+                parts.append(pack(MAGIC, status, 0, seq))
+        if start == end:
+            start = end = 0
+        if parts:
+            send_all(conn, parts)
+
+
+class DataServer:
+    """Accepts data connections on TCP and/or a unix socket; one thread each."""
+
+    def __init__(self, chain: SparseFileChain, tcp: tuple[str, int] | None, unix_path: Path | None) -> None:
+        self.chain = chain
+        self.listeners: list[socket.socket] = []
+        self.connections: set[socket.socket] = set()
+        self._guard = threading.Lock()
+        if tcp is not None:
+            sock = socket.create_server(tcp, reuse_port=False)
+            self.listeners.append(sock)
+        if unix_path is not None:
+            if unix_path.exists():
+                unix_path.unlink()
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.bind(os.fspath(unix_path))
+            sock.listen(64)
+            self.listeners.append(sock)
+        self.unix_path = unix_path
+
+    @property
+    def tcp_address(self) -> str | None:
+        for sock in self.listeners:
+            if sock.family != socket.AF_UNIX:
+                host, port = sock.getsockname()[:2]
+                return f"{host}:{port}"
+        return None
+
+    def start(self) -> None:
+        for sock in self.listeners:
+            threading.Thread(target=self._accept, args=(sock,), daemon=True, name="data-accept").start()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # listener closed
+            if conn.family != socket.AF_UNIX:
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self._guard:
+                self.connections.add(conn)
+            threading.Thread(target=self._run, args=(conn,), daemon=True, name="data-conn").start()
+
+    def _run(self, conn: socket.socket) -> None:
+        try:
+            serve_connection(conn, self.chain)
+        except ProtocolError as exc:
+            log.warning("closing data connection: %s", exc)
+        except OSError as exc:
+            log.info("data connection ended: %s", exc)
+        finally:
+            with self._guard:
+                self.connections.discard(conn)
+            conn.close()
+
+    def stop(self) -> None:
+        for sock in self.listeners:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+        with self._guard:
+            conns = list(self.connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self.unix_path is not None and self.unix_path.exists():
+            self.unix_path.unlink()

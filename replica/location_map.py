@@ -1,0 +1,73 @@
+"""In-memory location map: for each 4096-byte sector, the newest layer holding it.
+
+Layer indices: 0 = no layer (a hole, reads zeros), 1 = bottom of the active
+chain, ..., n = head. ``loc`` is the map used by reads; ``base`` is the same
+map without the head (needed by UNMAP to know where an older layer holds data).
+Built from SEEK_DATA/SEEK_HOLE only, never by reading data. Used by
+replica/chain.py; one byte per sector per map, so <= 254 layers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from replica.sparse import data_extents
+from replica.wire import SECTOR
+
+MAX_LAYERS = 254
+_RUN = re.compile(rb"(.)\1*", re.S)
+
+
+class LocationMap:
+    def __init__(self, sectors: int) -> None:
+        self.loc = bytearray(sectors)
+        self.base = bytearray(sectors)
+
+    @classmethod
+    def build(cls, sectors: int, layer_fds: list[int]) -> LocationMap:
+        """Map for layers given bottom first (the last one is the head)."""
+        if len(layer_fds) > MAX_LAYERS:
+            raise ValueError(f"chain of {len(layer_fds)} layers exceeds {MAX_LAYERS}")
+        lmap = cls(sectors)
+        for index, fd in enumerate(layer_fds, start=1):
+            if index == len(layer_fds):
+                lmap.base[:] = lmap.loc
+            for offset, length in data_extents(fd, 0, sectors * SECTOR):
+                first = offset // SECTOR
+                last = min(sectors, -(-(offset + length) // SECTOR))
+                lmap.loc[first:last] = bytes((index,)) * (last - first)
+        return lmap
+
+    @property
+    def sectors(self) -> int:
+        return len(self.loc)
+
+    def runs(self, first: int, last: int, which: bytearray | None = None) -> Iterator[tuple[int, int, int]]:
+        """Yield (layer, first, last) for maximal runs of one layer in sectors [first, last)."""
+        table = self.loc if which is None else which
+        if last - first == 1:
+            yield table[first], first, last
+            return
+        seg = bytes(table[first:last])
+        if seg.count(seg[0]) == len(seg):
+            yield seg[0], first, last
+            return
+        for match in _RUN.finditer(seg):
+            yield seg[match.start()], first + match.start(), first + match.end()
+
+    def set(self, first: int, last: int, layer: int) -> None:
+        if last - first == 1:
+            self.loc[first] = layer
+        else:
+            self.loc[first:last] = bytes((layer,)) * (last - first)
+
+    def seal_head(self) -> None:
+        """The head became a snapshot: everything mapped now is below the new head."""
+        self.base[:] = self.loc
+
+    def grow(self, sectors: int) -> None:
+        extra = sectors - len(self.loc)
+        if extra > 0:
+            self.loc.extend(bytes(extra))
+            self.base.extend(bytes(extra))

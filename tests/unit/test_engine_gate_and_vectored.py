@@ -1,0 +1,73 @@
+"""IoGate pauses drain in-flight batches; vectored sends resume after partial writes."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from engine.io_gate import IoGate
+from engine.vectored import advance, send_all
+
+
+def test_pause_waits_for_in_flight_batches_and_blocks_new_ones() -> None:
+    gate = IoGate()
+    order: list[str] = []
+    inside, release = threading.Event(), threading.Event()
+
+    def batch(name: str, hold: bool) -> None:
+        with gate:
+            order.append(f"{name} in")
+            if hold:
+                inside.set()
+                release.wait(5)
+            order.append(f"{name} out")
+
+    first = threading.Thread(target=batch, args=("a", True))
+    first.start()
+    inside.wait(5)
+    paused = threading.Event()
+
+    def control() -> None:
+        with gate.paused():
+            order.append("paused")
+            paused.set()
+            second = threading.Thread(target=batch, args=("b", False))
+            second.start()
+            second.join(0.2)
+            assert second.is_alive()  # kept out while paused
+            order.append("resume")
+        second.join(5)
+
+    ctl = threading.Thread(target=control)
+    ctl.start()
+    assert not paused.wait(0.2)  # "a" still in flight
+    release.set()
+    ctl.join(5)
+    first.join(5)
+    assert order == ["a in", "a out", "paused", "resume", "b in", "b out"]
+
+
+def test_advance_drops_whole_and_partial_buffers() -> None:
+    parts = [b"abc", memoryview(b"defg"), b"h"]
+    assert [bytes(p) for p in advance(parts, 0)] == [b"abc", b"defg", b"h"]
+    assert [bytes(p) for p in advance(parts, 3)] == [b"defg", b"h"]
+    assert [bytes(p) for p in advance(parts, 5)] == [b"fg", b"h"]
+    assert advance(parts, 8) == []
+
+
+def test_send_all_delivers_many_large_parts() -> None:
+    a, b = socket.socketpair()
+    parts = [bytes([i]) * 100_000 for i in range(40)] + [b"end"]
+    received = bytearray()
+
+    def reader() -> None:
+        while len(received) < 4_000_003:
+            received.extend(b.recv(1 << 20))
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    send_all(a, list(parts))
+    thread.join(10)
+    assert bytes(received) == b"".join(parts)
+    a.close()
+    b.close()
