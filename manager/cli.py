@@ -23,7 +23,10 @@ from pathlib import Path
 
 from adapters.cli.command import add_store_option, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
+from adapters.rest.cli import listen_address
+from adapters.rest.server import DEFAULT_HOST, DEFAULT_PORT
 from domain.store import DEFAULT_HOME, HOME_ENV
+from manager.background import background_services
 from manager.local_cluster import local_cluster, node_setup, store_url
 from manager.loop import DEFAULT_INTERVAL_S, ControlLoop
 from manager.supervisor import Supervisor
@@ -45,6 +48,9 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
     }
     parser = make_parser(prog, descriptions[verb])
     parser.add_argument("--home", metavar="DIR", help=f"cluster directory (default: ${HOME_ENV}, else {DEFAULT_HOME})")
+    if verb != "down":
+        parser.add_argument("--api", nargs="?", const=(DEFAULT_HOST, DEFAULT_PORT), type=listen_address, metavar="HOST:PORT",
+                            help="also serve the REST API (default address 127.0.0.1:9500; port 0 = any free one)")
     if verb == "up":
         parser.add_argument("--nodes", type=int, default=3, metavar="N", help="number of nodes (default 3)")
     if verb == "manager":
@@ -88,7 +94,10 @@ def _run(verb: str, args: argparse.Namespace) -> int:
             signal.signal(sig, lambda *_: loop.stop.set())
         if verb == "up":
             print(_next_steps(home, sorted(supervisors)), flush=True)
-        loop.run()
+        with background_services(app, args.api) as api_url:
+            if api_url:
+                print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
+            loop.run()
     return ExitCode.OK
 
 

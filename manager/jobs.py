@@ -15,8 +15,11 @@ racing on one store are serialised by the job aggregate's version.
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from eventsourcing.domain import Aggregate
 
@@ -29,7 +32,10 @@ from domain.services import Snapshots, Volumes
 from domain.snapshots import SnapshotChain
 from domain.values import VolumeState
 
+log = logging.getLogger("pronghorn.jobs")
+
 JOB_LABEL = "recurring-job"
+SCHEDULER_INTERVAL_S = 10.0  # fire times are whole minutes: a job fires within this long of its minute
 STAMP = "%Y%m%d-%H%M"
 MAX_NAME = 63
 
@@ -107,3 +113,38 @@ class JobRunner:
                     chain.mark_removed(old)
             chains.append(chain)
         return requested, chains
+
+
+class JobScheduler:
+    """Runs ``JobRunner.run(clock())`` every ``interval`` seconds in a thread until ``stop()``.
+
+    Started by ``pronghorn up`` / ``pronghorn manager`` beside the control loop. A failing
+    run is logged and retried at the next tick (the store says what already fired).
+    """
+
+    def __init__(self, app: ControlPlane, interval: float = SCHEDULER_INTERVAL_S,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.runner = JobRunner(app)
+        self.interval = interval
+        self.clock = clock
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pronghorn-jobs", daemon=True)
+
+    def start(self) -> JobScheduler:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                for fired in self.runner.run(self.clock()):
+                    log.info("job %s fired for %s: %s", fired.job, fired.at.isoformat(),
+                             ", ".join(fired.requested) or "no live volumes")
+            except Exception:  # noqa: BLE001 - keep scheduling; the next tick retries
+                log.exception("recurring job run failed")
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()

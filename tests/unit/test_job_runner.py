@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from domain.jobs_service import RecurringJobs
 from domain.services import Nodes, Snapshots, Volumes
 from domain.store import open_control_plane
 from domain.values import GIB, Disk
-from manager.jobs import JOB_LABEL, JobRunner, snapshot_name
+from manager.jobs import JOB_LABEL, JobRunner, JobScheduler, snapshot_name
 
 T0 = datetime(2030, 11, 25, 10, 0, 30, tzinfo=UTC)  # after the jobs' creation (real time)
 
@@ -93,3 +94,25 @@ def test_two_runners_on_one_store_fire_once(tmp_path: Path) -> None:
         now = T0 + timedelta(minutes=5)
         assert len(JobRunner(a).run(now)) + len(JobRunner(b).run(now)) == 1
         assert len(Snapshots(b).chain("v1").requests) == 1
+
+
+def test_scheduler_thread_fires_with_its_clock_and_stops() -> None:
+    app = ControlPlane()
+    cluster(app, "v1")
+    RecurringJobs(app).create("five", "snapshot", "*/5 * * * *", 3, ["v1"])
+    ticks = iter([T0 + timedelta(minutes=m) for m in (0, 1, 5, 6)])
+    clock_done = threading.Event()
+
+    def clock() -> datetime:
+        try:
+            return next(ticks)
+        except StopIteration:
+            clock_done.set()
+            return T0 + timedelta(minutes=6)
+
+    scheduler = JobScheduler(app, interval=0.01, clock=clock).start()
+    try:
+        assert clock_done.wait(30)
+    finally:
+        scheduler.stop()
+    assert sorted(Snapshots(app).chain("v1").requests) == ["five-20301125-1000", "five-20301125-1005"]
