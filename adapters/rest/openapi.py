@@ -22,7 +22,9 @@ REF = "#/components/schemas/{model}"
 ERRORS = {
     HTTPStatus.BAD_REQUEST: "malformed JSON body",
     HTTPStatus.NOT_FOUND: "no such object (or route)",
-    HTTPStatus.CONFLICT: "already exists, not allowed in the current state, or concurrent change",
+    HTTPStatus.CONFLICT: "already exists, not allowed in the current state, scheduling failed, or concurrent change",
+    HTTPStatus.LENGTH_REQUIRED: "a body without Content-Length (chunked)",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "body over 1 MiB",
     HTTPStatus.UNPROCESSABLE_ENTITY: "invalid value",
     HTTPStatus.SERVICE_UNAVAILABLE: "event store unavailable",
 }
@@ -44,7 +46,8 @@ class _Schemas:
         return schema
 
 
-def openapi_document(routes: Iterable[Route], title: str = "Pronghorn API", version: str = "1") -> dict[str, Any]:
+def openapi_document(routes: Iterable[Route], server_url: str = "http://127.0.0.1:9500",
+                     title: str = "Pronghorn API", version: str = "1") -> dict[str, Any]:
     schemas = _Schemas()
     error = schemas.of(ErrorBody)
     paths: dict[str, dict[str, Any]] = {}
@@ -77,7 +80,7 @@ def openapi_document(routes: Iterable[Route], title: str = "Pronghorn API", vers
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
-        "servers": [{"url": "http://127.0.0.1:9500"}],
+        "servers": [{"url": server_url}],
         "paths": paths,
         "components": {"schemas": dict(sorted(schemas.components.items()))},
     }

@@ -31,6 +31,7 @@ log = logging.getLogger("pronghorn.api")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9500
 MAX_BODY = 1 << 20
+MAX_DRAINED = 64 << 20  # a larger refused body is not read: the connection is closed instead
 STOP_POLL_S = 0.1  # how often serve_forever checks for stop(): stop() waits at most this long
 
 
@@ -41,7 +42,8 @@ class ApiServer(ThreadingHTTPServer):
         super().__init__(address, ApiRequestHandler)
         self.app = app
         self.routes = routes
-        self.openapi = json.dumps(openapi_document(routes)).encode()
+        url = f"http://{address[0]}:{self.server_address[1]}"
+        self.openapi = json.dumps(openapi_document(routes, url)).encode()
 
 
 class ApiRequestHandler(BaseHTTPRequestHandler):
@@ -79,12 +81,19 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             self._send(status, json.dumps(error_body(code, message)).encode())
 
     def _read_body(self) -> Any:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # the unread body would be taken for the next request
+            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "LengthRequired", "send the body with a Content-Length")
         try:
             length = int(self.headers.get("Content-Length") or 0)
         except ValueError:
             raise ApiError(HTTPStatus.BAD_REQUEST, "MalformedRequest", "Content-Length is not a number") from None
         if length > MAX_BODY:
-            self.close_connection = True
+            if length <= MAX_DRAINED:  # read it away so the client sees the answer, not a reset
+                while length > 0 and (chunk := self.rfile.read(min(1 << 16, length))):
+                    length -= len(chunk)
+            else:
+                self.close_connection = True
             raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "TooLarge", f"body over {MAX_BODY} bytes")
         raw = self.rfile.read(length) if length > 0 else b""
         if not raw.strip():
@@ -112,6 +121,8 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)

@@ -65,7 +65,9 @@ def assert_released(device: BlockDevice, run_dir: Path) -> None:
     assert device.nbdfuse_pid is not None
     assert not running(device.nbdfuse_pid)
     if device.process is not None:  # attached by this process: nbdfuse must have exited cleanly
-        assert device.process.returncode == 0
+        # wait(), not returncode: a detach through a device recovered from the mount reaps
+        # nbdfuse with os.waitpid (Popen then reports 0) or leaves the reaping to this call.
+        assert device.process.wait(10) == 0
     assert list(run_dir.iterdir()) == []
 
 

@@ -7,15 +7,20 @@ each 4xx class with its JSON error body.
 
 from __future__ import annotations
 
+import http.client
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from openapi_spec_validator import validate
 
 from adapters.rest.routes import all_routes
-from adapters.rest.server import start_api
+from adapters.rest.server import MAX_BODY, start_api
 from domain.application import ControlPlane
 from domain.services import Snapshots
+from domain.store import open_control_plane
 from tests.fixtures.rest_client import ApiClient
 
 GI = 1024**3
@@ -45,6 +50,7 @@ def api(plane: ControlPlane) -> Iterator[ApiClient]:
 def test_openapi_document_is_valid_and_covers_every_route(api: ApiClient) -> None:
     validate(api.openapi)
     assert api.openapi["openapi"].startswith("3.1")
+    assert api.openapi["servers"] == [{"url": api.url}]
     documented = {(method.upper(), path) for path, ops in api.openapi["paths"].items() for method in ops}
     assert documented == {(r.method, r.path) for r in all_routes()} | {("GET", "/openapi.json")}
 
@@ -104,6 +110,7 @@ def test_malformed_and_missing_bodies_are_400(api: ApiClient) -> None:
     assert api.fails(400, "POST", "/v1/nodes", raw=b"{not json")["code"] == "MalformedJSON"
     assert api.fails(400, "POST", "/v1/nodes", raw=b"\xff\xfe")["code"] == "MalformedJSON"
     assert "needs a JSON body" in api.fails(400, "POST", "/v1/volumes")["message"]
+    assert api.fails(413, "POST", "/v1/nodes", raw=b" " * (MAX_BODY + 1))["code"] == "TooLarge"
 
 
 @pytest.mark.parametrize(("body", "words"), [
@@ -162,3 +169,35 @@ def test_replay_points_outside_the_history_are_422(api: ApiClient) -> None:
     assert "outside" in api.fails(422, "GET", "/v1/volumes/v/events?at=999")["message"]
     assert "no events at" in api.fails(422, "GET", "/v1/volumes/v/events?at=2001-01-01T00:00:00")["message"]
     assert "invalid point" in api.fails(422, "GET", "/v1/volumes/v/events?at=yesterday")["message"]
+
+
+def test_chunked_bodies_are_refused_and_the_connection_closed(api: ApiClient) -> None:
+    parts = urlsplit(api.url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    try:
+        connection.request("POST", "/v1/nodes", body=iter([b'{"name": "n1"}']),
+                           headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        reply = connection.getresponse()
+        assert reply.status == 411 and b"Content-Length" in reply.read()
+        assert reply.getheader("Connection") == "close"
+    finally:
+        connection.close()
+
+
+def test_concurrent_requests_on_one_volume_all_land(tmp_path: Path) -> None:
+    """Eight clients at once on a SQLite store: the services retry conflicts; nothing is lost."""
+    app = open_control_plane(f"sqlite://{tmp_path / 'events.sqlite'}")
+    handle = start_api(app, port=0)
+    try:
+        api = ApiClient(handle.url)
+        api.ok("POST", "/v1/nodes", NODE, 201)
+        api.ok("POST", "/v1/volumes", {"name": "v", "size": "1Gi", "number_of_replicas": 1}, 201)
+        names = [f"s{i}" for i in range(24)]
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(lambda n: api.call("POST", "/v1/volumes/v/snapshots", {"name": n})[0], names))
+        assert statuses == [202] * len(names)
+        listed = api.ok("GET", "/v1/volumes/v/snapshots")["snapshots"]
+        assert sorted(s["name"] for s in listed) == sorted(names)
+    finally:
+        handle.stop()
+        app.close()
