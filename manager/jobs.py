@@ -1,14 +1,16 @@
 """``JobRunner``: fires due recurring jobs — snapshot requests plus retention — once each.
 
-Called by the manager's control loop with the current time (tests inject it):
-``JobRunner(app).run(now)``. For each snapshot job whose cron has a fire time in
+Called with the current time (tests inject it) by ``JobScheduler``, the thread the
+manager runs beside its control loop: ``JobRunner(app).run(now)``. For each snapshot job whose cron has a fire time in
 ``(last fired (or created), now]``, it records, in ONE transaction
 (``RecurringJobs.fire``): the job's ``Fired`` event for the latest such time (missed
 earlier times are folded into it), a snapshot request on each of the job's live
 volumes named ``<job>-<YYYYMMDD-HHMM>`` (UTC) and labelled ``recurring-job=<job>``
 plus the job's labels, and a removed mark on the oldest snapshots that job made
-beyond ``retain`` (counting requests not yet taken). The manager's reconciler takes
-the requested snapshots and purges removed ones. A restarted runner reads
+beyond ``retain`` (counting requests not yet taken; an old request never taken,
+e.g. of a detached volume, is dropped instead, so requests never pile up). A
+volume whose chain refuses the request (full) is skipped; the others still fire.
+The manager's reconciler takes the requested snapshots and purges removed ones. A restarted runner reads
 ``last_fired`` from the store, so a fire time is never fired twice, and two runners
 racing on one store are serialised by the job aggregate's version.
 """
@@ -25,7 +27,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.application import ControlPlane
 from domain.cron import last_fire
-from domain.errors import NotFound
+from domain.errors import DomainError, NotFound
 from domain.jobs import JobTask, RecurringJob
 from domain.jobs_service import RecurringJobs
 from domain.services import Snapshots, Volumes
@@ -104,13 +106,19 @@ class JobRunner:
                 continue  # a job may name volumes that do not exist (yet)
             if state in (VolumeState.CREATING, VolumeState.DELETING, VolumeState.DELETED) or name in chain.snapshots:
                 continue
-            if name not in chain.requests:
-                chain.request(name, labels)
-                requested.append(f"{volume}/{name}")
+            try:
+                if name not in chain.requests:
+                    chain.request(name, labels)
+                    requested.append(f"{volume}/{name}")
+            except DomainError as refused:  # e.g. the chain is full: skip this volume, fire for the others
+                log.warning("job %s: no snapshot of %s: %s", job.name, volume, refused)
+                continue
             mine = made_by(chain, job.name)
             for old, taken in mine[: max(0, len(mine) - job.retain)]:
                 if taken:
                     chain.mark_removed(old)
+                else:  # never taken (e.g. the volume stayed detached): drop the request
+                    chain.fail_request(old, f"superseded: recurring job {job.name!r} keeps {job.retain}")
             chains.append(chain)
         return requested, chains
 

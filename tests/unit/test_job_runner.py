@@ -9,6 +9,7 @@ from pathlib import Path
 from domain.application import ControlPlane
 from domain.jobs_service import RecurringJobs
 from domain.services import Nodes, Snapshots, Volumes
+from domain.snapshots import MAX_SNAPSHOTS
 from domain.store import open_control_plane
 from domain.values import GIB, Disk
 from manager.jobs import JOB_LABEL, JobRunner, JobScheduler, snapshot_name
@@ -116,3 +117,17 @@ def test_scheduler_thread_fires_with_its_clock_and_stops() -> None:
     finally:
         scheduler.stop()
     assert sorted(Snapshots(app).chain("v1").requests) == ["five-20301125-1000", "five-20301125-1005"]
+
+
+def test_requests_never_taken_do_not_pile_up_and_a_full_chain_skips_one_volume() -> None:
+    app = ControlPlane()
+    cluster(app, "v1", "v2")
+    for i in range(MAX_SNAPSHOTS):
+        Snapshots(app).take("v2", f"user-{i}")  # v2's chain is full
+    RecurringJobs(app).create("five", "snapshot", "*/5 * * * *", 2, ["v1", "v2"])
+    runner = JobRunner(app)
+    for step in range(6):  # nobody takes v1's requests (say it stays detached)
+        fired = runner.run(T0 + timedelta(minutes=5 * step))
+        assert [f.requested for f in fired] == [(f"v1/{snapshot_name('five', fired[0].at)}",)]
+    assert sorted(Snapshots(app).chain("v1").requests) == ["five-20301125-1020", "five-20301125-1025"]
+    assert RecurringJobs(app).get("five").fires == 6
