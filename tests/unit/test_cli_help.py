@@ -19,7 +19,7 @@ HELP_CASES = [
     ("volume", ["expand"]), ("volume", ["delete"]),
     ("events", []), ("events", ["export"]), ("events", ["import"]),
     ("replay", []), ("demo", []),
-    ("job", []), ("job", ["create"]), ("job", ["ls"]), ("job", ["get"]), ("job", ["rm"]),
+    ("api", []), ("job", []), ("job", ["create"]), ("job", ["ls"]), ("job", ["get"]), ("job", ["rm"]),
 ]
 
 
