@@ -29,6 +29,7 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
 
+from bench.fio_jobs import cpu_seconds  # noqa: E402
 from bench.targets import parse_size  # noqa: E402
 from tests.conftest import PRONGHORN  # noqa: E402
 from tests.fixtures.engines import start_engine  # noqa: E402
@@ -78,9 +79,12 @@ def measure(data: int, workdir: Path) -> dict[str, Any]:
         target = start_replica(workdir, data, "target", data_socket=True)
         stack.callback(target.cleanup)
         print("rebuilding an empty replica", file=sys.stderr)
+        pids = {"source": source.pid, "target": target.pid, "engine": engine.pid}
+        cpu_before = {role: cpu_seconds(pid) for role, pid in pids.items()}
         started = time.perf_counter()
         result = engine_cli(engine.control, "add-replica", target.control)
         rebuild_s = time.perf_counter() - started
+        cpu = {role: cpu_seconds(pid) - cpu_before[role] for role, pid in pids.items()}
         modes = {r["address"]: r["mode"] for r in engine_cli(engine.control, "status")["replicas"]}
     return {
         "data_bytes": written,
@@ -93,6 +97,7 @@ def measure(data: int, workdir: Path) -> dict[str, Any]:
         "ratio_to_cp": cp_s / rebuild_s,
         "ratio_to_cp_sync": cp_sync_s / rebuild_s,
         "target_mode": modes.get(target.control, "missing"),
+        "rebuild_cpu_seconds": cpu,
         "rebuild_result": result,
     }
 
@@ -122,7 +127,8 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     print(f"{'cp --sparse=always':<24} {m['cp_seconds']:>8.2f} {m['cp_mib_s']:>8.1f} {m['ratio_to_cp']:>13.2f}")
     print(f"{'cp --sparse=always+sync':<24} {m['cp_sync_seconds']:>8.2f} {m['cp_sync_mib_s']:>8.1f} "
           f"{m['ratio_to_cp_sync']:>13.2f}")
-    print(f"target mode after rebuild: {m['target_mode']}")
+    print(f"target mode after rebuild: {m['target_mode']}; CPU seconds during the rebuild: "
+          + ", ".join(f"{role} {seconds:.2f}" for role, seconds in m["rebuild_cpu_seconds"].items()))
     return EXIT_OK
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -52,7 +53,16 @@ class Controller:
         self.volume = volume
         self.nbd = nbd
         self.lock = threading.Lock()  # one mutating control operation at a time
+        self.frontend_lock = threading.Lock()
         self.rebuilding = False
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """The control lock; while a rebuild holds it, fail fast instead of queueing for minutes."""
+        if self.rebuilding:
+            raise errors.FailedPrecondition("a rebuild is in progress; retry when it is done")
+        with self.lock:
+            yield
 
     def client(self, replica: Replica) -> ControlClient:
         return ControlClient(replica.control, timeout=max(self.volume.timeout, 30.0))
@@ -100,13 +110,11 @@ class Controller:
         return results
 
     # -- snapshots --------------------------------------------------------
-    def snapshot(self, name: str = "", labels: dict[str, str] | None = None, user: bool = True) -> SnapshotInfo:
+    def snapshot(self, name: str = "", labels: dict[str, str] | None = None) -> SnapshotInfo:
         name = name or str(uuid.uuid4())
         created = datetime.now(UTC).isoformat()
-        with self.lock, self.volume.gate.paused():
-            if self.rebuilding and user:
-                raise errors.FailedPrecondition("a rebuild is in progress; retry when it is done")
-            return self.take_snapshot(name, created, user, labels or {})
+        with self.exclusive(), self.volume.gate.paused():
+            return self.take_snapshot(name, created, True, labels or {})
 
     def take_snapshot(self, name: str, created: str, user: bool, labels: dict[str, str]) -> SnapshotInfo:
         """Snapshot every RW replica (caller holds the lock and has paused I/O)."""
@@ -119,13 +127,13 @@ class Controller:
         return self.on_each(lambda c: c.list_snapshots())[0]
 
     def revert(self, name: str) -> None:
-        with self.lock, self.volume.gate.paused():
+        with self.exclusive(), self.volume.gate.paused():
             if self.nbd.running:
                 raise errors.FailedPrecondition("stop the frontend before reverting")
             self.on_each(lambda c: c.revert(name))
 
     def delete_snapshot(self, name: str) -> None:
-        with self.lock, self.volume.gate.paused():
+        with self.exclusive(), self.volume.gate.paused():
             self.on_each(lambda c: c.mark_removed(name))
             self.on_each(lambda c: c.purge())
 
@@ -133,14 +141,14 @@ class Controller:
     def expand(self, size: int) -> None:
         if size % SECTOR or size < self.volume.size:
             raise errors.InvalidArgument(f"new size {size} must be a multiple of {SECTOR} >= {self.volume.size}")
-        with self.lock, self.volume.gate.paused():
+        with self.exclusive(), self.volume.gate.paused():
             if size == self.volume.size:
                 return
             self.on_each(lambda c: c.expand(size), modes=(Mode.RW, Mode.WO))
             self.volume.size = size
 
     def remove_replica(self, address: str) -> None:
-        with self.lock, self.volume.gate.paused():
+        with self.exclusive(), self.volume.gate.paused():
             replica = self.volume.replicas.find(address.removeprefix("tcp://"))
             if replica is None:
                 raise errors.NotFound(f"no replica {address}")
@@ -150,9 +158,9 @@ class Controller:
 
     # -- frontend ---------------------------------------------------------
     def frontend_start(self) -> None:
-        with self.lock:
+        with self.frontend_lock:  # not the control lock: a rebuild must not block the frontend
             self.nbd.start()
 
     def frontend_stop(self) -> None:
-        with self.lock:
+        with self.frontend_lock:
             self.nbd.stop()

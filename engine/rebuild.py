@@ -41,7 +41,7 @@ class RebuildResult:
 def add_replica(controller: Controller, address: str) -> RebuildResult:
     address = address.removeprefix("tcp://")
     volume = controller.volume
-    with controller.lock:
+    with controller.exclusive():
         existing = volume.replicas.find(address)
         if existing is not None and existing.mode is not Mode.ERR:
             raise errors.AlreadyExists(f"replica {address} is already {existing.mode}")

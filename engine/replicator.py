@@ -20,6 +20,7 @@ from enum import IntEnum
 
 from engine.replica_link import LinkFailure, ReplicaLink
 from engine.replicas import Mode, Replica
+from engine.vectored import send_all_many
 from engine.volume import Volume
 from replica.wire import MAGIC, MAX_IO, REQUEST, SECTOR, Flag, Op
 
@@ -197,11 +198,17 @@ class Replicator:
             else:
                 failed = list(reads)
         broken: dict[ReplicaLink, LinkFailure] = {}
-        for link, entry in plan.items():
-            try:
-                link.send(entry[1])
-            except LinkFailure as exc:
-                broken[link] = exc
+        if len(plan) == 1:
+            for link, entry in plan.items():
+                try:
+                    link.send(entry[1])
+                except LinkFailure as exc:
+                    broken[link] = exc
+        elif plan:  # interleaved, so the replicas drain large batches in parallel
+            by_sock = {link.sock: link for link in plan}
+            unsent = send_all_many({link.sock: entry[1] for link, entry in plan.items()}, self.volume.timeout)
+            for sock, error in unsent.items():
+                broken[by_sock[sock]] = LinkFailure(f"send: {error.__class__.__name__}")
         ok = not writes
         for link, entry in plan.items():
             if link not in broken:

@@ -43,11 +43,14 @@ def serve(config: EngineConfig) -> None:
     volume = Volume(config.volume, config.size, replica_set, config.replica_timeout)
     nbd = NbdServer(volume, config.nbd[0], config.nbd[1], config.nbd_socket)
     controller = Controller(volume, nbd)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.so_reuseport", 0)])
     host, port = config.listen
-    control_port = server.add_insecure_port(f"{host}:{port}")
+    try:
+        control_port = server.add_insecure_port(f"{host}:{port}")
+    except RuntimeError:  # grpc raises when the port is taken
+        control_port = 0
     if not control_port:
-        raise OSError(f"cannot listen on {host}:{port}")
+        raise OSError(f"cannot listen on {host}:{port} (control)")
     pb_grpc.add_EngineControlServicer_to_server(EngineControlService(controller), server)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

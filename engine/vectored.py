@@ -6,6 +6,7 @@ batch, continuing after partial sends.
 
 from __future__ import annotations
 
+import select
 import socket
 
 IOV_MAX = 1024
@@ -30,3 +31,33 @@ def advance(parts: list, sent: int) -> list:
     if sent:
         rest[0] = memoryview(rest[0])[sent:]
     return rest
+
+
+def send_all_many(pending: dict[socket.socket, list], timeout: float) -> dict[socket.socket, OSError]:
+    """Send each socket its buffers, interleaved, so slow readers drain in parallel.
+
+    Returns the sockets that failed (or made no progress within ``timeout``)
+    with their error; the others received everything.
+    """
+    pending = dict(pending)
+    failed: dict[socket.socket, OSError] = {}
+    poller = select.poll()
+    for sock in pending:
+        poller.register(sock, select.POLLOUT)
+    while pending:
+        for sock, parts in list(pending.items()):
+            try:
+                while parts:
+                    parts = advance(parts, sock.sendmsg(parts[:IOV_MAX], [], socket.MSG_DONTWAIT))
+            except BlockingIOError:
+                pending[sock] = parts
+                continue
+            except OSError as exc:
+                failed[sock] = exc
+            del pending[sock]
+            poller.unregister(sock)
+        if pending and not poller.poll(int(timeout * 1000)):
+            for sock in pending:
+                failed[sock] = TimeoutError(f"no send progress within {timeout}s")
+            return failed
+    return failed

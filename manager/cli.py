@@ -29,6 +29,7 @@ from domain.store import DEFAULT_HOME, HOME_ENV
 from manager.background import background_services
 from manager.local_cluster import local_cluster, node_setup, store_url
 from manager.loop import DEFAULT_INTERVAL_S, ControlLoop
+from manager.replenishment import DEFAULT_REPLENISHMENT_WAIT_S, ReplicaPolicy
 from manager.supervisor import Supervisor
 
 MAX_NODES = 50
@@ -56,12 +57,18 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
     if verb == "manager":
         parser.add_argument("--node", required=True, metavar="NAME", help="this node's name")
         parser.add_argument("--address", default="127.0.0.1", metavar="IP", help="address its processes listen on")
+        parser.add_argument("--leader", action="store_true",
+                            help="make the cluster-wide decisions (placing and removing replicas); "
+                            "exactly one manager of a cluster must have it")
         add_store_option(parser)
     if verb != "down":
         parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, metavar="SECONDS",
                             help="seconds between full reconcile passes (default 2)")
         parser.add_argument("--rebuilds-per-node", type=int, default=5, metavar="N",
                             help="concurrent replica rebuilds per node (default 5)")
+        parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
+                            metavar="SECONDS", help="how long a failed replica may take to come back before a "
+                            f"new one is placed elsewhere (default {DEFAULT_REPLENISHMENT_WAIT_S:.0f})")
     parser.epilog = "Exit codes: 0 ok, 2 bad arguments, 7 store unavailable."
     return parser
 
@@ -83,13 +90,18 @@ def _run(verb: str, args: argparse.Namespace) -> int:
         return ExitCode.OK
     if verb == "up" and not 1 <= args.nodes <= MAX_NODES:
         raise CommandError(f"--nodes must be between 1 and {MAX_NODES}", ExitCode.USAGE)
+    if args.interval <= 0 or args.rebuilds_per_node < 1 or args.replica_replenishment_wait < 0:
+        raise CommandError("--interval and --rebuilds-per-node must be positive, "
+                           "--replica-replenishment-wait not negative", ExitCode.USAGE)
     url = store_url(home) if verb == "up" else args.store
     with opened_store(url) as app:
         if verb == "up":
             supervisors = local_cluster(app, home, args.nodes)
         else:
             supervisors = {args.node: node_setup(app, home, args.node, args.address)}
-        loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node)
+        policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
+        loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
+                           leader=verb == "up" or args.leader)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: loop.stop.set())
         if verb == "up":

@@ -17,6 +17,7 @@ import time
 from domain.application import ControlPlane
 from manager.rebuilds import Rebuilds
 from manager.reconciler import Reconciler
+from manager.replenishment import ReplicaPolicy
 from manager.supervisor import Supervisor
 
 log = logging.getLogger("pronghorn.manager")
@@ -27,11 +28,12 @@ POLL_S = 0.2
 
 class ControlLoop:
     def __init__(self, app: ControlPlane, supervisors: dict[str, Supervisor],
-                 interval: float = DEFAULT_INTERVAL_S, rebuilds_per_node: int = 5) -> None:
+                 interval: float = DEFAULT_INTERVAL_S, rebuilds_per_node: int = 5,
+                 policy: ReplicaPolicy | None = None, leader: bool = True) -> None:
         self.app = app
         self.interval = interval
         self.rebuilds = Rebuilds(app, rebuilds_per_node)
-        self.reconciler = Reconciler(app, supervisors, self.rebuilds)
+        self.reconciler = Reconciler(app, supervisors, self.rebuilds, policy, leader)
         self.stop = threading.Event()
         self.passes = 0
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 
 from domain.application import ControlPlane
@@ -24,6 +25,7 @@ from engine.errors import EngineError
 log = logging.getLogger("pronghorn.manager.rebuilds")
 
 DEFAULT_REBUILDS_PER_NODE = 5
+RETRY_AFTER_S = 10.0  # a failed rebuild is retried no sooner (no event storm from a broken replica)
 REBUILD_TIMEOUT_S = 1800.0  # a replica that hangs must not hold a rebuild slot forever
 
 
@@ -34,6 +36,7 @@ class Rebuilds:
         self.lock = threading.Lock()
         self.running: dict[tuple[str, str], str] = {}  # (volume, replica) -> node
         self.threads: list[threading.Thread] = []
+        self.failed_at: dict[tuple[str, str], float] = {}  # monotonic time of the last failure
 
     def busy(self, volume: str, replica: str) -> bool:
         with self.lock:
@@ -43,6 +46,8 @@ class Rebuilds:
         """Start rebuilding unless already running or the node is at its limit."""
         with self.lock:
             if (volume, replica) in self.running:
+                return False
+            if time.monotonic() - self.failed_at.get((volume, replica), -RETRY_AFTER_S) < RETRY_AFTER_S:
                 return False
             if Counter(self.running.values())[node] >= self.per_node:
                 return False
@@ -64,8 +69,10 @@ class Rebuilds:
                      volume, replica, result.source, result.bytes_from_network, result.bytes_already_present)
         except (EngineError, DomainError) as exc:
             log.warning("rebuild of %s/%s failed: %s", volume, replica, exc)
+            with self.lock:
+                self.failed_at[(volume, replica)] = time.monotonic()
             try:
-                replicas.rebuild_failed(volume, replica, str(exc)[:500] or type(exc).__name__)
+                replicas.rebuild_failed(volume, replica, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
             except DomainError:
                 pass
         finally:

@@ -14,7 +14,8 @@ threads, so a restarted manager simply resumes. Per volume:
   is recorded with its ``nbd://`` endpoint. Replicas the engine reports ERR are
   recorded failed and rebuilt; a replica the engine lacks is rebuilt
   (``manager.rebuilds``); a smaller engine is expanded online; snapshot intents
-  are carried out (``manager.snapshot_work``).
+  are carried out (``manager.snapshot_work``); on the leader, replicas that stay
+  failed are replaced and stale ones removed (``manager.replenishment``).
 - otherwise: the engine and replica processes are stopped and a detaching
   volume is recorded ``Detached``.
 Finally processes and replica directories no live volume wants are removed
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from datetime import UTC, datetime
 
 from domain.application import ControlPlane
 from domain.errors import DomainError
@@ -36,6 +38,7 @@ from engine.client import EngineClient
 from engine.errors import EngineError
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
+from manager.replenishment import ReplicaPolicy, remove_stale, replenish
 from manager.snapshot_work import carry_out
 from manager.supervisor import StartFailed, Supervisor, replica_size
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
@@ -45,11 +48,20 @@ from replica.errors import ReplicaError
 log = logging.getLogger("pronghorn.manager.reconciler")
 
 STATUS_TIMEOUT_S = 5.0
+REASON_LIMIT = 300
+
+
+def one_line(text: str) -> str:
+    """A failure reason as the domain takes it: one line, bounded."""
+    return " ".join(text.split())[:REASON_LIMIT] or "unknown"
 
 
 class Reconciler:
-    def __init__(self, app: ControlPlane, supervisors: dict[str, Supervisor], rebuilds: Rebuilds) -> None:
+    def __init__(self, app: ControlPlane, supervisors: dict[str, Supervisor], rebuilds: Rebuilds,
+                 policy: ReplicaPolicy | None = None, leader: bool = True) -> None:
         self.app = app
+        self.policy = policy or ReplicaPolicy()
+        self.leader = leader  # makes the cluster-wide decisions (placing, removing replicas)
         self.supervisors = supervisors
         self.rebuilds = rebuilds
         self.volumes = Volumes(app)
@@ -94,6 +106,12 @@ class Reconciler:
         desired = desired_engine(self.volumes.get(volume.name),
                                  [self.replicas.get(volume.name, r.name) for r in desired.replicas])
         self._engine(volume, desired, engine)
+        if self.leader:
+            volume = self.volumes.get(volume.name)
+            members = [self.replicas.get(volume.name, r) for r in sorted(volume.replicas)]
+            now = datetime.now(UTC)
+            remove_stale(self.replicas, volume, members, now)
+            replenish(self.replicas, volume, members, self.policy, now)
         return wanted
 
     def _replica(self, volume: Volume, member: DesiredReplica, engine: Supervisor | None) -> None:
@@ -105,7 +123,13 @@ class Reconciler:
         if had and not sup.alive(key) and member.mode != ReplicaMode.ERR:
             self.replicas.fail(volume.name, member.name, "replica process exited")
             self._remove_from_engine(volume.name, engine, member.address)
-        inst = sup.ensure_replica(volume.name, member.name, member.data_dir, volume.size)
+        try:
+            inst = sup.ensure_replica(volume.name, member.name, member.data_dir, volume.size)
+        except StartFailed as exc:
+            if member.mode != ReplicaMode.ERR:
+                self.replicas.fail(volume.name, member.name, one_line(f"cannot start: {exc}"))
+            log.warning("%s: %s", volume.name, exc)
+            return
         if replica_size(member.data_dir) < volume.size and not self._engine_alive(volume.name, engine):
             with ControlClient(inst.control, timeout=STATUS_TIMEOUT_S) as control:
                 control.expand(volume.size)  # offline expansion (online: the engine expands them all)
@@ -143,6 +167,9 @@ class Reconciler:
         for member in desired.replicas:
             if member.name in in_engine or not member.address or self.rebuilds.busy(volume.name, member.name):
                 continue
+            local = self.supervisors.get(member.node)
+            if local is not None and not local.alive(replica_key(volume.name, member.name)):
+                continue  # its process is not up (yet): nothing to rebuild into
             self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
 
     def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient) -> None:
@@ -151,7 +178,7 @@ class Reconciler:
         replica: Replica = self.replicas.get(volume, member.name)
         if mode == ReplicaMode.ERR:
             if replica.mode != ReplicaMode.ERR:
-                self.replicas.fail(volume, member.name, error or "engine reported an error")
+                self.replicas.fail(volume, member.name, one_line(error or "engine reported an error"))
             client.remove_replica(member.address)  # rebuilt on the next pass (a delta)
         elif mode == ReplicaMode.RW and replica.mode != ReplicaMode.RW:
             if replica.rebuild == "running":

@@ -44,7 +44,8 @@ log = logging.getLogger("pronghorn.manager.supervisor")
 
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
-START_ATTEMPTS = 5
+START_ATTEMPTS = 3
+RESTART_BACKOFF_S = 10.0  # after a failed start, the next attempt waits this long
 PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
 
 
@@ -85,6 +86,7 @@ class Supervisor:
         (directory / "sockets").mkdir(parents=True, exist_ok=True)
         self.table = InstanceTable(directory / "instances.json")
         self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
         self.adopt()
 
     # -- after a restart -------------------------------------------------------------
@@ -134,8 +136,12 @@ class Supervisor:
         old = self.table.records.get(key)
         ports = [int(old.control.rpartition(":")[2])] if old else []
 
-        def args(port: int) -> list[str]:
+        try:
             Path(data_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartFailed(f"{key}: cannot create {data_dir}: {exc.strerror}") from exc
+
+        def args(port: int) -> list[str]:
             return ["replica", "serve", "--dir", data_dir, "--size", str(size),
                     "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}"]
 
@@ -164,6 +170,10 @@ class Supervisor:
         return self._start(record, ports, 2)
 
     def _start(self, record: Callable[[int], Instance], preferred: list[int], span: int) -> Instance:
+        key = record(0).key
+        failed = self.start_failed.get(key)
+        if failed is not None and time.monotonic() - failed[0] < RESTART_BACKOFF_S:
+            raise StartFailed(f"{self.node}: {key} failed to start recently: {failed[1]}")
         error: Exception | None = None
         for attempt in range(START_ATTEMPTS):
             port = preferred[0] if attempt == 0 and preferred else free_ports(self.host, span)
@@ -173,6 +183,7 @@ class Supervisor:
             except StartFailed as exc:
                 error = exc
                 log.warning("%s: %s did not start on port %d: %s", self.node, inst.key, port, exc)
+        self.start_failed[key] = (time.monotonic(), str(error))
         raise StartFailed(f"{self.node}: cannot start: {error}")
 
     def _spawn(self, inst: Instance) -> Instance:
@@ -181,9 +192,13 @@ class Supervisor:
         log_path = self.directory / "logs" / f"{safe}.log"
         ready_path.unlink(missing_ok=True)
         self.table.put(inst)  # BEFORE the spawn: a restarted manager can find it by its args
-        with open(ready_path, "wb") as out, open(log_path, "ab") as err:
-            child = subprocess.Popen([self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=err, start_new_session=True, close_fds=True)
+        try:
+            with open(ready_path, "wb") as out, open(log_path, "ab") as err:
+                child = subprocess.Popen([self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            self.table.drop(inst.key)
+            raise StartFailed(f"{inst.key}: cannot run {self.executable}: {exc}") from exc
         inst.pid = child.pid
         self.children[child.pid] = child
         self.table.put(inst)  # AFTER: the pid

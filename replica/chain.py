@@ -165,6 +165,8 @@ class SparseFileChain:
         end = offset + length
         if length > MAX_IO or end > self.meta.size:
             raise _einval(f"I/O [{offset}, +{length}) outside volume of {self.meta.size} bytes")
+        if length == 0:
+            return
         first, last = offset >> 12, (end + 4095) >> 12
         loc = self.map.loc
         if last - first == 1 or loc.count(loc[first], first, last) == last - first:  # one layer: one preadv
@@ -186,6 +188,8 @@ class SparseFileChain:
         length = len(data)
         if length > MAX_IO or offset + length > self.meta.size:
             raise _einval(f"I/O [{offset}, +{length}) outside volume of {self.meta.size} bytes")
+        if length == 0:
+            return
         if (offset | length) & 4095:
             self._write_unaligned(data, offset)
         else:
@@ -221,6 +225,8 @@ class SparseFileChain:
     def unmap(self, offset: int, length: int, flags: int = 0) -> None:
         """TRIM (advisory) or, with Flag.ZERO, make the range read zeros."""
         self._check(offset, length)
+        if length == 0:
+            return
         end = offset + length
         first, last = -(-offset // SECTOR), end // SECTOR
         zero = bool(flags & _ZERO)

@@ -115,9 +115,10 @@ class ControlClient:
     def close(self) -> None:
         self.channel.close()
 
-    def _unary(self, method: str, request: Any, timeout: float | None = None) -> Any:
+    def _unary(self, method: str, request: Any, long_running: bool = False) -> Any:
+        """One call; ``long_running`` ones (work proportional to the data) get no deadline."""
         try:
-            return getattr(self.stub, method)(request, timeout=timeout or self.timeout)
+            return getattr(self.stub, method)(request, timeout=None if long_running else self.timeout)
         except grpc.RpcError as exc:
             raise translate(self.address, exc) from None
 
@@ -146,14 +147,15 @@ class ControlClient:
         return SnapshotInfo.of(self._unary("MarkRemoved", pb.SnapshotName(name=name)))
 
     def purge(self) -> PurgeResult:
-        reply = self._unary("Purge", pb.Empty(), timeout=None)
+        reply = self._unary("Purge", pb.Empty(), long_running=True)
         return PurgeResult(tuple(reply.deleted), tuple(reply.coalesced), tuple(reply.pruned))
 
     def expand(self, size: int) -> ReplicaInfo:
         return ReplicaInfo.of(self._unary("Expand", pb.ExpandRequest(size=size)))
 
     def checksum(self, layer: str, recompute: bool = False) -> str:
-        return str(self._unary("Checksum", pb.ChecksumRequest(layer=layer, recompute=recompute)).sha256)
+        request = pb.ChecksumRequest(layer=layer, recompute=recompute)
+        return str(self._unary("Checksum", request, long_running=True).sha256)
 
     def get_revision_counter(self) -> int:
         return int(self._unary("GetRevisionCounter", pb.Empty()).value)
@@ -164,7 +166,7 @@ class ControlClient:
     # --- rebuild -------------------------------------------------------------------
     def chunk_checksums(self, layer: str, chunk_size: int) -> list[ChunkChecksum]:
         reply = self._unary("ChunkChecksums", pb.ChunkChecksumsRequest(layer=layer, chunk_size=chunk_size),
-                            timeout=None)
+                            long_running=True)
         return [ChunkChecksum(c.index, tuple(zip(c.extents[::2], c.extents[1::2], strict=True)), c.digest)
                 for c in reply.chunks]
 

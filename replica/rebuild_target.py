@@ -5,10 +5,11 @@ committed by renaming the directory) and starts a fresh empty chain, so the
 engine can add this replica in WO mode at once. SyncFrom pulls each snapshot
 layer from a source replica into ``rebuild/<layer>.partial``: for every chunk
 the source has, it keeps what the partial file already holds (resume), copies
-bytes the basis holds identically (delta: compared by checksum, read through
-the basis chain's own location map), and fetches only the rest. Finally the
-layers are installed under the current head with one volume.meta commit, the
-chain verified and ``basis/`` deleted. Called by the control service.
+bytes the basis holds identically (delta, compared by digest: first the
+basis's own copy of the same layer, then the old chain's merged view through
+its location map), and fetches only the rest. Finally the layers are
+installed under the current head with one volume.meta commit, the chain
+verified and ``basis/`` deleted. Called by the control service.
 """
 
 from __future__ import annotations
@@ -151,6 +152,7 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
                 basis: SparseFileChain | None, progress: Progress, throttle: Throttle) -> Iterator[Progress]:
     wanted = src.chunk_checksums(layer.name, chunk_size)
     fd = os.open(part, os.O_RDWR | os.O_CREAT, 0o644)
+    same = _basis_layer(basis, layer.name)  # the old copy of this very layer, if the basis has one
     try:
         if os.fstat(fd).st_size < layer.size:
             os.ftruncate(fd, layer.size)
@@ -163,6 +165,11 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
                 progress.bytes_already_present += sum(n for _, n in chunk.extents)
                 continue
             punch_hole(fd, chunk.index * chunk_size, chunk_size)
+            if same is not None and checksums.chunk_digest(same, chunk.index, chunk_size) == chunk.digest:
+                for offset, length in chunk.extents:
+                    os.pwrite(fd, os.pread(same, length, offset), offset)
+                progress.bytes_copied_locally += sum(n for _, n in chunk.extents)
+                continue
             if basis is not None and _copy_from_basis(basis, fd, chunk.extents, chunk.digest):
                 progress.bytes_copied_locally += sum(n for _, n in chunk.extents)
                 continue
@@ -183,6 +190,17 @@ def _pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: in
         _verify(fd, layer.name, chunk_size, {c.index: c.digest for c in wanted})
     finally:
         os.close(fd)
+        if same is not None:
+            os.close(same)
+
+
+def _basis_layer(basis: SparseFileChain | None, name: str) -> int | None:
+    if basis is None or basis.meta.snapshot(name) is None:
+        return None
+    try:
+        return os.open(basis.directory / md.snap_file(name), os.O_RDONLY)
+    except FileNotFoundError:
+        return None
 
 
 def _verify(fd: int, name: str, chunk_size: int, expected: dict[int, bytes]) -> None:

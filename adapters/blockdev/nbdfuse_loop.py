@@ -32,6 +32,7 @@ FUSE_BUSY_WAIT = 2.0
 
 
 def attach(uri: str, *, run_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0) -> BlockDevice:
+    """Serve ``uri`` as a file with nbdfuse and bind a loop device to it; undone entirely on failure."""
     nbdfuse, _ = require("nbdfuse"), require("losetup")
     base = Path(run_dir) if run_dir is not None else DEFAULT_RUN_DIR
     base.mkdir(parents=True, exist_ok=True)
@@ -64,12 +65,11 @@ def release(device: BlockDevice) -> list[tuple[str, BaseException]]:
     FUSE unmount fails while the loop device holds the file open).
     """
     failures: list[tuple[str, BaseException]] = []
-    if device.path:
+    if device.path and _still_ours(device):
         with contextlib.suppress(OSError):  # best effort: push the loop device's cache to the export
             _fsync_device(device.path)
         try:
-            if Path("/sys/block", Path(device.path).name, "loop").exists():
-                run(["losetup", "--detach", device.path])
+            run(["losetup", "--detach", device.path])
         except CommandFailed as exc:
             failures.append((f"losetup --detach {device.path}", exc))
     if device.fuse_dir is None:
@@ -82,6 +82,16 @@ def release(device: BlockDevice) -> list[tuple[str, BaseException]]:
     _stop_nbdfuse(device)
     _remove_leftovers(device.fuse_dir)
     return failures
+
+
+def _still_ours(device: BlockDevice) -> bool:
+    """True while the loop device is bound to this attachment's file (not detached, not reused by another)."""
+    backing = Path("/sys/block", Path(os.path.realpath(device.path)).name, "loop", "backing_file")
+    try:
+        bound_to = backing.read_text().strip()
+    except OSError:
+        return False
+    return device.fuse_dir is None or bound_to == str(device.fuse_dir / EXPORT_FILE)
 
 
 def find(dev_path: str) -> BlockDevice:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import signal
 import subprocess
@@ -198,3 +199,32 @@ def test_writes_flushed_before_engine_sigkill_survive(volume_factory: Callable[.
     engine.restart()  # already dead: starts again on the same replicas and ports
     with NbdClient(engine.uri) as client:
         writer.check(client.read, "engine after restart")
+
+
+@pytest.mark.slow
+def test_mounted_filesystem_keeps_working_when_a_replica_dies(volume_factory: Callable[..., ReplicatedVolume],  # noqa: F811
+                                                              tmp_path: Path) -> None:
+    made = volume_factory(3)
+    engine, victim = made.engine, made.replicas[0]
+    target, run_dir = tmp_path / "mnt", tmp_path / "blockdev"
+    mount_volume(engine.uri, target, FsType.EXT4, run_dir=run_dir)
+    try:
+        before = write_files(target)
+        os.sync()
+        victim.kill(signal.SIGKILL)
+        after = {}
+        for i in range(4):  # written, synced and read back through the filesystem after the failure
+            data = random.Random(i).randbytes(512 * 1024)
+            (target / f"after-{i}.bin").write_bytes(data)
+            after[f"after-{i}.bin"] = hashlib.sha256(data).hexdigest()
+        os.sync()
+        assert modes(engine)[victim.control] == "ERR"
+    finally:
+        if mount_at(target) is not None:
+            unmount_volume(target)
+    mount_volume(engine.uri, target, FsType.EXT4, run_dir=run_dir)
+    try:
+        hashes = before | after
+        assert {name: hashlib.sha256((target / name).read_bytes()).hexdigest() for name in hashes} == hashes
+    finally:
+        unmount_volume(target)

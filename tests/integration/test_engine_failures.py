@@ -116,3 +116,20 @@ def test_a_silent_replica_times_out_into_err(volume_factory: Callable[..., Repli
         assert modes(volume)[frozen.control] == "ERR"
     finally:
         frozen.kill(signal.SIGCONT)
+
+
+@pytest.mark.parametrize("taken", ["nbd", "control"])
+def test_a_taken_port_is_a_clean_start_failure(volume_factory: Callable[..., ReplicatedVolume],
+                                               tmp_path: Path, taken: str) -> None:
+    volume = volume_factory(replicas_count=1, size=16 * MiB)
+    second = engines.EngineProcess("vol", 16 * MiB, [volume.replicas[0].control], tmp_path / "second.log")
+    ports = {"nbd": volume.engine.nbd, "listen": volume.engine.control}
+    with pytest.raises(EngineStartError) as failure:
+        if taken == "nbd":
+            second.start(nbd=ports["nbd"])
+        else:
+            second.start(listen=ports["listen"])
+    assert failure.value.returncode == 1
+    log = (tmp_path / "second.log").read_text()
+    assert "Traceback" not in log and ("in use" in log or "cannot listen" in log)
+    second.cleanup()

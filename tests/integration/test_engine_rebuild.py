@@ -166,6 +166,12 @@ def test_zeroes_and_trims_during_a_rebuild_keep_replicas_identical(
             time.sleep(0.02)
         write(volume, "write -z -u 0 8m", "write -z -u 20m 100k", "write -P 0x55 40m 8m", "discard 40m 8m",
               "write -P 0x99 60m 64k")
+        with volume.engine.client() as client:
+            try:
+                client.snapshot("during-rebuild")
+                assert not thread.is_alive(), "a user snapshot was taken in the middle of a rebuild"
+            except errors.FailedPrecondition as refused:
+                assert "rebuild" in str(refused)
         thread.join(timeout=120)
         assert results and modes(volume)[target.control] == "RW"
         write(volume, "read -P 0 0 8m", "read -P 0x99 60m 64k")

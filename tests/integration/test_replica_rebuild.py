@@ -134,3 +134,25 @@ def test_sync_without_prepare_is_refused(replica_factory) -> None:
         src.snapshot("s")
         with pytest.raises(errors.FailedPrecondition):
             list(dst.sync_from(source.control, chain_layers(src)))
+
+
+def test_delta_rebuild_reuses_the_old_copy_of_a_layer(replica_factory) -> None:
+    """A restarted replica with the same older snapshot gets only what it missed, even where
+    its head had overwritten that snapshot (the merged view alone would differ there)."""
+    source, target = replica_factory(SIZE, "source"), replica_factory(SIZE, "target")
+    first, later = os.urandom(8 * MiB), os.urandom(2 * MiB)
+    for r in (source, target):
+        with DataClient(r.data) as data, r.control_client() as control:
+            data.write(0, first)
+            control.snapshot("s1")
+            data.write(MiB, later)  # overwrites part of s1 in the head
+            data.flush()
+    target.kill(signal.SIGKILL)
+    with source.control_client() as control, DataClient(source.data) as data:
+        data.write(20 * MiB, os.urandom(MiB))  # missed by the target
+        control.snapshot("s2")
+    target.start()
+    done = rebuild(target, source)
+    assert done.bytes_from_network == MiB
+    assert done.bytes_copied_locally == 8 * MiB + 2 * MiB
+    assert_same_chain(source, target)

@@ -6,7 +6,7 @@ import socket
 import threading
 
 from engine.io_gate import IoGate
-from engine.vectored import advance, send_all
+from engine.vectored import advance, send_all, send_all_many
 
 
 def test_pause_waits_for_in_flight_batches_and_blocks_new_ones() -> None:
@@ -71,3 +71,25 @@ def test_send_all_delivers_many_large_parts() -> None:
     assert bytes(received) == b"".join(parts)
     a.close()
     b.close()
+
+
+def test_send_all_many_interleaves_and_reports_a_stuck_reader() -> None:
+    pairs = [socket.socketpair() for _ in range(3)]
+    payload = [bytes([i]) * 50_000 for i in range(20)]  # 1 MB each: more than a socket buffer
+    got = [bytearray(), bytearray()]
+
+    def reader(i: int) -> None:
+        while len(got[i]) < 1_000_000:
+            got[i].extend(pairs[i][1].recv(1 << 20))
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    failed = send_all_many({pairs[i][0]: list(payload) for i in range(3)}, timeout=0.5)  # pair 2 never reads
+    for t in threads:
+        t.join(10)
+    assert bytes(got[0]) == bytes(got[1]) == b"".join(payload)
+    assert list(failed) == [pairs[2][0]] and isinstance(failed[pairs[2][0]], TimeoutError)
+    for a, b in pairs:
+        a.close()
+        b.close()

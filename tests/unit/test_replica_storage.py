@@ -186,3 +186,13 @@ def test_chunk_checksums_list_allocated_chunks_and_fill_the_sidecar(tmp_path: Pa
     assert json.loads(checksums.sidecar(path).read_text())["sha256"] == stored
     assert stored == checksums.stored_or_computed(path, recompute=True)
     chain.close()
+
+
+def test_zero_length_io_is_a_no_op(tmp_path: Path) -> None:
+    chain = SparseFileChain.create(tmp_path / "r", 4 * S)
+    chain.read_into(memoryview(bytearray(0)), 4 * S)  # at the very end, too
+    chain.read_into(memoryview(bytearray(0)), 5)
+    chain.write(b"", 4 * S)
+    chain.unmap(4 * S, 0, Flag.ZERO)
+    assert chain.revision == 0 and list(data_extents(chain.head_fd)) == []
+    chain.close()
