@@ -145,6 +145,9 @@ class Reconciler:
             if len(addresses) < len(desired.start_with):
                 return  # some replicas not started yet (another node's manager)
             sup.ensure_engine(volume.name, volume.size, addresses)
+            started = set(desired.start_with)  # their modes now come from the engine's start-up check
+        else:
+            started = set()
         inst = sup.get(key)
         assert inst is not None
         with EngineClient(inst.control, timeout=STATUS_TIMEOUT_S) as client:
@@ -161,7 +164,8 @@ class Reconciler:
                         client.remove_replica(reported.address)  # not ours any more
                     continue
                 in_engine.add(member.name)
-                self._sync_mode(volume.name, member, reported.mode, reported.error, client)
+                self._sync_mode(volume.name, member, reported.mode, reported.error, client,
+                                member.name in started)
             if not status.rebuilding:
                 carry_out(self.app, volume.name, client)
         for member in desired.replicas:
@@ -172,19 +176,30 @@ class Reconciler:
                 continue  # its process is not up (yet): nothing to rebuild into
             self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
 
-    def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient) -> None:
+    def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,
+                   just_started: bool) -> None:
+        """Record what the engine says of a replica; a failure recorded elsewhere (another
+        node's manager saw its process die) takes it out of the engine to be rebuilt."""
         if self.rebuilds.busy(volume, member.name):
             return
         replica: Replica = self.replicas.get(volume, member.name)
         if mode == ReplicaMode.ERR:
             if replica.mode != ReplicaMode.ERR:
                 self.replicas.fail(volume, member.name, one_line(error or "engine reported an error"))
-            client.remove_replica(member.address)  # rebuilt on the next pass (a delta)
+            self._take_out(volume, member.address, client)  # rebuilt on the next pass (a delta)
         elif mode == ReplicaMode.RW and replica.mode != ReplicaMode.RW:
             if replica.rebuild == "running":
                 self.replicas.rebuild_completed(volume, member.name)  # finished while we were away
+            elif just_started:
+                self.replicas.set_mode(volume, member.name, ReplicaMode.RW)  # salvaged: consistent at start-up
             else:
-                self.replicas.set_mode(volume, member.name, ReplicaMode.RW)
+                self._take_out(volume, member.address, client)
+
+    def _take_out(self, volume: str, address: str, client: EngineClient) -> None:
+        try:
+            client.remove_replica(address)
+        except EngineError as exc:  # e.g. the last RW replica: keep serving from it
+            log.warning("%s: engine keeps %s: %s", volume, address, exc)
 
     def _remove_from_engine(self, volume: str, sup: Supervisor | None, address: str) -> None:
         inst = sup.get(engine_key(volume)) if sup is not None else None
