@@ -48,7 +48,18 @@ from replica.errors import ReplicaError
 log = logging.getLogger("pronghorn.manager.reconciler")
 
 STATUS_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 1.0
 REASON_LIMIT = 300
+
+
+def _answers(address: str) -> bool:
+    """Whether a replica's control service answers (probed before rebuilding a remote one)."""
+    try:
+        with ControlClient(address, timeout=PROBE_TIMEOUT_S) as client:
+            client.get_info()
+    except ReplicaError:
+        return False
+    return True
 
 
 def one_line(text: str) -> str:
@@ -174,6 +185,8 @@ class Reconciler:
             local = self.supervisors.get(member.node)
             if local is not None and not local.alive(replica_key(volume.name, member.name)):
                 continue  # its process is not up (yet): nothing to rebuild into
+            if local is None and not _answers(member.address):
+                continue  # another node's manager has not (re)started it yet
             self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
 
     def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,
