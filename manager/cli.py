@@ -27,6 +27,7 @@ from adapters.rest.cli import listen_address
 from adapters.rest.server import DEFAULT_HOST, DEFAULT_PORT
 from domain.store import DEFAULT_HOME, HOME_ENV
 from manager.background import background_services
+from manager.leadership import Leadership
 from manager.local_cluster import local_cluster, node_setup, store_url
 from manager.loop import DEFAULT_INTERVAL_S, ControlLoop
 from manager.replenishment import DEFAULT_REPLENISHMENT_WAIT_S, ReplicaPolicy
@@ -57,9 +58,6 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
     if verb == "manager":
         parser.add_argument("--node", required=True, metavar="NAME", help="this node's name")
         parser.add_argument("--address", default="127.0.0.1", metavar="IP", help="address its processes listen on")
-        parser.add_argument("--leader", action="store_true",
-                            help="make the cluster-wide decisions (placing and removing replicas); "
-                            "exactly one manager of a cluster must have it")
         add_store_option(parser)
     if verb != "down":
         parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, metavar="SECONDS",
@@ -101,7 +99,7 @@ def _run(verb: str, args: argparse.Namespace) -> int:
             supervisors = {args.node: node_setup(app, home, args.node, args.address)}
         policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
         loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
-                           leader=verb == "up" or args.leader)
+                           Leadership.for_store(url))
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: loop.stop.set())
         if verb == "up":

@@ -1,6 +1,7 @@
 """Two node managers (``pronghorn manager``) cooperating through one PostgreSQL store: each
 starts only its own node's processes; the leader makes the placement decisions. A replica
 SIGKILLed on node2 is restarted by node2's manager and rebuilt by node1's (the engine's).
+Leadership is a PostgreSQL advisory lock: exactly one leads; when it dies the other takes over.
 """
 
 from __future__ import annotations
@@ -26,14 +27,13 @@ class NodeManager(LocalCluster):
 
     store: str = ""
     node: str = ""
-    leader: bool = False
 
     def start(self) -> NodeManager:
         self.starts += 1
         args = [PRONGHORN, "manager", "--store", self.store, "--node", self.node, "--home", str(self.home),
                 "--address", f"127.0.1.{self.node[-1]}", "--interval", "0.5"]
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([*args, *(["--leader"] if self.leader else [])], stdin=subprocess.DEVNULL,
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
@@ -50,7 +50,7 @@ def managers(postgres_url: str, tmp_path: Path) -> Iterator[list[NodeManager]]:
         for index in (1, 2):
             manager = NodeManager(tmp_path / f"home{index}", nodes=1)
             manager.home.mkdir()
-            manager.store, manager.node, manager.leader = postgres_url, f"node{index}", index == 1
+            manager.store, manager.node = postgres_url, f"node{index}"
             started.append(manager.start())
         yield started
     finally:
@@ -83,6 +83,12 @@ def test_two_managers_share_a_postgres_store(managers: list[NodeManager], tmp_pa
                 and failures["node1"] == 0 and failures["node2"] >= 1)
 
     wait_for("node2's replica to be failed, restarted and rebuilt", healed)
+    leaders = [m for m in managers if "cluster's leader" in m.log_path.read_text()]
+    assert len(leaders) == 1  # elected through a PostgreSQL advisory lock
+
+    leaders[0].kill_manager(signal.SIGKILL)  # its connection closes: the other manager takes over
+    other = next(m for m in managers if m is not leaders[0])
+    wait_for("the other manager to lead", lambda: "cluster's leader" in other.log_path.read_text())
     digests = {replica_digest(inst["service"], 16 * MiB)
                for m in managers for inst in m.instances(m.node).values() if inst["kind"] == "replica"}
     assert len(digests) == 1
