@@ -183,10 +183,14 @@ class Reconciler:
             if member.name in in_engine or not member.address or self.rebuilds.busy(volume.name, member.name):
                 continue
             local = self.supervisors.get(member.node)
-            if local is not None and not local.alive(replica_key(volume.name, member.name)):
+            key = replica_key(volume.name, member.name)
+            if local is not None and not local.alive(key):
                 continue  # its process is not up (yet): nothing to rebuild into
-            if local is None and not _answers(member.address):
-                continue  # another node's manager has not (re)started it yet
+            if not _answers(member.address):
+                if local is not None:  # alive but silent (hung, stopped): restarted next pass
+                    log.warning("%s: replica %s does not answer: stopping it", volume.name, member.name)
+                    local.stop(key)
+                continue  # remote: its own node's manager has not (re)started it yet
             self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
 
     def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,

@@ -74,3 +74,32 @@ def test_killed_replica_is_failed_then_rebuilt_identical(local_cluster: LocalClu
     subprocess.run(["nbdcopy", doc["endpoint"], str(copy)], check=True, timeout=120)
     assert copy.read_bytes()[: 12 * MiB] == data.read_bytes()
     assert len(cluster.server_processes()) == 4  # three replicas and one engine, no duplicate
+
+
+def test_replica_that_stops_answering_is_failed_restarted_and_rebuilt(
+        local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811
+    cluster = local_cluster
+    cluster.cli("volume", "create", "hung", "--size", "8Mi", "--replicas", "2")
+    cluster.cli("volume", "attach", "hung", "--node", "node1", "--wait")
+    doc = cluster.get("hung")
+    victim_node = next(r["node"] for r in doc["replicas"] if r["name"] == "r2")
+    victim = cluster.instances(victim_node)["replica:hung/r2"]
+    os.kill(victim["pid"], signal.SIGSTOP)  # alive, but silent
+    try:
+        data = tmp_path / "data.bin"
+        data.write_bytes(os.urandom(8 * MiB))
+        # the engine times the silent replica out (ERR) and the write completes on the other one
+        subprocess.run(["nbdcopy", str(data), doc["endpoint"]], check=True, timeout=120)
+        wait_for("the silent replica to be replaced by a fresh process and rebuilt",
+                 lambda: healthy(cluster, "hung")
+                 and cluster.instances(victim_node).get("replica:hung/r2", {}).get("pid") not in (None, victim["pid"]))
+    finally:
+        try:
+            os.kill(victim["pid"], signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    r2 = next(r for r in cluster.get("hung")["replicas"] if r["name"] == "r2")
+    assert r2["failures"] >= 1 and r2["rebuild"] == "completed"
+    digests = {replica_digest(inst["service"], 8 * MiB) for inst in cluster.all_instances().values()
+               if inst["kind"] == "replica"}
+    assert len(digests) == 1
