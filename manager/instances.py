@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -47,12 +48,17 @@ def engine_key(volume: str) -> str:
 class InstanceTable:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.lock = threading.Lock()  # replicas of one node may be started in parallel
         self.records: dict[str, Instance] = {}
         if path.exists():
             for key, raw in json.loads(path.read_text()).items():
                 self.records[key] = Instance(**{**raw, "kind": InstanceKind(raw["kind"])})
 
     def save(self) -> None:
+        with self.lock:
+            self._write()
+
+    def _write(self) -> None:
         data = {key: asdict(inst) for key, inst in sorted(self.records.items())}
         tmp = self.path.with_suffix(".tmp")
         with open(tmp, "w") as f:
@@ -67,12 +73,14 @@ class InstanceTable:
             os.close(fd)
 
     def put(self, instance: Instance) -> None:
-        self.records[instance.key] = instance
-        self.save()
+        with self.lock:
+            self.records[instance.key] = instance
+            self._write()
 
     def drop(self, key: str) -> None:
-        if self.records.pop(key, None) is not None:
-            self.save()
+        with self.lock:
+            if self.records.pop(key, None) is not None:
+                self._write()
 
 
 def cmdline(pid: int) -> list[str]:

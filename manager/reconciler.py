@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from domain.application import ControlPlane
@@ -109,8 +110,9 @@ class Reconciler:
         engine = self.supervisors.get(desired.engine_node)
         if engine is not None:
             self._stop_engines_except(volume.name, desired.engine_node)
-        for member in desired.replicas:
-            self._replica(volume, member, engine if engine is not None else None)
+        with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
+            for started in [pool.submit(self._replica, volume, member, engine) for member in desired.replicas]:
+                started.result()
         if engine is None:
             return wanted
         wanted.add((desired.engine_node, engine_key(volume.name)))
