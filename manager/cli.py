@@ -1,7 +1,7 @@
 """``pronghorn up`` / ``pronghorn manager`` / ``pronghorn down``: run or stop the control plane.
 
-    pronghorn up [--home DIR] [--nodes 3]        a whole local cluster in one process
-    pronghorn manager --node NAME --address IP [--home DIR] [--store URL]
+    pronghorn up [--home DIR] [--nodes 3] [--api [HOST:PORT]]   a whole local cluster in one process
+    pronghorn manager --node NAME --address IP --store URL [--home DIR] [--api ...]
                                                  one node's manager (shared store)
     pronghorn down [--home DIR]                  stop every replica/engine process
 
@@ -9,7 +9,9 @@
 127.0.1.N), keeps events in ``DIR/events.sqlite`` and reconciles until SIGTERM or
 Ctrl-C. Stopping the manager leaves the volumes' engine and replica processes
 running (attached volumes keep serving); the next ``up`` re-adopts them. ``down``
-stops them. Dispatched from adapters/cli/main.py (verbs ``up``, ``manager``, ``down``).
+stops them. With ``manager`` on PostgreSQL, each node's manager runs its own node's
+processes and the one holding the advisory lock (``manager.leadership``) also makes
+the cluster-wide decisions. Dispatched from adapters/cli/main.py (verbs ``up``, ``manager``, ``down``).
 """
 
 from __future__ import annotations

@@ -103,3 +103,25 @@ def test_replica_that_stops_answering_is_failed_restarted_and_rebuilt(
     digests = {replica_digest(inst["service"], 8 * MiB) for inst in cluster.all_instances().values()
                if inst["kind"] == "replica"}
     assert len(digests) == 1
+
+
+def test_engine_killed_while_attached_comes_back_on_the_same_endpoint(
+        local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811
+    cluster = local_cluster
+    cluster.cli("volume", "create", "eng", "--size", "8Mi", "--replicas", "2")
+    cluster.cli("volume", "attach", "eng", "--node", "node3", "--wait")
+    endpoint = cluster.get("eng")["endpoint"]
+    data = tmp_path / "data.bin"
+    data.write_bytes(os.urandom(8 * MiB))
+    subprocess.run(["nbdcopy", str(data), endpoint], check=True, timeout=120)
+    engine = cluster.instances("node3")["engine:eng"]
+    os.killpg(engine["pid"], signal.SIGKILL)
+    wait_for("the engine to be restarted", lambda: cluster.instances("node3").get("engine:eng", {}).get("pid")
+             not in (None, 0, engine["pid"]))
+    doc = cluster.get("eng")
+    assert doc["state"] == "attached" and doc["endpoint"] == endpoint
+    back = tmp_path / "back.bin"
+    wait_for("the endpoint to serve again", lambda: subprocess.run(
+        ["nbdcopy", endpoint, str(back)], capture_output=True, timeout=120).returncode == 0)
+    assert back.read_bytes() == data.read_bytes()
+    assert len(cluster.server_processes()) == 3
