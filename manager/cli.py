@@ -17,11 +17,13 @@ the cluster-wide decisions. Dispatched from adapters/cli/main.py (verbs ``up``, 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import IO
 
 from adapters.cli.command import add_store_option, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
@@ -36,6 +38,7 @@ from manager.replenishment import DEFAULT_REPLENISHMENT_WAIT_S, ReplicaPolicy
 from manager.supervisor import Supervisor
 
 MAX_NODES = 50
+LOCK_FILE = "manager.lock"
 
 
 def _home(text: str | None) -> Path:
@@ -69,7 +72,7 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
         parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
                             metavar="SECONDS", help="how long a failed replica may take to come back before a "
                             f"new one is placed elsewhere (default {DEFAULT_REPLENISHMENT_WAIT_S:.0f})")
-    parser.epilog = "Exit codes: 0 ok, 2 bad arguments, 7 store unavailable."
+    parser.epilog = "Exit codes: 0 ok, 2 bad arguments, 4 a manager already runs on DIR, 7 store unavailable."
     return parser
 
 
@@ -81,8 +84,27 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn up") -> int:
     return run(prog, lambda: _run(verb, args))
 
 
+def _lock(home: Path) -> IO[bytes]:
+    """Hold ``home/manager.lock`` for the process's life: one manager (or ``down``) per directory."""
+    handle = open(home / LOCK_FILE, "ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise CommandError(f"a manager is already running on {home} (stop it first)", ExitCode.CONFLICT) from None
+    return handle
+
+
 def _run(verb: str, args: argparse.Namespace) -> int:
     home = _home(args.home)
+    lock = _lock(home)
+    try:
+        return _run_locked(verb, args, home)
+    finally:
+        lock.close()
+
+
+def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
     if verb == "down":
         for directory in sorted((home / "nodes").glob("*")):
             if (directory / "instances.json").exists():

@@ -81,3 +81,11 @@ def test_mount_refuses_a_detached_volume(local_cluster: LocalCluster, tmp_path: 
     cluster.cli("volume", "create", "fs2", "--size", "16Mi", "--replicas", "1")
     done = cluster.cli("volume", "mount", "fs2", str(tmp_path), check=False)
     assert done.returncode == 5 and "not attached" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_second_manager_or_down_on_a_running_cluster_is_refused(local_cluster: LocalCluster) -> None:  # noqa: F811
+    cluster = local_cluster
+    for verb in (["up", "--nodes", "3"], ["down"]):
+        done = cluster.cli(*verb, "--home", str(cluster.home), check=False, timeout=60)
+        assert done.returncode == 4 and "already running" in done.stderr and "Traceback" not in done.stderr
+    assert cluster.proc is not None and cluster.proc.poll() is None
