@@ -42,7 +42,7 @@ def carry_out(app: ControlPlane, volume: str, client: EngineClient) -> None:
     in_engine = {s.name: s for s in client.snapshots()}
     for name, info in in_engine.items():  # engine order: parents first
         if name not in chain.snapshots and name not in chain.requests and not info.removed:
-            snapshots.take(volume, name, _created(info.created), info.user_created, dict(info.labels), info.size)
+            snapshots.take(volume, name, _created(info.created), info.user_created, dict(info.labels))
     for name, labels in dict(chain.requests).items():
         if name not in in_engine:
             try:
@@ -53,7 +53,7 @@ def carry_out(app: ControlPlane, volume: str, client: EngineClient) -> None:
             except errors.AlreadyExists:
                 in_engine.update({s.name: s for s in client.snapshots()})
         info = in_engine[name]
-        snapshots.take(volume, name, _created(info.created), True, labels, info.size)
+        snapshots.take(volume, name, _created(info.created), True, labels)
         log.info("%s: snapshot %s taken", volume, name)
     chain = snapshots.chain(volume)
     doomed = [s.name for s in chain.snapshots.values() if s.removed]
