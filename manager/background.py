@@ -1,8 +1,10 @@
 """The manager's side services: the REST API and the recurring-job scheduler.
 
-``background_services(app, api)`` starts the job scheduler (``manager.jobs``) and,
-when ``api`` is a (host, port), the REST API (``adapters.rest.start_api``) on the
-manager's own application; both stop when the block exits. Used by ``manager.cli``
+``background_services(app, api, jobs)`` starts the job scheduler (``manager.jobs``;
+only on the leader, which makes the cluster-wide decisions — several schedulers on
+one store would still fire each time once) and, when ``api`` is a (host, port), the
+REST API (``adapters.rest.start_api``) on the manager's own application; both stop
+when the block exits. Used by ``manager.cli``
 around the control loop.
 """
 
@@ -18,11 +20,12 @@ from manager.jobs import JobScheduler
 
 
 @contextmanager
-def background_services(app: ControlPlane, api: tuple[str, int] | None) -> Iterator[str]:
+def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bool = True) -> Iterator[str]:
     """Yields the API's URL ("" when not serving one)."""
     with ExitStack() as stack:
-        scheduler = JobScheduler(app).start()
-        stack.callback(scheduler.stop)
+        if jobs:
+            scheduler = JobScheduler(app).start()
+            stack.callback(scheduler.stop)
         url = ""
         if api is not None:
             host, port = api

@@ -56,8 +56,8 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
     parser = make_parser(prog, descriptions[verb])
     parser.add_argument("--home", metavar="DIR", help=f"cluster directory (default: ${HOME_ENV}, else {DEFAULT_HOME})")
     if verb != "down":
-        parser.add_argument("--api", nargs="?", const=(DEFAULT_HOST, DEFAULT_PORT), type=listen_address, metavar="HOST:PORT",
-                            help="also serve the REST API (default address 127.0.0.1:9500; port 0 = any free one)")
+        parser.add_argument("--api", nargs="?", const=(DEFAULT_HOST, DEFAULT_PORT), type=listen_address,
+                            metavar="HOST:PORT", help="also serve the REST API (default address 127.0.0.1:9500; port 0 = any free one)")
     if verb == "up":
         parser.add_argument("--nodes", type=int, default=3, metavar="N", help="number of nodes (default 3)")
     if verb == "manager":
@@ -128,7 +128,7 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
             signal.signal(sig, lambda *_: loop.stop.set())
         if verb == "up":
             print(_next_steps(home, sorted(supervisors)), flush=True)
-        with background_services(app, args.api) as api_url:
+        with background_services(app, args.api, jobs=verb == "up" or args.leader) as api_url:
             if api_url:
                 print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
             loop.run()
