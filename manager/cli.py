@@ -128,7 +128,9 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
             signal.signal(sig, lambda *_: loop.stop.set())
         if verb == "up":
             print(_next_steps(home, sorted(supervisors)), flush=True)
-        with background_services(app, args.api, jobs=verb == "up" or args.leader) as api_url:
+        # Jobs run on every manager: a fire time is recorded once (the job aggregate's version
+        # serialises racing schedulers), so no leader is needed for them.
+        with background_services(app, args.api, jobs=True) as api_url:
             if api_url:
                 print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
             loop.run()
