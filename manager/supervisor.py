@@ -238,6 +238,8 @@ def _kill_group(pid: int, child: subprocess.Popen[bytes] | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(pid, sig)
+            if sig == signal.SIGTERM:
+                os.killpg(pid, signal.SIGCONT)  # a stopped (hung) process handles SIGTERM at once
         except ProcessLookupError:
             return
         deadline = time.monotonic() + STOP_TIMEOUT_S
