@@ -20,6 +20,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Transcoder
 
 from domain.catalog import Catalog
+from domain.jobs import RecurringJob
 from domain.node import Node
 from domain.replica import Replica
 from domain.snapshots import SnapshotChain
@@ -37,6 +38,7 @@ class ControlPlane(Application):
         Replica: SNAPSHOT_INTERVAL,
         SnapshotChain: SNAPSHOT_INTERVAL,
         Catalog: 2 * SNAPSHOT_INTERVAL,
+        RecurringJob: SNAPSHOT_INTERVAL,
     }
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:

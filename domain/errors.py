@@ -112,3 +112,7 @@ class ConcurrencyConflict(DomainError):
     def __init__(self, what: str, attempts: int) -> None:
         super().__init__(f"{what} kept changing concurrently; gave up after {attempts} attempts")
         self.attempts = attempts
+
+
+class JobNotFound(NotFound):
+    kind = "recurring job"

@@ -39,3 +39,8 @@ def chain_id(volume: str) -> UUID:
 def catalog_id(kind: str) -> UUID:
     """Id of the ``Catalog`` (name index) of aggregates of one kind, e.g. "volumes"."""
     return _id("catalog", kind)
+
+
+def job_id(name: str) -> UUID:
+    """Id of the ``RecurringJob`` aggregate named ``name``."""
+    return _id("recurring-job", name)

@@ -4,7 +4,10 @@ Each snapshot has a parent ("" for the bottom), children, a creation time, wheth
 user or the system took it, labels, a removed mark, a size and a checksum. The volume
 head (live data) sits on ``head_parent``. Commands -> events: ``take`` (Taken),
 ``mark_removed`` (MarkedRemoved), ``purged`` (Purged: the replicas' purge outcome),
-``revert`` (Reverted), ``measure`` (Measured).
+``revert`` (Reverted), ``measure`` (Measured). Intents a CLI records for the
+manager to carry out through the engine: ``request`` (Requested: a snapshot to
+take; ``take`` of that name fulfils it), ``fail_request`` (RequestFailed) and
+``request_revert`` (RevertRequested; ``revert`` fulfils it).
 
 Invariants (checked by the commands, relied on by the events): names are unique in
 the chain; every parent exists; children lists mirror parents; the head's parent
@@ -28,9 +31,15 @@ from domain.ids import chain_id
 from domain.values import SnapshotInfo
 
 MAX_SNAPSHOTS = 250
+NO_REQUESTS: dict[str, dict[str, str]] = {}  # shared default: events assign new dicts, never mutate it
 
 
 class SnapshotChain(Aggregate):
+    # Class defaults so chains saved before these intents existed still load; events
+    # always assign fresh values, never mutate these.
+    requests = NO_REQUESTS  # snapshot name -> labels, not yet taken
+    revert_request = ""  # snapshot the manager should revert to ("" = none)
+
     @staticmethod
     def create_id(volume: str) -> UUID:
         return chain_id(volume)
@@ -61,16 +70,56 @@ class SnapshotChain(Aggregate):
             created = datetime.now(UTC)
         elif not isinstance(created, datetime) or created.tzinfo is None:
             raise InvalidValue("created", created, "must be a timezone-aware datetime")
-        clean_labels = {validation.text("label key", k, 63): validation.text("label value", v, 255)
-                        for k, v in (labels or {}).items()}
+        clean_labels = _labels(labels)
         info = SnapshotInfo(name=name, parent=self.head_parent, created=created, user_created=bool(user_created),
                             labels=clean_labels, size=validation.integer("size", size, 0),
                             checksum=validation.text("checksum", checksum, 128))
         self._taken(info)
         return info
 
+    def request(self, name: str, labels: Mapping[str, str] | None = None) -> None:
+        """Ask for a snapshot named ``name`` (the manager takes it through the engine)."""
+        name = validation.name("snapshot name", name)
+        if name in self.snapshots:
+            raise AlreadyExists("snapshot", name, f"in volume {self.volume!r}")
+        clean = _labels(labels)
+        if self.requests.get(name) == clean:
+            return
+        if name in self.requests:
+            raise AlreadyExists("snapshot request", name, f"in volume {self.volume!r}")
+        if len(self.snapshots) + len(self.requests) >= MAX_SNAPSHOTS:
+            raise self._refuse("request", name, f"the chain would hold more than {MAX_SNAPSHOTS} snapshots")
+        self._requested(name, clean)
+
+    @event("Requested")
+    def _requested(self, name: str, labels: dict[str, str]) -> None:
+        self.requests = {**self.requests, name: labels}
+
+    def fail_request(self, name: str, reason: str) -> None:
+        """The manager could not take a requested snapshot: the request is dropped."""
+        reason = validation.text("reason", reason)
+        if name in self.requests:
+            self._request_failed(name, reason)
+
+    @event("RequestFailed")
+    def _request_failed(self, name: str, reason: str) -> None:
+        self.requests = {k: v for k, v in self.requests.items() if k != name}
+
+    def request_revert(self, name: str) -> None:
+        """Ask the manager to revert the head to ``name`` (frontend stopped meanwhile)."""
+        if self.get(name).removed:
+            raise self._refuse("revert to", name, "marked removed")
+        if self.revert_request != name:
+            self._revert_requested(name)
+
+    @event("RevertRequested")
+    def _revert_requested(self, name: str) -> None:
+        self.revert_request = name
+
     @event("Taken")
     def _taken(self, snapshot: SnapshotInfo) -> None:
+        if snapshot.name in self.requests:
+            self.requests = {k: v for k, v in self.requests.items() if k != snapshot.name}
         if snapshot.parent:
             parent = self.snapshots[snapshot.parent]
             self.snapshots[parent.name] = replace(parent, children=(*parent.children, snapshot.name))
@@ -106,12 +155,13 @@ class SnapshotChain(Aggregate):
         """Put a new empty head on top of snapshot ``name``."""
         if self.get(name).removed:
             raise self._refuse("revert to", name, "marked removed")
-        if self.head_parent != name:
+        if self.head_parent != name or self.revert_request:
             self._reverted(name)
 
     @event("Reverted")
     def _reverted(self, name: str) -> None:
         self.head_parent = name
+        self.revert_request = ""
 
     def measure(self, name: str, size: int, checksum: str) -> None:
         """Record a snapshot's data size and checksum as the replicas computed them."""
@@ -124,6 +174,11 @@ class SnapshotChain(Aggregate):
     @event("Measured")
     def _measured(self, name: str, size: int, checksum: str) -> None:
         self.snapshots[name] = replace(self.snapshots[name], size=size, checksum=checksum)
+
+
+def _labels(labels: Mapping[str, str] | None) -> dict[str, str]:
+    return {validation.text("label key", k, 63): validation.text("label value", v, 255)
+            for k, v in (labels or {}).items()}
 
 
 def _purge(chain: SnapshotChain, snapshots: dict[str, SnapshotInfo], removed: list[str],

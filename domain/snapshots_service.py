@@ -52,6 +52,22 @@ class Snapshots(Service):
 
         return self._update(volume, change).get(name)
 
+    def request(self, volume: str, name: str, labels: Mapping[str, str] | None = None) -> SnapshotChain:
+        """Record that a snapshot should be taken (the manager takes it while the volume is attached)."""
+        def change(chain: SnapshotChain) -> None:
+            vol = self._load(Volume, volume_id(volume), lambda: VolumeNotFound(volume))
+            if vol.state in (VolumeState.DELETING, VolumeState.DELETED):
+                raise InvalidTransition("volume", volume, vol.state, "snapshot")
+            chain.request(name, labels)
+
+        return self._update(volume, change)
+
+    def request_failed(self, volume: str, name: str, reason: str) -> SnapshotChain:
+        return self._update(volume, lambda c: c.fail_request(name, reason))
+
+    def request_revert(self, volume: str, name: str) -> SnapshotChain:
+        return self._update(volume, lambda c: c.request_revert(name))
+
     def mark_removed(self, volume: str, name: str) -> SnapshotChain:
         return self._update(volume, lambda c: c.mark_removed(name))
 

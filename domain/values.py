@@ -126,3 +126,4 @@ class SnapshotInfo:
     removed: bool = False
     size: int = 0  # bytes of data in this layer, as the replicas reported
     checksum: str = ""
+

@@ -15,10 +15,16 @@ import sys
 VERBS: dict[str, tuple[str, str]] = {
     "node": ("adapters.cli.nodes", "register and list storage nodes"),
     "volume": ("adapters.cli.volumes", "create, list, inspect, expand and delete volumes"),
+    "snapshot": ("adapters.cli.snapshots", "request, list, remove and revert a volume's snapshots"),
     "events": ("adapters.cli.events", "a volume's event history; export/import it"),
     "replay": ("adapters.cli.replay", "a volume's state at a past version or time, or a diff"),
-    "replica": ("replica.cli", "run a replica process (data + control servers)"),
+    "job": ("adapters.cli.jobs", "recurring snapshot jobs: create, list, inspect, delete"),
+    "api": ("adapters.rest.cli", "serve the REST API (HTTP JSON, OpenAPI at /openapi.json)"),
+    "replica": ("adapters.cli.replicas", "list a volume's replicas; run a replica process"),
     "engine": ("engine.cli", "run a volume's engine (NBD frontend) or talk to one"),
+    "up": ("manager.cli", "run a local cluster (nodes, manager, event store) in one process"),
+    "manager": ("manager.cli", "run one node's manager against a shared event store"),
+    "down": ("manager.cli", "stop a local cluster's engine and replica processes"),
     "demo": ("adapters.cli.demo", "a first look: nodes, a volume, its history and a replay"),
 }
 

@@ -5,6 +5,7 @@
     pronghorn volume get NAME [--json]
     pronghorn volume expand NAME --size 2Gi
     pronghorn volume delete NAME
+    pronghorn volume attach|detach|mount|umount ...  (adapters.cli.attachments)
 
 Called by the dispatcher (adapters.cli.main). Commands go through
 ``domain.services``: ``create`` is ``Volumes.provision`` (volume, placed
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from adapters.cli import attachments
 from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
 from adapters.cli.errors import ExitCode
 from adapters.cli.history_view import render_status, status_document
@@ -74,10 +76,16 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     expand = _sub(verbs, "expand", "grow a volume")
     expand.add_argument("--size", required=True, type=size_argument, help="new size (larger than the current one)")
     _sub(verbs, "delete", "delete a volume and release its replicas")
+    for name, text in (("attach", "serve a volume on a node (see 'attach --help')"),
+                       ("detach", "stop serving a volume"), ("mount", "mount an attached volume"),
+                       ("umount", "unmount a volume")):
+        verbs.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None, prog: str = "pronghorn volume") -> int:
+    if argv and argv[0] in attachments.VERBS:
+        return attachments.main(argv, prog)
     args = build_parser(prog).parse_args(argv)
     return run(f"{prog} {args.verb}", lambda: _run(args))
 

@@ -12,13 +12,14 @@ from adapters.cli.main import VERBS
 from domain.errors import InvalidTransition, SchedulingFailed, VolumeNotFound
 from domain.store import InvalidStoreURL
 
-OWN_VERBS = ["node", "volume", "events", "replay", "demo"]
+OWN_VERBS = ["node", "volume", "events", "replay", "demo", "job", "api"]
 HELP_CASES = [
     ("node", []), ("node", ["add"]), ("node", ["ls"]), ("node", ["get"]),
     ("volume", []), ("volume", ["create"]), ("volume", ["ls"]), ("volume", ["get"]),
     ("volume", ["expand"]), ("volume", ["delete"]),
     ("events", []), ("events", ["export"]), ("events", ["import"]),
     ("replay", []), ("demo", []),
+    ("api", []), ("job", []), ("job", ["create"]), ("job", ["ls"]), ("job", ["get"]), ("job", ["rm"]),
 ]
 
 

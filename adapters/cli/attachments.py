@@ -1,0 +1,124 @@
+"""``pronghorn volume attach|detach|mount|umount``: ask the manager to serve a volume, and use it.
+
+    pronghorn volume attach NAME --node NODE [--wait] [--timeout S]
+    pronghorn volume detach NAME [--wait] [--timeout S]
+    pronghorn volume mount NAME PATH [--fs ext4|xfs]
+    pronghorn volume umount PATH
+
+``attach`` / ``detach`` record the intent (AttachStarted / DetachStarted); the
+manager (``pronghorn up``) starts or stops the processes and records the outcome;
+``--wait`` polls the store until it did. ``mount`` needs an attached volume: it
+makes a block device of its ``nbd://`` endpoint (adapters.blockdev), formats it
+only when blank and mounts it; ``umount`` undoes that. Reached through
+``adapters.cli.volumes`` (the ``volume`` verb).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from adapters.blockdev.errors import BlockDeviceError
+from adapters.blockdev.filesystem import FsType
+from adapters.blockdev.volume_mount import mount_volume, unmount_volume
+from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
+from adapters.cli.errors import CommandError, ExitCode
+from adapters.cli.output import print_json
+from domain.application import ControlPlane
+from domain.services import Volumes
+from domain.values import VolumeState
+from projections.history import read_history
+from projections.status_json import status_to_dict
+
+VERBS = ("attach", "detach", "mount", "umount")
+POLL_S = 0.2
+DEFAULT_TIMEOUT_S = 120.0
+EPILOG = ("Exit codes: 0 ok, 1 timed out or mount failed, 2 bad arguments, 3 unknown volume, "
+          "5 not allowed in the volume's state, 7 store unavailable.")
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    parser = make_parser(prog, "Attach, detach, mount and unmount volumes.")
+    verbs = add_verbs(parser)
+    attach = verbs.add_parser("attach", help="serve a volume on a node (the manager starts its engine)")
+    attach.add_argument("name", metavar="NAME")
+    attach.add_argument("--node", required=True, metavar="NODE", help="node the engine runs on")
+    detach = verbs.add_parser("detach", help="stop serving a volume")
+    detach.add_argument("name", metavar="NAME")
+    for sub in (attach, detach):
+        sub.add_argument("--wait", action="store_true", help="wait until the manager has done it")
+        sub.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
+                         help=f"seconds --wait waits (default {DEFAULT_TIMEOUT_S:.0f})")
+        add_json_option(sub)
+    mount = verbs.add_parser("mount", help="mount an attached volume's filesystem (made if blank)")
+    mount.add_argument("name", metavar="NAME")
+    mount.add_argument("path", metavar="PATH", help="an existing directory")
+    mount.add_argument("--fs", choices=[f.value for f in FsType], default=FsType.EXT4.value)
+    umount = verbs.add_parser("umount", help="unmount a volume and release its block device")
+    umount.add_argument("path", metavar="PATH")
+    for sub in (attach, detach, mount, umount):
+        add_store_option(sub)
+        sub.epilog = EPILOG
+    return parser
+
+
+def main(argv: list[str], prog: str) -> int:
+    args = build_parser(prog).parse_args(argv)
+    return run(f"{prog} {args.verb}", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.verb == "umount":
+        return _blockdev(lambda: unmount_volume(args.path))
+    with opened_store(args.store) as app:
+        volumes = Volumes(app)
+        if args.verb == "mount":
+            volume = volumes.get(args.name)
+            if volume.state != VolumeState.ATTACHED or not volume.endpoint:
+                raise CommandError(f"volume {args.name!r} is {volume.state}, not attached: "
+                                   f"run 'pronghorn volume attach {args.name} --node NODE --wait' first",
+                                   ExitCode.INVALID_STATE)
+            return _blockdev(lambda: print(mount_volume(volume.endpoint, args.path, FsType(args.fs)).path))
+        if args.verb == "attach":
+            volumes.start_attach(args.name, args.node)
+            goal = VolumeState.ATTACHED
+        else:
+            volumes.start_detach(args.name)
+            goal = VolumeState.DETACHED
+        if args.wait:
+            _wait(volumes, args.name, goal, args.timeout)
+        _print(app, args.name, args.json)
+    return ExitCode.OK
+
+
+def _blockdev(action: Any) -> int:
+    try:
+        action()
+    except BlockDeviceError as exc:
+        raise CommandError(str(exc), ExitCode.FAILURE) from exc
+    return ExitCode.OK
+
+
+def _wait(volumes: Volumes, name: str, goal: VolumeState, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        volume = volumes.get(name)
+        if volume.state == goal:
+            return
+        if goal == VolumeState.ATTACHED and volume.state == VolumeState.DETACHED:
+            raise CommandError(f"attaching {name!r} failed (see 'pronghorn events {name}')")
+        if time.monotonic() >= deadline:
+            raise CommandError(f"volume {name!r} still {volume.state} after {timeout:.0f}s "
+                               "(is the manager running? 'pronghorn up')")
+        time.sleep(POLL_S)
+
+
+def _print(app: ControlPlane, name: str, as_json: bool) -> None:
+    history = read_history(app.recorder, app.mapper, name)
+    status = status_to_dict(history.status_at(len(history)))
+    if as_json:
+        print_json(status)
+    else:
+        endpoint = f" at {status['endpoint']}" if status["endpoint"] else ""
+        print(f"{name}: {status['state']}{endpoint} ({status['robustness']})")

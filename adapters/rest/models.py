@@ -1,0 +1,267 @@
+"""Pydantic models of the REST API's bodies: requests parsed from JSON, documents returned.
+
+Requests forbid unknown fields; sizes accept bytes (int) or text such as "1Gi"
+(``adapters.cli.sizes``). Ranges and names are checked by the domain itself
+(``InvalidValue`` -> 422), so the rules live in one place. Response models describe
+the documents the CLI already prints (``volume get --json`` etc.); the OpenAPI
+document (``adapters.rest.openapi``) is generated from these classes, and the tests
+validate every response against it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+
+from adapters.cli.sizes import SizeError, parse_size
+from domain.jobs import JobTask
+from domain.values import DataLocality, Frontend, RebuildState, ReplicaMode, Robustness, VolumeState
+
+
+def _size(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return parse_size(value)
+        except SizeError as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+Size = Annotated[int, BeforeValidator(_size), WithJsonSchema(
+    {"anyOf": [{"type": "integer"}, {"type": "string"}], "description": "bytes, or text such as 1Gi / 512Mi"})]
+Labels = dict[str, str]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VolumeCreate(Request):
+    name: str
+    size: Size
+    number_of_replicas: int = 3
+    data_locality: DataLocality = DataLocality.DISABLED
+    frontend: Frontend = Frontend.NBD
+    stale_replica_timeout: int | None = None
+    node_selector: list[str] = []
+    disk_selector: list[str] = []
+
+
+class VolumeExpand(Request):
+    size: Size
+
+
+class VolumeAttach(Request):
+    node: str
+
+
+class DiskSpec(Request):
+    path: str
+    capacity: Size
+    reserved: Size = 0
+    tags: list[str] = []
+
+
+class NodeCreate(Request):
+    name: str
+    address: str
+    zone: str = ""
+    tags: list[str] = []
+    disks: list[DiskSpec] = []
+
+
+class SnapshotCreate(Request):
+    name: str
+    labels: Labels = {}
+
+
+class JobCreate(Request):
+    name: str
+    task: JobTask = JobTask.SNAPSHOT
+    cron: str = Field(description='5-field cron expression (UTC), e.g. "*/5 * * * *"')
+    retain: int
+    volumes: list[str] = []
+    labels: Labels = {}
+
+
+class JobUpdate(Request):
+    cron: str | None = None
+    retain: int | None = None
+    volumes: list[str] | None = None
+    labels: Labels | None = None
+
+
+# -- documents returned ------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class VolumeSummary(BaseModel):
+    name: str
+    size: int
+    number_of_replicas: int
+    state: VolumeState
+    robustness: Robustness
+    data_locality: DataLocality
+    frontend: Frontend
+    version: int
+
+
+class ReplicaStatusDoc(BaseModel):
+    name: str
+    id: str
+    node: str
+    mode: ReplicaMode
+    address: str
+    disk: str
+    data_dir: str
+    failures: int
+    last_failure: str
+    last_failure_at: str
+    rebuild: RebuildState
+    rebuild_source: str
+    rebuild_done: int
+    rebuild_total: int
+
+
+class SnapshotStatusDoc(BaseModel):
+    name: str
+    parent: str
+    children: list[str]
+    created: str
+    user_created: bool
+    removed: bool
+    size: int
+    checksum: str
+    labels: Labels
+
+
+class ConditionDoc(BaseModel):
+    type: str
+    status: bool
+    reason: str
+    message: str
+    since: str
+
+
+class VolumeStatusDoc(BaseModel):
+    """The document ``pronghorn volume get --json`` prints."""
+
+    name: str
+    size: int
+    number_of_replicas: int
+    state: VolumeState
+    robustness: Robustness
+    standby: bool
+    node: str
+    endpoint: str
+    replicas: list[ReplicaStatusDoc]
+    snapshots: list[SnapshotStatusDoc]
+    head_parent: str
+    conditions: list[ConditionDoc]
+    version: int
+    events: int
+    position: int
+    updated_at: str
+
+
+class FailureDoc(BaseModel):
+    reason: str
+    at: str
+
+
+class ReplicaDoc(BaseModel):
+    volume: str
+    name: str
+    node: str
+    disk: str
+    data_dir: str
+    address: str
+    mode: ReplicaMode
+    rebuild: RebuildState
+    rebuild_source: str
+    rebuild_done: int
+    rebuild_total: int
+    failures: list[FailureDoc]
+    version: int
+
+
+class SnapshotDoc(BaseModel):
+    name: str
+    state: str = Field(description="requested (not taken yet), taken, or removed (marked; purged later)")
+    parent: str
+    children: list[str]
+    created: str | None
+    user_created: bool
+    labels: Labels
+    size: int
+    checksum: str
+
+
+class SnapshotChainDoc(BaseModel):
+    volume: str
+    head_parent: str
+    revert_request: str = Field(description='snapshot a revert was requested to, not done yet ("" = none)')
+    snapshots: list[SnapshotDoc]
+
+
+class DiskDoc(BaseModel):
+    path: str
+    capacity: int
+    reserved: int
+    scheduled: int
+    tags: list[str]
+    schedulable: bool
+
+
+class NodeDoc(BaseModel):
+    name: str
+    address: str
+    zone: str
+    tags: list[str]
+    schedulable: bool
+    disks: list[DiskDoc]
+    version: int
+
+
+class JobDoc(BaseModel):
+    name: str
+    task: JobTask
+    cron: str
+    retain: int
+    volumes: list[str]
+    labels: Labels
+    last_fired: str | None
+    next_fire: str
+    fires: int
+    version: int
+
+
+class Deleted(BaseModel):
+    name: str
+    deleted: bool
+
+
+class HistoryEntryDoc(BaseModel):
+    position: int
+    aggregate: str
+    aggregate_name: str
+    aggregate_id: str
+    version: int
+    timestamp: str
+    type: str
+    data: dict[str, Any]
+
+
+class StatusAtDoc(BaseModel):
+    volume: str
+    at: int = Field(description="position in the volume's history the status is folded up to")
+    status: VolumeStatusDoc

@@ -1,0 +1,160 @@
+"""The HTTP server: ``start_api(app)`` serves the route table on 127.0.0.1:9500.
+
+Standard library only (``http.server.ThreadingHTTPServer``: one thread per
+connection; the event-sourced application is shared, its services retry
+optimistic-concurrency conflicts). Per request: match the route (404 / 405
+otherwise), parse the JSON body into the route's pydantic model (400 if it is not
+JSON), call the handler, answer with the route's status and the document as
+JSON. Every failure becomes ``{"error": {"code", "message"}}`` through
+``adapters.rest.errors``. Called by ``pronghorn api`` (``adapters.rest.cli``) and
+by the manager, which owns the application and passes it in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from adapters.rest.errors import ApiError, classify, error_body
+from adapters.rest.openapi import openapi_document
+from adapters.rest.routes import Call, Route, all_routes
+from domain.application import ControlPlane
+from projections.plain import plain
+
+log = logging.getLogger("pronghorn.api")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 9500
+MAX_BODY = 1 << 20
+MAX_DRAINED = 64 << 20  # a larger refused body is not read: the connection is closed instead
+STOP_POLL_S = 0.1  # how often serve_forever checks for stop(): stop() waits at most this long
+
+
+class ApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], app: ControlPlane, routes: list[Route]) -> None:
+        super().__init__(address, ApiRequestHandler)
+        self.app = app
+        self.routes = routes
+        url = f"http://{address[0]}:{self.server_address[1]}"
+        self.openapi = json.dumps(openapi_document(routes, url)).encode()
+
+
+class ApiRequestHandler(BaseHTTPRequestHandler):
+    server: ApiServer
+    protocol_version = "HTTP/1.1"
+    server_version = "pronghorn-api"
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._serve()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - signature of the base class
+        log.debug("%s " + format, self.address_string(), *args)
+
+    def _serve(self) -> None:
+        try:
+            url = urlsplit(self.path)
+            body = self._read_body()
+            if url.path == "/openapi.json" and self.command == "GET":
+                self._send(HTTPStatus.OK, self.server.openapi)
+                return
+            route, params = self._match(url.path)
+            model = None
+            if route.body is not None:
+                if body is None:
+                    raise ApiError(HTTPStatus.BAD_REQUEST, "MalformedJSON", "this request needs a JSON body")
+                model = route.body.model_validate(body)
+            document = route.handler(Call(self.server.app, params, dict(parse_qsl(url.query)), model))
+            self._send(route.status, json.dumps(plain(document)).encode())
+        except Exception as exc:  # noqa: BLE001 - every failure is answered, in one shape
+            status, code, message = classify(exc)
+            if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                log.warning("%s %s: %s", self.command, self.path, message, exc_info=status == 500)
+            self._send(status, json.dumps(error_body(code, message)).encode())
+
+    def _read_body(self) -> Any:
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True  # the unread body would be taken for the next request
+            raise ApiError(HTTPStatus.LENGTH_REQUIRED, "LengthRequired", "send the body with a Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "MalformedRequest", "Content-Length is not a number") from None
+        if length > MAX_BODY:
+            if length <= MAX_DRAINED:  # read it away so the client sees the answer, not a reset
+                while length > 0 and (chunk := self.rfile.read(min(1 << 16, length))):
+                    length -= len(chunk)
+            else:
+                self.close_connection = True
+            raise ApiError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "TooLarge", f"body over {MAX_BODY} bytes")
+        raw = self.rfile.read(length) if length > 0 else b""
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(HTTPStatus.BAD_REQUEST, "MalformedJSON", f"body is not valid JSON: {exc}") from None
+
+    def _match(self, path: str) -> tuple[Route, dict[str, str]]:
+        allowed = []
+        for route in self.server.routes:
+            found = route.pattern.match(path)
+            if found is None:
+                continue
+            if route.method == self.command:
+                return route, {k: unquote(v) for k, v in found.groupdict().items()}
+            allowed.append(route.method)
+        if allowed:
+            raise ApiError(HTTPStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed",
+                           f"{self.command} not allowed on {path} (allowed: {', '.join(sorted(allowed))})")
+        raise ApiError(HTTPStatus.NOT_FOUND, "NotFound", f"no route {path} (see /openapi.json)")
+
+    def _send(self, status: HTTPStatus, payload: bytes) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+
+@dataclass
+class ApiHandle:
+    """A running API server: ``address`` (host, port), ``url``, ``stop()``."""
+
+    server: ApiServer
+    thread: threading.Thread
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server.server_address[:2]
+        return str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        host, port = self.address
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+def start_api(app: ControlPlane, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> ApiHandle:
+    """Serve the REST API for ``app`` in a background thread (port 0: any free port)."""
+    server = ApiServer((host, port), app, all_routes())
+    thread = threading.Thread(target=server.serve_forever, args=(STOP_POLL_S,), name="pronghorn-api", daemon=True)
+    thread.start()
+    log.info("REST API on http://%s:%d", host, server.server_address[1])
+    return ApiHandle(server, thread)

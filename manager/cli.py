@@ -1,0 +1,149 @@
+"""``pronghorn up`` / ``pronghorn manager`` / ``pronghorn down``: run or stop the control plane.
+
+    pronghorn up [--home DIR] [--nodes 3] [--api [HOST:PORT]]   a whole local cluster in one process
+    pronghorn manager --node NAME --address IP --store URL [--home DIR] [--api ...]
+                                                 one node's manager (shared store)
+    pronghorn down [--home DIR]                  stop every replica/engine process
+
+``up`` registers nodes node1..nodeN (directories under ``DIR/nodes``, addresses
+127.0.1.N), keeps events in ``DIR/events.sqlite`` and reconciles until SIGTERM or
+Ctrl-C. Stopping the manager leaves the volumes' engine and replica processes
+running (attached volumes keep serving); the next ``up`` re-adopts them. ``down``
+stops them. With ``manager`` on PostgreSQL, each node's manager runs its own node's
+processes and the one holding the advisory lock (``manager.leadership``) also makes
+the cluster-wide decisions. Dispatched from adapters/cli/main.py (verbs ``up``, ``manager``, ``down``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import IO
+
+from adapters.cli.command import add_store_option, make_parser, opened_store, run
+from adapters.cli.errors import CommandError, ExitCode
+from adapters.rest.cli import listen_address
+from adapters.rest.server import DEFAULT_HOST, DEFAULT_PORT
+from domain.store import DEFAULT_HOME, HOME_ENV
+from manager.background import background_services
+from manager.leadership import Leadership
+from manager.local_cluster import local_cluster, node_setup, store_url
+from manager.loop import DEFAULT_INTERVAL_S, ControlLoop
+from manager.replenishment import DEFAULT_REPLENISHMENT_WAIT_S, ReplicaPolicy
+from manager.supervisor import Supervisor
+
+MAX_NODES = 50
+LOCK_FILE = "manager.lock"
+
+
+def _home(text: str | None) -> Path:
+    home = Path(text or os.environ.get(HOME_ENV, "").strip() or DEFAULT_HOME).expanduser().resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    return home
+
+
+def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
+    descriptions = {
+        "up": "Run a local cluster (nodes = directories + loopback addresses) in one process.",
+        "manager": "Run one node's manager against a shared event store.",
+        "down": "Stop every engine and replica process of a local cluster's nodes.",
+    }
+    parser = make_parser(prog, descriptions[verb])
+    parser.add_argument("--home", metavar="DIR", help=f"cluster directory (default: ${HOME_ENV}, else {DEFAULT_HOME})")
+    if verb != "down":
+        parser.add_argument("--api", nargs="?", const=(DEFAULT_HOST, DEFAULT_PORT), type=listen_address,
+                            metavar="HOST:PORT", help="also serve the REST API (default address 127.0.0.1:9500; port 0 = any free one)")
+    if verb == "up":
+        parser.add_argument("--nodes", type=int, default=3, metavar="N", help="number of nodes (default 3)")
+    if verb == "manager":
+        parser.add_argument("--node", required=True, metavar="NAME", help="this node's name")
+        parser.add_argument("--address", default="127.0.0.1", metavar="IP", help="address its processes listen on")
+        add_store_option(parser)
+    if verb != "down":
+        parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, metavar="SECONDS",
+                            help="seconds between full reconcile passes (default 2)")
+        parser.add_argument("--rebuilds-per-node", type=int, default=5, metavar="N",
+                            help="concurrent replica rebuilds per node (default 5)")
+        parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
+                            metavar="SECONDS", help="how long a failed replica may take to come back before a "
+                            f"new one is placed elsewhere (default {DEFAULT_REPLENISHMENT_WAIT_S:.0f})")
+    parser.epilog = "Exit codes: 0 ok, 2 bad arguments, 4 a manager already runs on DIR, 7 store unavailable."
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "pronghorn up") -> int:
+    verb = prog.rsplit(" ", 1)[-1]
+    args = build_parser(prog, verb).parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s manager[%(process)d] %(levelname)s %(name)s: %(message)s")
+    return run(prog, lambda: _run(verb, args))
+
+
+def _lock(home: Path) -> IO[bytes]:
+    """Hold ``home/manager.lock`` for the process's life: one manager (or ``down``) per directory."""
+    handle = open(home / LOCK_FILE, "ab")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise CommandError(f"a manager is already running on {home} (stop it first)", ExitCode.CONFLICT) from None
+    return handle
+
+
+def _run(verb: str, args: argparse.Namespace) -> int:
+    home = _home(args.home)
+    lock = _lock(home)
+    try:
+        return _run_locked(verb, args, home)
+    finally:
+        lock.close()
+
+
+def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
+    if verb == "down":
+        for directory in sorted((home / "nodes").glob("*")):
+            if (directory / "instances.json").exists():
+                Supervisor(directory.name, directory, "127.0.0.1").stop_all()
+        return ExitCode.OK
+    if verb == "up" and not 1 <= args.nodes <= MAX_NODES:
+        raise CommandError(f"--nodes must be between 1 and {MAX_NODES}", ExitCode.USAGE)
+    if args.interval <= 0 or args.rebuilds_per_node < 1 or args.replica_replenishment_wait < 0:
+        raise CommandError("--interval and --rebuilds-per-node must be positive, "
+                           "--replica-replenishment-wait not negative", ExitCode.USAGE)
+    url = store_url(home) if verb == "up" else args.store
+    with opened_store(url) as app:
+        if verb == "up":
+            supervisors = local_cluster(app, home, args.nodes)
+        else:
+            supervisors = {args.node: node_setup(app, home, args.node, args.address)}
+        policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
+        loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
+                           Leadership.for_store(url))
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: loop.stop.set())
+        if verb == "up":
+            print(_next_steps(home, sorted(supervisors)), flush=True)
+        # Jobs run on every manager: a fire time is recorded once (the job aggregate's version
+        # serialises racing schedulers), so no leader is needed for them.
+        with background_services(app, args.api, jobs=True) as api_url:
+            if api_url:
+                print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
+            loop.run()
+    return ExitCode.OK
+
+
+def _next_steps(home: Path, nodes: list[str]) -> str:
+    return "\n".join([
+        f"pronghorn: local cluster up: nodes {', '.join(nodes)}; events in {home / 'events.sqlite'}",
+        "In another terminal:",
+        f"  export {HOME_ENV}={home}",
+        "  pronghorn volume create vol1 --size 1Gi --replicas 3",
+        f"  pronghorn volume attach vol1 --node {nodes[0]} --wait",
+        "  pronghorn volume get vol1 --json        # endpoint: nbd://...",
+        "Ctrl-C stops the manager; volumes keep serving. 'pronghorn down' stops their processes.",
+    ])

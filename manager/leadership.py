@@ -1,0 +1,65 @@
+"""Who makes a cluster's wide decisions (placing and removing replicas): one elected leader.
+
+``Leadership.for_store(url)``: on PostgreSQL, the manager holding a session-level
+advisory lock (``pg_try_advisory_lock``) on its own connection is the leader; the
+lock goes with the connection, so a manager that dies or loses its connection
+hands leadership to the next one that asks (every reconcile pass asks). On SQLite
+and in memory there is one local manager: it always leads. Used by
+``manager.loop``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from domain.store import StoreKind, parse_store_url
+
+log = logging.getLogger("pronghorn.manager.leadership")
+
+LOCK_KEY = 0x70726F6E67686F  # "pronghorn" in ASCII, truncated to fit a bigint
+
+
+class Leadership:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.env = env  # None: not PostgreSQL, always the leader
+        self.connection: Any = None
+        self.leading = env is None
+
+    @classmethod
+    def for_store(cls, url: str | None) -> Leadership:
+        location = parse_store_url(url)
+        return cls(location.env if location.kind is StoreKind.POSTGRESQL else None)
+
+    def is_leader(self) -> bool:
+        if self.env is None:
+            return True
+        import psycopg
+
+        try:
+            if self.connection is None or self.connection.closed:
+                self.connection = psycopg.connect(
+                    host=self.env["POSTGRES_HOST"], port=int(self.env["POSTGRES_PORT"]),
+                    dbname=self.env["POSTGRES_DBNAME"], user=self.env["POSTGRES_USER"],
+                    password=self.env["POSTGRES_PASSWORD"] or None, autocommit=True, connect_timeout=5)
+                self.leading = False
+            if self.leading:
+                self.connection.execute("SELECT 1")  # still connected: still holding the lock
+            else:
+                row = self.connection.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
+                self.leading = bool(row and row[0])
+                if self.leading:
+                    log.info("this manager is the cluster's leader")
+        except psycopg.Error as exc:
+            if self.leading:
+                log.warning("lost leadership: %s", exc)
+            self.close()
+        return self.leading
+
+    def close(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.close()
+            finally:
+                self.connection = None
+        self.leading = self.env is None

@@ -1,0 +1,255 @@
+"""``Reconciler``: one level-triggered pass brings this manager's nodes to the desired state.
+
+Every pass reads every volume from the store, derives its desired engine state
+(projections/desired_engine.py), compares it with what the local supervisors and
+the engine report, acts on the difference and records outcomes as events through
+the domain services. Nothing is remembered between passes but running rebuild
+threads, so a restarted manager simply resumes. Per volume:
+
+- processes should run (attaching/attached): each local replica process is
+  ensured; one that died is recorded ``Failed`` (ERR), taken out of the engine,
+  restarted on its old address and rebuilt (a delta: it keeps its data). The
+  engine is ensured on its node with the RW replicas (all of them when none is
+  RW: the engine keeps the freshest: auto-salvage); once it serves, ``Attached``
+  is recorded with its ``nbd://`` endpoint. Replicas the engine reports ERR are
+  recorded failed and rebuilt; a replica the engine lacks is rebuilt
+  (``manager.rebuilds``); a smaller engine is expanded online; snapshot intents
+  are carried out (``manager.snapshot_work``); on the leader, replicas that stay
+  failed are replaced and stale ones removed (``manager.replenishment``).
+- otherwise: the engine and replica processes are stopped and a detaching
+  volume is recorded ``Detached``.
+Finally processes and replica directories no live volume wants are removed
+(deleted volumes, removed replicas). Called by ``manager.loop``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+from domain.application import ControlPlane
+from domain.errors import DomainError
+from domain.replica import Replica
+from domain.services import Replicas, Volumes
+from domain.values import ReplicaMode
+from domain.volume import Volume
+from engine.client import EngineClient
+from engine.errors import EngineError
+from manager.instances import engine_key, replica_key
+from manager.rebuilds import Rebuilds
+from manager.replenishment import ReplicaPolicy, remove_stale, replenish
+from manager.snapshot_work import carry_out
+from manager.supervisor import StartFailed, Supervisor, replica_size
+from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
+from replica.client import ControlClient
+from replica.errors import ReplicaError
+
+log = logging.getLogger("pronghorn.manager.reconciler")
+
+STATUS_TIMEOUT_S = 5.0
+PROBE_TIMEOUT_S = 1.0
+REASON_LIMIT = 300
+
+
+def _answers(address: str) -> bool:
+    """Whether a replica's control service answers (probed before rebuilding a remote one)."""
+    try:
+        with ControlClient(address, timeout=PROBE_TIMEOUT_S) as client:
+            client.get_info()
+    except ReplicaError:
+        return False
+    return True
+
+
+def one_line(text: str) -> str:
+    """A failure reason as the domain takes it: one line, bounded."""
+    return " ".join(text.split())[:REASON_LIMIT] or "unknown"
+
+
+class Reconciler:
+    def __init__(self, app: ControlPlane, supervisors: dict[str, Supervisor], rebuilds: Rebuilds,
+                 policy: ReplicaPolicy | None = None, leader: bool = True) -> None:
+        self.app = app
+        self.policy = policy or ReplicaPolicy()
+        self.leader = leader  # makes the cluster-wide decisions (placing, removing replicas)
+        self.supervisors = supervisors
+        self.rebuilds = rebuilds
+        self.volumes = Volumes(app)
+        self.replicas = Replicas(app)
+
+    def run_pass(self) -> None:
+        wanted: set[tuple[str, str]] = set()  # (node, instance key)
+        live_dirs: set[str] = set()
+        complete = True  # every volume was read: directories may be collected
+        for name in self.volumes.names():
+            try:
+                volume = self.volumes.get(name)
+                replicas = [self.replicas.get(name, r) for r in sorted(volume.replicas)]
+                desired = desired_engine(volume, replicas)
+                live_dirs.update(r.data_dir for r in desired.replicas)
+                wanted |= self._volume(volume, desired)
+            except (DomainError, EngineError, ReplicaError, StartFailed) as exc:
+                log.warning("volume %s: %s", name, exc)
+                complete = False
+                wanted |= {(node, key) for node, sup in self.supervisors.items()
+                           for key in sup.keys() if key.split(":", 1)[1].split("/")[0] == name}
+        self._collect(wanted, live_dirs if complete else None)
+
+    # -- one volume ------------------------------------------------------------------
+
+    def _volume(self, volume: Volume, desired: DesiredEngine) -> set[tuple[str, str]]:
+        if not desired.run:
+            for sup in self.supervisors.values():
+                sup.stop(engine_key(volume.name))
+            if desired.finish == Finish.DETACH and (not volume.node or volume.node in self.supervisors):
+                self.volumes.detached(volume.name)  # the engine's own node records it
+            return set()
+        wanted = {(r.node, replica_key(volume.name, r.name)) for r in desired.replicas}
+        engine = self.supervisors.get(desired.engine_node)
+        if engine is not None:
+            self._stop_engines_except(volume.name, desired.engine_node)
+        with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
+            for started in [pool.submit(self._replica, volume, member, engine) for member in desired.replicas]:
+                started.result()
+        if engine is None:
+            return wanted
+        wanted.add((desired.engine_node, engine_key(volume.name)))
+        desired = desired_engine(self.volumes.get(volume.name),
+                                 [self.replicas.get(volume.name, r.name) for r in desired.replicas])
+        self._engine(volume, desired, engine)
+        if self.leader:
+            volume = self.volumes.get(volume.name)
+            members = [self.replicas.get(volume.name, r) for r in sorted(volume.replicas)]
+            now = datetime.now(UTC)
+            remove_stale(self.replicas, volume, members, now)
+            replenish(self.replicas, volume, members, self.policy, now)
+        return wanted
+
+    def _replica(self, volume: Volume, member: DesiredReplica, engine: Supervisor | None) -> None:
+        sup = self.supervisors.get(member.node)
+        if sup is None:
+            return  # another node's manager runs it
+        key = replica_key(volume.name, member.name)
+        had = sup.get(key) is not None
+        if had and not sup.alive(key) and member.mode != ReplicaMode.ERR:
+            self.replicas.fail(volume.name, member.name, "replica process exited")
+            self._remove_from_engine(volume.name, engine, member.address)
+        try:
+            inst = sup.ensure_replica(volume.name, member.name, member.data_dir, volume.size)
+        except StartFailed as exc:
+            if member.mode != ReplicaMode.ERR:
+                self.replicas.fail(volume.name, member.name, one_line(f"cannot start: {exc}"))
+            log.warning("%s: %s", volume.name, exc)
+            return
+        if replica_size(member.data_dir) < volume.size and not self._engine_alive(volume.name, engine):
+            with ControlClient(inst.control, timeout=STATUS_TIMEOUT_S) as control:
+                control.expand(volume.size)  # offline expansion (online: the engine expands them all)
+        if inst.control != member.address:
+            if member.address:
+                self._remove_from_engine(volume.name, engine, member.address)
+            self.replicas.set_address(volume.name, member.name, inst.control)
+
+    def _engine(self, volume: Volume, desired: DesiredEngine, sup: Supervisor) -> None:
+        key = engine_key(volume.name)
+        if not sup.alive(key):
+            addresses = [r.address for r in desired.replicas if r.name in desired.start_with and r.address]
+            if len(addresses) < len(desired.start_with):
+                return  # some replicas not started yet (another node's manager)
+            sup.ensure_engine(volume.name, volume.size, addresses)
+            started = set(desired.start_with)  # their modes now come from the engine's start-up check
+        else:
+            started = set()
+        inst = sup.get(key)
+        assert inst is not None
+        with EngineClient(inst.control, timeout=STATUS_TIMEOUT_S) as client:
+            status = client.status()
+            if desired.finish == Finish.ATTACH:
+                self.volumes.attached(volume.name, f"nbd://{inst.service}")
+            if status.size < volume.size and not status.rebuilding:
+                client.expand(volume.size)
+            in_engine = set()
+            for reported in status.replicas:
+                member = desired.by_address(reported.address)
+                if member is None:
+                    if not status.rebuilding:
+                        client.remove_replica(reported.address)  # not ours any more
+                    continue
+                in_engine.add(member.name)
+                self._sync_mode(volume.name, member, reported.mode, reported.error, client,
+                                member.name in started)
+            if not status.rebuilding:
+                carry_out(self.app, volume.name, client)
+        for member in desired.replicas:
+            if member.name in in_engine or not member.address or self.rebuilds.busy(volume.name, member.name):
+                continue
+            local = self.supervisors.get(member.node)
+            key = replica_key(volume.name, member.name)
+            if local is not None and not local.alive(key):
+                continue  # its process is not up (yet): nothing to rebuild into
+            if not _answers(member.address):
+                if local is not None:  # alive but silent (hung, stopped): restarted next pass
+                    log.warning("%s: replica %s does not answer: stopping it", volume.name, member.name)
+                    local.stop(key)
+                continue  # remote: its own node's manager has not (re)started it yet
+            self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
+
+    def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,
+                   just_started: bool) -> None:
+        """Record what the engine says of a replica; a failure recorded elsewhere (another
+        node's manager saw its process die) takes it out of the engine to be rebuilt."""
+        if self.rebuilds.busy(volume, member.name):
+            return
+        replica: Replica = self.replicas.get(volume, member.name)
+        if mode == ReplicaMode.ERR:
+            if replica.mode != ReplicaMode.ERR:
+                self.replicas.fail(volume, member.name, one_line(error or "engine reported an error"))
+            self._take_out(volume, member.address, client)  # rebuilt on the next pass (a delta)
+        elif mode == ReplicaMode.RW and replica.mode != ReplicaMode.RW:
+            if replica.rebuild == "running":
+                self.replicas.rebuild_completed(volume, member.name)  # finished while we were away
+            elif just_started:
+                self.replicas.set_mode(volume, member.name, ReplicaMode.RW)  # salvaged: consistent at start-up
+            else:
+                self._take_out(volume, member.address, client)
+
+    def _take_out(self, volume: str, address: str, client: EngineClient) -> None:
+        try:
+            client.remove_replica(address)
+        except EngineError as exc:  # e.g. the last RW replica: keep serving from it
+            log.warning("%s: engine keeps %s: %s", volume, address, exc)
+
+    def _remove_from_engine(self, volume: str, sup: Supervisor | None, address: str) -> None:
+        inst = sup.get(engine_key(volume)) if sup is not None else None
+        if inst is None or not address or sup is None or not sup.alive(inst.key):
+            return
+        try:
+            with EngineClient(inst.control, timeout=STATUS_TIMEOUT_S) as client:
+                client.remove_replica(address)
+        except EngineError as exc:
+            log.info("%s: engine did not remove %s: %s", volume, address, exc)
+
+    def _engine_alive(self, volume: str, sup: Supervisor | None) -> bool:
+        return sup is not None and sup.alive(engine_key(volume))
+
+    def _stop_engines_except(self, volume: str, node: str) -> None:
+        for name, sup in self.supervisors.items():
+            if name != node:
+                sup.stop(engine_key(volume))
+
+    # -- garbage ---------------------------------------------------------------------
+
+    def _collect(self, wanted: set[tuple[str, str]], live_dirs: set[str] | None) -> None:
+        for node, sup in self.supervisors.items():
+            for key in sup.keys():
+                if (node, key) not in wanted:
+                    log.info("%s: stopping %s (not wanted)", node, key)
+                    sup.stop(key)
+            if live_dirs is None:
+                continue
+            running_dirs = {a for inst in sup.table.records.values() for a in inst.args}
+            for data in sorted(sup.directory.glob("disk*/replicas/*")):
+                if str(data) not in live_dirs and str(data) not in running_dirs:
+                    log.info("%s: removing %s (no live replica uses it)", node, data)
+                    shutil.rmtree(data, ignore_errors=True)

@@ -1,0 +1,85 @@
+"""Carrying out a volume's snapshot intents through its engine, and recording the outcomes.
+
+Called by ``manager.reconciler`` for each volume whose engine serves. Level-triggered
+like the rest: every call compares the ``SnapshotChain`` with the engine's list.
+
+- snapshots the engine has that the chain lacks (system snapshots a rebuild took,
+  or one taken just before a manager crash) are recorded ``Taken``;
+- each requested snapshot is taken (``AlreadyExists`` means a previous manager took it
+  before it could record it) and recorded ``Taken``; a refusal that will not change
+  (invalid name) is recorded ``RequestFailed``;
+- snapshots marked removed are deleted on the replicas (mark removed + purge) and
+  the purge outcome recorded (``Purged``: leaves removed, others coalesced into
+  their only child);
+- a revert request runs the maintenance dance: frontend stop, revert, frontend
+  start (always restarted), then ``Reverted`` is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from domain.application import ControlPlane
+from domain.services import Snapshots
+from engine import errors
+from engine.client import EngineClient
+
+log = logging.getLogger("pronghorn.manager.snapshots")
+
+
+def _created(text: str) -> datetime:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        return datetime.now(UTC)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
+def carry_out(app: ControlPlane, volume: str, client: EngineClient) -> None:
+    snapshots = Snapshots(app)
+    chain = snapshots.chain(volume)
+    in_engine = {s.name: s for s in client.snapshots()}
+    for name, info in in_engine.items():  # engine order: parents first
+        if name not in chain.snapshots and name not in chain.requests and not info.removed:
+            snapshots.take(volume, name, _created(info.created), info.user_created, dict(info.labels))
+    for name, labels in dict(chain.requests).items():
+        if name not in in_engine:
+            try:
+                in_engine[name] = client.snapshot(name, labels)
+            except errors.InvalidArgument as exc:
+                snapshots.request_failed(volume, name, str(exc)[:500])
+                continue
+            except errors.AlreadyExists:
+                in_engine.update({s.name: s for s in client.snapshots()})
+        info = in_engine[name]
+        snapshots.take(volume, name, _created(info.created), True, labels)
+        log.info("%s: snapshot %s taken", volume, name)
+    chain = snapshots.chain(volume)
+    doomed = [s.name for s in chain.snapshots.values() if s.removed]
+    for name in doomed:
+        if name in in_engine and not in_engine[name].removed:
+            client.delete_snapshot(name)
+    if doomed:
+        _record_purge(snapshots, volume, {s.name for s in client.snapshots()})
+    if chain.revert_request:
+        _revert(snapshots, volume, chain.revert_request, client)
+
+
+def _record_purge(snapshots: Snapshots, volume: str, left: set[str]) -> None:
+    chain = snapshots.chain(volume)
+    gone = [s for s in chain.snapshots.values() if s.removed and s.name not in left]
+    removed = [s.name for s in gone if not s.children]
+    coalesced = {s.name: s.children[0] for s in gone if len(s.children) == 1}
+    if removed or coalesced:
+        snapshots.purged(volume, removed, coalesced)
+
+
+def _revert(snapshots: Snapshots, volume: str, name: str, client: EngineClient) -> None:
+    client.frontend_stop()
+    try:
+        client.revert(name)
+    finally:
+        client.frontend_start()
+    snapshots.revert(volume, name)
+    log.info("%s: reverted to %s", volume, name)

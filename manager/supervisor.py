@@ -1,0 +1,259 @@
+"""``Supervisor``: starts, stops and watches one node's replica and engine processes.
+
+Each process runs in its own session with stdout/stderr in files under the node
+directory, so it outlives a manager restart. Crash safety comes from the order of
+writes to the node's ``InstanceTable``: the instance (with its full arguments) is
+recorded BEFORE it is spawned and its pid right AFTER; it is forgotten only after
+the process is gone. A restarted manager therefore ``adopt``s every live process it
+finds (by pid, or by searching /proc for the recorded arguments when the pid was
+never written), marks dead ones (the reconciler restarts what is still desired on
+the same ports)
+and kills strays: servers naming this node's directory that no record explains.
+
+Ports are chosen here (outside the kernel's ephemeral range) so a dead replica
+comes back on its old address. Used by ``manager.reconciler`` and ``manager.cli``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from manager.instances import (
+    Instance,
+    InstanceKind,
+    InstanceTable,
+    engine_key,
+    find_process,
+    process_matches,
+    pronghorn_servers_under,
+    replica_key,
+)
+from replica.metadata import load_volume_meta
+
+log = logging.getLogger("pronghorn.manager.supervisor")
+
+READY_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 10.0
+START_ATTEMPTS = 3
+RESTART_BACKOFF_S = 10.0  # after a failed start, the next attempt waits this long
+PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
+
+
+class StartFailed(RuntimeError):
+    """A process exited or printed no ready line; the message carries its log tail."""
+
+
+def replica_size(data_dir: str) -> int:
+    """The size of the volume a replica directory holds (0 if it holds none yet)."""
+    try:
+        return int(load_volume_meta(Path(data_dir)).size)
+    except (OSError, ValueError):
+        return 0
+
+
+def free_ports(host: str, count: int) -> int:
+    """A port P with P..P+count-1 free on ``host``, outside the ephemeral range."""
+    rng = random.Random()
+    for _ in range(100):
+        port = rng.randrange(20000, 32000 - count)
+        try:
+            for candidate in range(port, port + count):
+                with socket.socket() as probe:
+                    probe.bind((host, candidate))
+        except OSError:
+            continue
+        return port
+    raise StartFailed(f"no free ports on {host}")
+
+
+class Supervisor:
+    def __init__(self, node: str, directory: Path, host: str, executable: str = PRONGHORN) -> None:
+        self.node = node
+        self.directory = directory
+        self.host = host
+        self.executable = executable
+        (directory / "logs").mkdir(parents=True, exist_ok=True)
+        (directory / "sockets").mkdir(parents=True, exist_ok=True)
+        self.table = InstanceTable(directory / "instances.json")
+        self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
+        self.adopt()
+
+    # -- after a restart -------------------------------------------------------------
+
+    def adopt(self) -> None:
+        """Re-adopt live recorded processes, mark dead ones (pid 0), kill strays."""
+        for key, inst in list(self.table.records.items()):
+            if not process_matches(inst.pid, inst.args):
+                inst.pid = find_process(inst.args)
+            self.table.put(inst)  # a dead one stays (pid 0): the reconciler records it and restarts it
+            if inst.pid:
+                log.info("%s: adopted %s (pid %d)", self.node, key, inst.pid)
+        known = {inst.pid for inst in self.table.records.values()}
+        for pid in pronghorn_servers_under(self.directory):
+            if pid not in known:
+                log.warning("%s: killing stray server pid %d", self.node, pid)
+                _kill_group(pid)
+
+    # -- queries ---------------------------------------------------------------------
+
+    def get(self, key: str) -> Instance | None:
+        return self.table.records.get(key)
+
+    def alive(self, key: str) -> bool:
+        inst = self.table.records.get(key)
+        if inst is None:
+            return False
+        child = self.children.get(inst.pid)
+        if child is not None and child.poll() is not None:
+            del self.children[inst.pid]  # reaped: no zombie left behind
+            return False
+        return process_matches(inst.pid, inst.args)
+
+    def keys(self) -> list[str]:
+        return sorted(self.table.records)
+
+    # -- starting --------------------------------------------------------------------
+
+    def ensure_replica(self, volume: str, replica: str, data_dir: str, size: int) -> Instance:
+        """The running replica process (started, or restarted on its old ports, if needed).
+
+        An existing directory is opened at the size it holds (the caller expands it)."""
+        key = replica_key(volume, replica)
+        size = replica_size(data_dir) or size
+        if self.alive(key):
+            return self.table.records[key]
+        old = self.table.records.get(key)
+        ports = [int(old.control.rpartition(":")[2])] if old else []
+
+        try:
+            Path(data_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StartFailed(f"{key}: cannot create {data_dir}: {exc.strerror}") from exc
+
+        def args(port: int) -> list[str]:
+            return ["replica", "serve", "--dir", data_dir, "--size", str(size),
+                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}"]
+
+        def record(port: int) -> Instance:
+            return Instance(key, InstanceKind.REPLICA, volume, args(port), f"{self.host}:{port}",
+                            f"{self.host}:{port + 1}")
+
+        return self._start(record, ports, 2)
+
+    def ensure_engine(self, volume: str, size: int, replicas: list[str]) -> Instance:
+        """The running engine of ``volume`` on this node (started on ``replicas`` if needed)."""
+        key = engine_key(volume)
+        if self.alive(key):
+            return self.table.records[key]
+        old = self.table.records.get(key)
+        ports = [int(old.control.rpartition(":")[2])] if old else []
+        sock = str(self.directory / "sockets" / f"{volume}.nbd")
+
+        def record(port: int) -> Instance:
+            args = ["engine", "serve", "--volume", volume, "--size", str(size),
+                    "--nbd", f"{self.host}:{port + 1}", "--listen", f"{self.host}:{port}", "--nbd-socket", sock]
+            for address in replicas:
+                args += ["--replica", f"tcp://{address}"]
+            return Instance(key, InstanceKind.ENGINE, volume, args, f"{self.host}:{port}", f"{self.host}:{port + 1}")
+
+        return self._start(record, ports, 2)
+
+    def _start(self, record: Callable[[int], Instance], preferred: list[int], span: int) -> Instance:
+        key = record(0).key
+        failed = self.start_failed.get(key)
+        if failed is not None and time.monotonic() - failed[0] < RESTART_BACKOFF_S:
+            raise StartFailed(f"{self.node}: {key} failed to start recently: {failed[1]}")
+        error: Exception | None = None
+        for attempt in range(START_ATTEMPTS):
+            port = preferred[0] if attempt == 0 and preferred else free_ports(self.host, span)
+            inst = record(port)
+            try:
+                return self._spawn(inst)
+            except StartFailed as exc:
+                error = exc
+                log.warning("%s: %s did not start on port %d: %s", self.node, inst.key, port, exc)
+        self.start_failed[key] = (time.monotonic(), str(error))
+        raise StartFailed(f"{self.node}: cannot start: {error}")
+
+    def _spawn(self, inst: Instance) -> Instance:
+        safe = inst.key.replace("/", "_").replace(":", "_")
+        ready_path = self.directory / "logs" / f"{safe}.ready"
+        log_path = self.directory / "logs" / f"{safe}.log"
+        ready_path.unlink(missing_ok=True)
+        self.table.put(inst)  # BEFORE the spawn: a restarted manager can find it by its args
+        try:
+            with open(ready_path, "wb") as out, open(log_path, "ab") as err:
+                child = subprocess.Popen([self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=err, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            self.table.drop(inst.key)
+            raise StartFailed(f"{inst.key}: cannot run {self.executable}: {exc}") from exc
+        inst.pid = child.pid
+        self.children[child.pid] = child
+        self.table.put(inst)  # AFTER: the pid
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            text = ready_path.read_text() if ready_path.exists() else ""
+            if text.endswith("\n"):
+                ready = json.loads(text.splitlines()[0])
+                log.info("%s: started %s pid %d %s", self.node, inst.key, inst.pid, ready)
+                return inst
+            if child.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop(inst.key)
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-5:])
+        raise StartFailed(f"{inst.key} exited or was not ready: {tail}")
+
+    # -- stopping --------------------------------------------------------------------
+
+    def stop(self, key: str) -> None:
+        """Stop a process (SIGTERM, then SIGKILL) and forget it, in that order."""
+        inst = self.table.records.get(key)
+        if inst is None:
+            return
+        if process_matches(inst.pid, inst.args):
+            _kill_group(inst.pid, self.children.get(inst.pid))
+        self.children.pop(inst.pid, None)
+        self.table.drop(key)
+
+    def stop_all(self) -> None:
+        for key in self.keys():
+            self.stop(key)
+
+
+def _kill_group(pid: int, child: subprocess.Popen[bytes] | None = None) -> None:
+    """SIGTERM the process group led by ``pid``, SIGKILL it if it lingers; reap our children."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+            if sig == signal.SIGTERM:
+                os.killpg(pid, signal.SIGCONT)  # a stopped (hung) process handles SIGTERM at once
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + STOP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if child is not None:
+                if child.poll() is not None:
+                    return
+            elif not Path(f"/proc/{pid}").exists() or _zombie(pid):
+                return
+            time.sleep(0.02)
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
