@@ -1,5 +1,5 @@
 # Pronghorn — the two commands a newcomer needs:
-#   make run    set up a virtualenv and run Pronghorn on its embedded default
+#   make run    set up a virtualenv and run a local 3-node cluster (SQLite store, REST API)
 #   make test   set up everything the tests need (Debian packages, venv) and run them all
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: venv
-	$(BIN)/pronghorn demo
+	$(BIN)/pronghorn up --nodes 3 --api
 
 lint: venv
 	$(BIN)/ruff check .
