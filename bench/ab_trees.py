@@ -69,7 +69,7 @@ def start_targets(stack: contextlib.ExitStack, trees: list[Path], workdir: Path,
             (workdir / f"tree{i}").mkdir()
             target = engine(workdir / f"tree{i}", size, 3)
             stack.callback(target.stop)
-            target.name = f"{i}:{tree.name}"
+            target.name = f"{i}:{tree.resolve().name}"
             targets.append(target)
     finally:
         os.environ["PYTHONPATH"] = saved
