@@ -77,10 +77,10 @@ def prefill(uri: str, size: str, bs: str, workdir: Path) -> None:
 
 
 def run_jobs(job_file: Path, uri: str, size: str, runtime: int, ramp: int, workdir: Path, label: str,
-             pids: dict[str, int]) -> dict[str, JobResult]:
-    """Run every job of ``job_file`` (one fio run per section), with the CPU time each target process used."""
+             pids: dict[str, int], jobs: tuple[Job, ...] = JOBS) -> dict[str, JobResult]:
+    """Run ``jobs`` of ``job_file`` (one fio run per section), with the CPU time each target process used."""
     results = {}
-    for job in JOBS:
+    for job in jobs:
         before = {role: cpu_seconds(pid) for role, pid in pids.items()}
         report = run_fio([f"--section={job.name}", str(job_file)], workdir / f"{label}-{job.name}.json",
                          fio_env(uri, size, runtime, ramp))

@@ -185,14 +185,14 @@ class Replicator:
                 if payload is not None:
                     parts.append(payload)
             for replica, link in self.writers:
-                plan[link] = [replica, list(parts), nw, [], True]
+                plan[link] = [replica, parts, nw, [], True]  # shared: the senders never mutate it
         failed: list = []
         if reads:
             if self.readers:
                 replica, link = self.readers[self.turn % len(self.readers)]
                 self.turn += 1
                 entry = plan.setdefault(link, [replica, [], 0, [], False])
-                entry[1] += [pack(MAGIC, Op.READ, 0, r[1], base + nw + i, r[0]) for i, r in enumerate(reads)]
+                entry[1] = entry[1] + [pack(MAGIC, Op.READ, 0, r[1], base + nw + i, r[0]) for i, r in enumerate(reads)]
                 entry[2] += len(reads)
                 entry[3] = reads
             else:

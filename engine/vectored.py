@@ -19,7 +19,9 @@ def send_all(sock: socket.socket, parts: list) -> None:
 
 
 def advance(parts: list, sent: int) -> list:
-    """Drop ``sent`` bytes from the front of a list of buffers."""
+    """Drop ``sent`` bytes from the front of a list of buffers (a new list; ``parts`` is not changed)."""
+    if sent == sum(map(len, parts)):  # the usual case: everything went out
+        return []
     i = 0
     while i < len(parts):
         size = len(parts[i])
@@ -37,27 +39,40 @@ def send_all_many(pending: dict[socket.socket, list], timeout: float) -> dict[so
     """Send each socket its buffers, interleaved, so slow readers drain in parallel.
 
     Returns the sockets that failed (or made no progress within ``timeout``)
-    with their error; the others received everything.
+    with their error; the others received everything. The first pass needs
+    no poller: small batches (qd1) go out in one sendmsg per socket.
     """
-    pending = dict(pending)
     failed: dict[socket.socket, OSError] = {}
+    left: dict[socket.socket, list] = {}
+    for sock, parts in pending.items():
+        try:
+            parts = advance(parts, sock.sendmsg(parts[:IOV_MAX], [], socket.MSG_DONTWAIT))
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            failed[sock] = exc
+            continue
+        if parts:
+            left[sock] = parts
+    if not left:
+        return failed
     poller = select.poll()
-    for sock in pending:
+    for sock in left:
         poller.register(sock, select.POLLOUT)
-    while pending:
-        for sock, parts in list(pending.items()):
+    while left:
+        if not poller.poll(int(timeout * 1000)):
+            for sock in left:
+                failed[sock] = TimeoutError(f"no send progress within {timeout}s")
+            return failed
+        for sock, parts in list(left.items()):
             try:
                 while parts:
                     parts = advance(parts, sock.sendmsg(parts[:IOV_MAX], [], socket.MSG_DONTWAIT))
             except BlockingIOError:
-                pending[sock] = parts
+                left[sock] = parts
                 continue
             except OSError as exc:
                 failed[sock] = exc
-            del pending[sock]
+            del left[sock]
             poller.unregister(sock)
-        if pending and not poller.poll(int(timeout * 1000)):
-            for sock in pending:
-                failed[sock] = TimeoutError(f"no send progress within {timeout}s")
-            return failed
     return failed
