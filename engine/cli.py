@@ -10,35 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from replica.cli_args import parse_address, parse_size
+
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
-SECTOR = 4096
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-
-
-def parse_size(text: str) -> int:
-    match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r} (examples: 1073741824, 64M, 1GiB)")
-    size = int(match.group(1)) * _UNITS[match.group(2)]
-    if size <= 0 or size % SECTOR:
-        raise argparse.ArgumentTypeError(f"size {text!r} must be a positive multiple of {SECTOR}")
-    return size
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.removeprefix("tcp://").rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"invalid address {text!r} (expected HOST:PORT)")
-    return host or "127.0.0.1", int(port)
-
-
 def replica_address(text: str) -> str:
     host, port = parse_address(text)
     return f"{host}:{port}"

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import os
-import re
 import signal
 import sys
 import threading
@@ -26,38 +25,19 @@ import grpc
 
 from proto import replica_pb2_grpc as pb_grpc
 from replica.chain import SparseFileChain
+from replica.cli_args import parse_address, parse_size
 from replica.control_client import ControlClient
 from replica.control_service import ReplicaControlService
 from replica.data_server import DataServer
 from replica.errors import ReplicaError
-from replica.wire import SECTOR
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 MAX_MESSAGE = 64 * 1024 * 1024
 GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
-_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 log = logging.getLogger("pronghorn.replica")
-
-
-def parse_size(text: str) -> int:
-    """``4096``, ``64M``, ``1GiB``, ``2g`` -> bytes; must be a positive multiple of 4096."""
-    match = re.fullmatch(r"\s*(\d+)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    if not match:
-        raise argparse.ArgumentTypeError(f"invalid size {text!r} (examples: 1073741824, 64M, 1GiB)")
-    size = int(match.group(1)) * _UNITS[match.group(2)]
-    if size <= 0 or size % SECTOR:
-        raise argparse.ArgumentTypeError(f"size {text!r} must be a positive multiple of {SECTOR}")
-    return size
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise argparse.ArgumentTypeError(f"invalid address {text!r} (expected HOST:PORT)")
-    return host or "127.0.0.1", int(port)
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:

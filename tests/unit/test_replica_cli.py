@@ -6,27 +6,27 @@ import argparse
 
 import pytest
 
-from replica import cli
+from replica import cli, cli_args
 
 
 @pytest.mark.parametrize("text,size", [("4096", 4096), ("64M", 64 << 20), ("1GiB", 1 << 30), ("2g", 2 << 30)])
 def test_parse_size(text: str, size: int) -> None:
-    assert cli.parse_size(text) == size
+    assert cli_args.parse_size(text) == size
 
 
 @pytest.mark.parametrize("text", ["0", "100", "1x", "-4096", ""])
 def test_parse_size_rejects(text: str) -> None:
     with pytest.raises(argparse.ArgumentTypeError):
-        cli.parse_size(text)
+        cli_args.parse_size(text)
 
 
 def test_parse_address() -> None:
-    assert cli.parse_address("127.0.0.1:0") == ("127.0.0.1", 0)
-    assert cli.parse_address(":9000") == ("127.0.0.1", 9000)
+    assert cli_args.parse_address("127.0.0.1:0") == ("127.0.0.1", 0)
+    assert cli_args.parse_address(":9000") == ("127.0.0.1", 9000)
     with pytest.raises(argparse.ArgumentTypeError):
-        cli.parse_address("nohost")
+        cli_args.parse_address("nohost")
     with pytest.raises(argparse.ArgumentTypeError):
-        cli.parse_address("h:70000")
+        cli_args.parse_address("h:70000")
 
 
 def test_help_and_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
