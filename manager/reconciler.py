@@ -16,6 +16,8 @@ threads, so a restarted manager simply resumes. Per volume:
   (``manager.rebuilds``); a smaller engine is expanded online; snapshot intents
   are carried out (``manager.snapshot_work``); on the leader, replicas that stay
   failed are replaced and stale ones removed (``manager.replenishment``).
+- deleting: this node's replicas are stopped, wiped and recorded removed; the
+  last one records the volume ``Deleted`` (``manager.deletion``).
 - otherwise: the engine and replica processes are stopped and a detaching
   volume is recorded ``Detached``.
 Finally processes and replica directories no live volume wants are removed
@@ -33,10 +35,11 @@ from domain.application import ControlPlane
 from domain.errors import DomainError
 from domain.replica import Replica
 from domain.services import Replicas, Volumes
-from domain.values import ReplicaMode
+from domain.values import ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
+from manager.deletion import remove_local_replicas
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
@@ -101,6 +104,9 @@ class Reconciler:
 
     def _volume(self, volume: Volume, desired: DesiredEngine) -> set[tuple[str, str]]:
         if not desired.run:
+            if volume.state == VolumeState.DELETING:
+                remove_local_replicas(self.volumes, self.replicas, volume, self.supervisors)
+                return set()
             for sup in self.supervisors.values():
                 sup.stop(engine_key(volume.name))
             if desired.finish == Finish.DETACH and (not volume.node or volume.node in self.supervisors):
