@@ -46,7 +46,8 @@ def render_status(s: EngineState) -> pb.EngineStatus:
 
 def render_snapshot(s: SnapshotInfo) -> pb.SnapshotInfo:
     return pb.SnapshotInfo(name=s.name, parent=s.parent, children=list(s.children), created=s.created,
-                           user_created=s.user_created, removed=s.removed, labels=dict(s.labels), size=s.size)
+                           user_created=s.user_created, removed=s.removed, labels=dict(s.labels), size=s.size,
+                           allocated=s.allocated)
 
 
 class EngineControlService(pb_grpc.EngineControlServicer):
