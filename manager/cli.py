@@ -27,6 +27,7 @@ from typing import IO
 
 from adapters.cli.command import add_store_option, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
+from adapters.cli.volumes import size_argument
 from adapters.rest.cli import listen_address
 from adapters.rest.server import DEFAULT_HOST, DEFAULT_PORT
 from domain.store import DEFAULT_HOME, HOME_ENV
@@ -69,6 +70,9 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
                             help="seconds between full reconcile passes (default 2)")
         parser.add_argument("--rebuilds-per-node", type=int, default=5, metavar="N",
                             help="concurrent replica rebuilds per node (default 5)")
+        parser.add_argument("--rebuild-rate-limit", type=size_argument, default=0, metavar="BYTES",
+                            help="cap the bytes/s a rebuild pulls over the network into each replica it "
+                                 "started, e.g. 100Mi (default: no cap)")
         parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
                             metavar="SECONDS", help="how long a failed replica may take to come back before a "
                             f"new one is placed elsewhere (default {DEFAULT_REPLENISHMENT_WAIT_S:.0f})")
@@ -121,6 +125,8 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
             supervisors = local_cluster(app, home, args.nodes)
         else:
             supervisors = {args.node: node_setup(app, home, args.node, args.address)}
+        for sup in supervisors.values():
+            sup.sync_rate_limit = args.rebuild_rate_limit
         policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
         loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
                            Leadership.for_store(url))

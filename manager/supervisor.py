@@ -87,6 +87,7 @@ class Supervisor:
         self.table = InstanceTable(directory / "instances.json")
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
+        self.sync_rate_limit = 0  # bytes/s a rebuild may pull into one of its replicas (0: no cap)
         self.adopt()
 
     # -- after a restart -------------------------------------------------------------
@@ -142,8 +143,9 @@ class Supervisor:
             raise StartFailed(f"{key}: cannot create {data_dir}: {exc.strerror}") from exc
 
         def args(port: int) -> list[str]:
+            limit = ["--sync-rate-limit", str(self.sync_rate_limit)] if self.sync_rate_limit else []
             return ["replica", "serve", "--dir", data_dir, "--size", str(size),
-                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}"]
+                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}", *limit]
 
         def record(port: int) -> Instance:
             return Instance(key, InstanceKind.REPLICA, volume, args(port), f"{self.host}:{port}",
