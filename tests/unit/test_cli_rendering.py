@@ -11,6 +11,7 @@ import pytest
 
 from adapters.cli.command import make_parser
 from adapters.cli.errors import ExitCode
+from adapters.cli.history_view import rebuild_cell
 from adapters.cli.output import dumps, render_fields, render_table
 from adapters.cli.sizes import SizeError, format_size, format_usage, parse_size
 from projections.plain import plain
@@ -114,8 +115,6 @@ def test_format_usage_rounds_measured_bytes() -> None:
 
 
 def test_rebuild_cell_shows_the_percentage_while_running() -> None:
-    from adapters.cli.history_view import rebuild_cell
-
     assert rebuild_cell("running", 42 << 20, 100 << 20) == "rebuilding 42%"
     assert rebuild_cell("running", 0, 0) == "rebuilding"
     assert rebuild_cell("completed", 100, 100) == "completed"
