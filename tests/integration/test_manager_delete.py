@@ -1,9 +1,11 @@
-"""Deleting a volume through a real ``pronghorn up`` cluster: the managers finish it.
+"""Deleting a volume through real managers: the managers finish it.
 
 ``volume delete`` records ``deleting`` only; the manager stops the volume's replica
 processes, removes their directories, records each replica removed and, with the last
 one, the volume ``Deleted``. A manager SIGKILLed mid-delete and restarted completes
-it: nothing left in the process table or on the disks, no replica removed twice.
+it: nothing left in the process table or on the disks, no replica removed twice. With
+one manager per node (PostgreSQL), each removes its own node's replicas: a node whose
+manager is down holds the deletion until it is back.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.fixtures.local_cluster import LocalCluster, local_cluster, wait_for  # noqa: F401
+from tests.integration.test_manager_postgres import NodeManager, managers  # noqa: F401
 
 MiB = 1 << 20
 
@@ -88,3 +93,24 @@ def test_manager_killed_mid_delete_then_restarted(local_cluster: LocalCluster, t
     cluster.start()
     cluster.cli("volume", "delete", "del2", "--wait")  # already deleting: just waits
     assert_all_gone(cluster, "del2")
+
+
+@pytest.mark.postgres
+def test_each_nodes_manager_removes_its_own_replicas(managers: list[NodeManager]) -> None:  # noqa: F811
+    one, two = managers
+    wait_for("both nodes to register", lambda: len(json.loads(one.cli("node", "ls", "--json").stdout)) == 2)
+    one.cli("volume", "create", "pgdel", "--size", "16Mi", "--replicas", "2")
+    one.cli("volume", "attach", "pgdel", "--node", "node1", "--wait")
+    one.cli("volume", "detach", "pgdel", "--wait")
+    assert len(replica_dirs(one, "pgdel")) == 1 and len(replica_dirs(two, "pgdel")) == 1
+
+    two.kill_manager(signal.SIGKILL)
+    one.cli("volume", "delete", "pgdel")
+    wait_for("node1's replica to be removed", lambda: len(one.get("pgdel")["replicas"]) == 1)
+    assert replica_dirs(one, "pgdel") == [] and len(replica_dirs(two, "pgdel")) == 1
+    assert one.get("pgdel")["state"] == "deleting"  # node2's replica waits for node2's manager
+
+    two.start()
+    two.cli("volume", "delete", "pgdel", "--wait")
+    assert one.get("pgdel")["state"] == "deleted"
+    assert replica_dirs(one, "pgdel") == replica_dirs(two, "pgdel") == []
