@@ -43,7 +43,7 @@ from manager.instances import (
     replica_key,
 )
 from manager.netns import NetworkNamespace
-from replica.data_client import DataClient, DataError
+from manager.replica_probe import answers_data
 from replica.metadata import load_volume_meta
 
 log = logging.getLogger("pronghorn.manager.supervisor")
@@ -52,8 +52,6 @@ READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 RESTART_BACKOFF_S = 10.0  # after a failed start, the next attempt waits this long
-PROBE_TIMEOUT_S = 1.0
-PROBE_LENGTH = 4096
 PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
 
 
@@ -84,18 +82,6 @@ def free_ports(host: str, count: int, netns: NetworkNamespace | None = None) -> 
             continue
         return port
     raise StartFailed(f"no free ports on {host}")
-
-
-def answers_data(address: str) -> bool:
-    """Whether a replica's data port answers a one-sector read (any answer, even an error)."""
-    try:
-        with DataClient(address, timeout=PROBE_TIMEOUT_S) as client:
-            client.read(0, PROBE_LENGTH)
-    except DataError:
-        return True
-    except OSError:
-        return False
-    return True
 
 
 class Supervisor:

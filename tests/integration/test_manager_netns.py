@@ -3,17 +3,24 @@ comes back the SAME replica (same process, same directory, same address) is brou
 with a delta rebuild. Real ``pronghorn up`` with node3 in its own network namespace joined
 to the host by a veth pair (tests/fixtures/netns.py); node1 and node2 listen on the host
 end's addresses so that node3 can reach them (its rebuild pulls from a host replica).
+First, the supervisor alone: a replica started in the namespace, told apart as cut off
+(link down: serving on its node) or hung (stopped).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
+from manager.instances import replica_key
+from manager.netns import NetworkNamespace
+from manager.supervisor import Supervisor
+from tests.conftest import PRONGHORN
 from tests.fixtures.local_cluster import LocalCluster, cluster_factory, wait_for  # noqa: F401
 from tests.fixtures.netns import IsolatedNetwork, isolated_network  # noqa: F401
 from tests.integration.test_manager_healing import healthy, replica_digest
@@ -34,6 +41,28 @@ def in_namespace(pid: int, namespace: str) -> bool:
     return os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/var/run/netns/{namespace}").st_ino
 
 
+def test_supervisor_runs_a_replica_in_the_namespace_and_tells_cut_off_from_hung(
+        isolated_network: IsolatedNetwork, tmp_path: Path) -> None:  # noqa: F811
+    net = isolated_network
+    sup = Supervisor("node3", tmp_path / "node3", net.ns_address, PRONGHORN, NetworkNamespace(net.namespace))
+    key = replica_key("v", "r1")
+    try:
+        inst = sup.ensure_replica("v", "r1", str(tmp_path / "node3" / "disk" / "v-r1"), 4 * MiB)
+        assert in_namespace(inst.pid, net.namespace) and inst.control.startswith(f"{net.ns_address}:")
+        assert not sup.hung(key)
+        net.link_down()
+        assert not sup.hung(key)  # cut off, but serving on its own node
+        net.link_up()
+        os.kill(inst.pid, signal.SIGSTOP)
+        assert sup.hung(key)
+        os.kill(inst.pid, signal.SIGKILL)  # (a stopped replica may sit out SIGTERM: stop() would wait 10 s)
+        sup.stop(key)
+        assert not sup.alive(key) and sup.get(key) is None
+    finally:
+        net.link_up()
+        sup.stop_all()
+
+
 def test_node_cut_off_by_the_network_comes_back_with_a_delta_rebuild(
         isolated_network: IsolatedNetwork, cluster_factory: Any, tmp_path: Path) -> None:  # noqa: F811
     net = isolated_network
@@ -45,6 +74,7 @@ def test_node_cut_off_by_the_network_comes_back_with_a_delta_rebuild(
     cluster.cli("volume", "attach", "vol1", "--node", "node1", "--wait")
     doc = cluster.get("vol1")
     assert doc["endpoint"].startswith(f"nbd://{node1}:")
+    assert cluster.instances("node1")["engine:vol1"]["args"][-2:] == ["--replica-timeout", "2.0"]
     cut = replica_on(doc, "node3")
     assert cut["address"].startswith(f"{net.ns_address}:")
     victim = cluster.instances("node3")[f"replica:vol1/{cut['name']}"]
@@ -77,6 +107,7 @@ def test_node_cut_off_by_the_network_comes_back_with_a_delta_rebuild(
     wait_for("the volume to be healthy again", lambda: healthy(cluster, "vol1"))
     back = replica_on(cluster.get("vol1"), "node3")
     assert (back["name"], back["address"]) == (cut["name"], cut["address"])
+    assert len(cluster.get("vol1")["replicas"]) == 3  # none placed elsewhere meanwhile
     assert back["failures"] == 1 and back["rebuild"] == "completed"
     again = cluster.instances("node3")[f"replica:vol1/{cut['name']}"]
     assert again["pid"] == victim["pid"] and again["args"] == victim["args"]  # same process, same directory
