@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from domain.services import Nodes
+from domain.store import open_control_plane
 from manager import cli
-from manager.local_cluster import NodeLayout
+from manager.local_cluster import NodeLayout, node_setup
 from manager.netns import NamespaceError, NetworkNamespace
 
 
@@ -37,6 +39,7 @@ def test_a_namespace_is_entered_through_ip_netns_exec() -> None:
 ])
 def test_bad_layout_is_one_line_and_exit_2(argv: list[str], tmp_path: Path,
                                            capsys: pytest.CaptureFixture[str]) -> None:
+    code: int | str | None
     try:
         code = cli.main([*argv, "--home", str(tmp_path)], prog="pronghorn up")
     except SystemExit as exc:
@@ -45,3 +48,12 @@ def test_bad_layout_is_one_line_and_exit_2(argv: list[str], tmp_path: Path,
     err = capsys.readouterr().err.strip()
     assert err and "Traceback" not in err and len(err.splitlines()) == 1
     assert not (tmp_path / "events.sqlite").exists()  # refused before the store was opened
+
+
+def test_a_node_set_up_again_on_another_address_records_it(tmp_path: Path) -> None:
+    with open_control_plane("memory:") as app:
+        first = node_setup(app, tmp_path, "node1", "127.0.1.1")
+        again = node_setup(app, tmp_path, "node1", "10.213.7.1", NetworkNamespace("ph1"), replica_timeout=2.0)
+        assert Nodes(app).get("node1").address == "10.213.7.1"
+        assert (first.host, first.netns) == ("127.0.1.1", None)
+        assert (again.host, again.netns, again.replica_timeout) == ("10.213.7.1", NetworkNamespace("ph1"), 2.0)
