@@ -67,6 +67,9 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
     if verb != "down":
         parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, metavar="SECONDS",
                             help="seconds between full reconcile passes (default 2)")
+        parser.add_argument("--launcher", action=argparse.BooleanOptionalAction, default=True,
+                            help="fork replica and engine processes from a per-node launcher that has their "
+                            "code loaded (default); --no-launcher starts each as a new `pronghorn` process")
         parser.add_argument("--rebuilds-per-node", type=int, default=5, metavar="N",
                             help="concurrent replica rebuilds per node (default 5)")
         parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
@@ -118,9 +121,9 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
     url = store_url(home) if verb == "up" else args.store
     with opened_store(url) as app:
         if verb == "up":
-            supervisors = local_cluster(app, home, args.nodes)
+            supervisors = local_cluster(app, home, args.nodes, args.launcher)
         else:
-            supervisors = {args.node: node_setup(app, home, args.node, args.address)}
+            supervisors = {args.node: node_setup(app, home, args.node, args.address, args.launcher)}
         policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
         loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
                            Leadership.for_store(url))
@@ -133,7 +136,11 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
         with background_services(app, args.api, jobs=True) as api_url:
             if api_url:
                 print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
-            loop.run()
+            try:
+                loop.run()
+            finally:
+                for supervisor in supervisors.values():
+                    supervisor.close()
     return ExitCode.OK
 
 

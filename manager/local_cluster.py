@@ -33,8 +33,9 @@ def store_url(home: Path) -> str:
     return f"sqlite://{home.resolve() / SQLITE_FILENAME}"
 
 
-def node_setup(app: ControlPlane, home: Path, name: str, address: str) -> Supervisor:
-    """Register ``name`` (if new) with one disk under ``home/nodes/name`` and return its supervisor."""
+def node_setup(app: ControlPlane, home: Path, name: str, address: str, launcher: bool = False) -> Supervisor:
+    """Register ``name`` (if new) with one disk under ``home/nodes/name`` and return its supervisor
+    (``launcher``: its instances are forked by a launcher process, see manager/launcher.py)."""
     directory = (home / "nodes" / name).resolve()
     disk = directory / "disk"
     disk.mkdir(parents=True, exist_ok=True)
@@ -44,9 +45,10 @@ def node_setup(app: ControlPlane, home: Path, name: str, address: str) -> Superv
     except NodeNotFound:
         capacity = shutil.disk_usage(disk).total
         nodes.add(name, address, disks=[Disk(path=str(disk), capacity=capacity)])
-    return Supervisor(name, directory, address)
+    return Supervisor(name, directory, address, launcher=launcher)
 
 
-def local_cluster(app: ControlPlane, home: Path, count: int) -> dict[str, Supervisor]:
+def local_cluster(app: ControlPlane, home: Path, count: int, launcher: bool = False) -> dict[str, Supervisor]:
     """Nodes node1..nodeN of a local cluster, registered, each with its supervisor."""
-    return {node_name(i): node_setup(app, home, node_name(i), node_address(i)) for i in range(1, count + 1)}
+    return {node_name(i): node_setup(app, home, node_name(i), node_address(i), launcher)
+            for i in range(1, count + 1)}

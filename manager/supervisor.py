@@ -38,6 +38,7 @@ from manager.instances import (
     pronghorn_servers_under,
     replica_key,
 )
+from manager.launcher import Launcher, LauncherUnavailable
 from replica.metadata import load_volume_meta
 
 log = logging.getLogger("pronghorn.manager.supervisor")
@@ -46,6 +47,8 @@ READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 RESTART_BACKOFF_S = 10.0  # after a failed start, the next attempt waits this long
+READY_POLL_S = 0.005
+FORKED_ANYWAY_WAIT_S = 1.0
 PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
 
 
@@ -77,7 +80,8 @@ def free_ports(host: str, count: int) -> int:
 
 
 class Supervisor:
-    def __init__(self, node: str, directory: Path, host: str, executable: str = PRONGHORN) -> None:
+    def __init__(self, node: str, directory: Path, host: str, executable: str = PRONGHORN,
+                 launcher: bool = False) -> None:
         self.node = node
         self.directory = directory
         self.host = host
@@ -88,6 +92,13 @@ class Supervisor:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
         self.adopt()
+        # instances are forked by the node's launcher when it runs (see _launch)
+        self.launcher = Launcher(directory / "logs" / "launcher.log") if launcher else None
+
+    def close(self) -> None:
+        """Stop the launcher (the instances keep running)."""
+        if self.launcher is not None:
+            self.launcher.close()
 
     # -- after a restart -------------------------------------------------------------
 
@@ -191,16 +202,14 @@ class Supervisor:
         ready_path = self.directory / "logs" / f"{safe}.ready"
         log_path = self.directory / "logs" / f"{safe}.log"
         ready_path.unlink(missing_ok=True)
+        log.info("%s: spawning %s", self.node, inst.key)
         self.table.put(inst)  # BEFORE the spawn: a restarted manager can find it by its args
         try:
             with open(ready_path, "wb") as out, open(log_path, "ab") as err:
-                child = subprocess.Popen([self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, start_new_session=True, close_fds=True)
+                inst.pid = self._launch(inst, out.fileno(), err.fileno())
         except OSError as exc:
             self.table.drop(inst.key)
             raise StartFailed(f"{inst.key}: cannot run {self.executable}: {exc}") from exc
-        inst.pid = child.pid
-        self.children[child.pid] = child
         self.table.put(inst)  # AFTER: the pid
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -209,12 +218,33 @@ class Supervisor:
                 ready = json.loads(text.splitlines()[0])
                 log.info("%s: started %s pid %d %s", self.node, inst.key, inst.pid, ready)
                 return inst
-            if child.poll() is not None:
+            if not self.alive(inst.key):
                 break
-            time.sleep(0.02)
+            time.sleep(READY_POLL_S)
         self.stop(inst.key)
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-5:])
         raise StartFailed(f"{inst.key} exited or was not ready: {tail}")
+
+    def _launch(self, inst: Instance, stdout: int, stderr: int) -> int:
+        """Start ``pronghorn ARGS`` of ``inst`` (new session, stdout/stderr to these files); its pid.
+
+        Forked by the node's launcher when it is ready (no interpreter start, no imports),
+        else a new process. A launcher that failed after the request reached it may have
+        forked the child: it is looked for (by its command line) before starting another."""
+        if self.launcher is not None:
+            try:
+                with open(os.devnull, "rb") as devnull:
+                    return self.launcher.spawn([sys.executable, self.executable, *inst.args], inst.args,
+                                               (devnull.fileno(), stdout, stderr))
+            except LauncherUnavailable as exc:
+                pid = _forked_anyway(inst.args) if exc.maybe_forked else 0
+                if pid:
+                    return pid
+                log.info("%s: %s: %s starts as a new process", self.node, exc, inst.key)
+        child = subprocess.Popen([self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=stdout,
+                                 stderr=stderr, start_new_session=True, close_fds=True)
+        self.children[child.pid] = child
+        return child.pid
 
     # -- stopping --------------------------------------------------------------------
 
@@ -250,6 +280,16 @@ def _kill_group(pid: int, child: subprocess.Popen[bytes] | None = None) -> None:
             elif not Path(f"/proc/{pid}").exists() or _zombie(pid):
                 return
             time.sleep(0.02)
+
+
+def _forked_anyway(args: list[str]) -> int:
+    """The pid of a child the launcher forked before it failed (0: none showed up)."""
+    deadline = time.monotonic() + FORKED_ANYWAY_WAIT_S  # a child sets its command line within ms of the fork
+    while True:
+        pid = find_process(args)
+        if pid or time.monotonic() >= deadline:
+            return pid
+        time.sleep(0.05)
 
 
 def _zombie(pid: int) -> bool:

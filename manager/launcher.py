@@ -1,0 +1,157 @@
+"""``Launcher``: the manager's end of one node's launcher process (manager/launcher_process.py).
+
+The supervisor (manager/supervisor.py) asks ``spawn(cmdline, args, stdio)`` for an
+instance process; the launcher forks it from an interpreter that has already imported
+the replica and engine code, and answers with its pid. ``LauncherUnavailable`` means
+"start it yourself": the launcher is still starting, has died (it is restarted, after
+a pause when it keeps failing), cannot set a child's command line on this kernel, or
+did not answer. ``maybe_forked`` on that error tells whether the request reached the
+launcher (a child may exist, so the caller looks for it before starting another).
+
+The launcher is a child of the manager in the manager's process group, holding one
+end of a socket pair: it ends with the manager. Instances it forked are in sessions of
+their own and outlive both. Used by ``manager.supervisor``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+log = logging.getLogger("pronghorn.manager.launcher")
+
+REPLY_TIMEOUT_S = 15.0  # the launcher waits up to 10 s for a child's confirmation
+RESTART_AFTER_S = 5.0  # a launcher that died is restarted no sooner than this after its last start
+RESTART_AFTER_FAILED_START_S = 120.0  # ... and this when it never became ready (e.g. kernel refuses)
+STOP_TIMEOUT_S = 5.0
+MAX_MESSAGE = 1 << 16
+
+
+class LauncherUnavailable(RuntimeError):
+    def __init__(self, why: str, maybe_forked: bool = False) -> None:
+        super().__init__(why)
+        self.maybe_forked = maybe_forked
+
+
+class Launcher:
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.lock = threading.Lock()  # one request at a time on the socket pair
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.channel: socket.socket | None = None
+        self.ready = False
+        self.started_at = 0.0
+        self.became_ready = False  # the last launcher started did
+        self._start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid if self.proc is not None else 0
+
+    def _start(self) -> None:
+        mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.started_at = time.monotonic()
+        self.became_ready = False
+        try:
+            with open(self.log_path, "ab") as out:
+                # -P: no current directory on sys.path, so the launcher imports what `pronghorn` imports
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-P", "-m", "manager.launcher_process", "--fd", str(theirs.fileno())],
+                    stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=[theirs.fileno()], close_fds=True)
+        except OSError as exc:
+            mine.close()
+            log.warning("cannot start the launcher: %s", exc)
+            return
+        finally:
+            theirs.close()
+        self.channel, self.ready = mine, False
+        log.info("launcher started (pid %d)", self.proc.pid)
+
+    def _drop(self, why: str) -> None:
+        """Forget the current launcher process (it is killed if it still runs)."""
+        if self.proc is not None:
+            log.warning("launcher pid %d lost: %s", self.proc.pid, why)
+            if self.proc.poll() is None:
+                self.proc.kill()
+            self.proc.wait()
+        if self.channel is not None:
+            self.channel.close()
+        self.proc, self.channel, self.ready = None, None, False
+
+    def tend(self) -> bool:
+        """Whether the launcher is ready; notices it became ready, died, or is due a restart."""
+        with self.lock:
+            return self._usable()
+
+    def _usable(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            self._drop(f"exited with {self.proc.returncode}")
+        if self.proc is None or self.channel is None:
+            pause = RESTART_AFTER_S if self.became_ready else RESTART_AFTER_FAILED_START_S
+            if time.monotonic() - self.started_at >= pause:
+                self._start()
+            return False
+        if self.ready:
+            return True
+        try:
+            message = self.channel.recv(MAX_MESSAGE, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False  # still importing
+        except OSError as exc:
+            self._drop(str(exc))
+            return False
+        answer = json.loads(message) if message else {"error": "exited while starting"}
+        if "ready" not in answer:
+            log.warning("launcher unavailable: %s; instances start as new processes", answer.get("error"))
+            self._drop(str(answer.get("error")))
+            return False
+        self.ready = self.became_ready = True
+        log.info("launcher ready (pid %d)", answer["ready"])
+        return True
+
+    def spawn(self, cmdline: list[str], args: list[str], stdio: tuple[int, int, int]) -> int:
+        """Fork an instance running ``pronghorn ARGS`` shown as ``cmdline``; its pid."""
+        with self.lock:
+            if not self._usable() or self.channel is None:
+                raise LauncherUnavailable("the launcher is not ready")
+            request = json.dumps({"cmdline": cmdline, "args": args}).encode()
+            try:
+                socket.send_fds(self.channel, [request], list(stdio))
+            except OSError as exc:
+                self._drop(f"request not sent: {exc}")
+                raise LauncherUnavailable(f"the launcher is gone: {exc}") from exc
+            try:
+                self.channel.settimeout(REPLY_TIMEOUT_S)
+                reply = self.channel.recv(MAX_MESSAGE)
+            except OSError as exc:
+                reply = b""
+                why = str(exc) or exc.__class__.__name__
+            else:
+                why = "it exited"
+            if not reply:
+                self._drop(f"no reply: {why}")
+                raise LauncherUnavailable(f"the launcher did not answer: {why}", maybe_forked=True)
+        answer = json.loads(reply)
+        if "pid" not in answer:
+            raise LauncherUnavailable(f"the launcher refused: {answer.get('error')}")
+        return int(answer["pid"])
+
+    def close(self) -> None:
+        """Stop the launcher (instances it forked keep running)."""
+        with self.lock:
+            if self.channel is not None:
+                self.channel.close()  # end of file: the launcher exits
+                self.channel = None
+            if self.proc is not None:
+                try:
+                    self.proc.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+            self.proc, self.ready = None, False
