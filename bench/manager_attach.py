@@ -94,7 +94,9 @@ def run_cluster(mode: str, count: int, replicas: int) -> tuple[list[float], list
         try:
             while "cluster up" not in out.read_text():
                 time.sleep(0.05)
-            time.sleep(2)  # let the launchers finish starting (they start with the manager)
+            deadline = time.monotonic() + 60  # the launchers start with the manager (a spawn would wait for them)
+            while mode == "launcher" and log.read_text().count("launcher ready") < 3 and time.monotonic() < deadline:
+                time.sleep(0.1)
             totals, marks = [], []
             with open_control_plane(f"sqlite://{home / 'events.sqlite'}") as app:
                 volumes = Volumes(app)

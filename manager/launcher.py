@@ -3,7 +3,7 @@
 The supervisor (manager/supervisor.py) asks ``spawn(cmdline, args, stdio)`` for an
 instance process; the launcher forks it from an interpreter that has already imported
 the replica and engine code, and answers with its pid. ``LauncherUnavailable`` means
-"start it yourself": the launcher is still starting, has died (it is restarted, after
+"start it yourself": the launcher did not become ready in ``START_WAIT_S``, has died (it is restarted, after
 a pause when it keeps failing), cannot set a child's command line on this kernel, or
 did not answer. ``maybe_forked`` on that error tells whether the request reached the
 launcher (a child may exist, so the caller looks for it before starting another).
@@ -30,6 +30,7 @@ REPLY_TIMEOUT_S = 15.0  # the launcher waits up to 10 s for a child's confirmati
 RESTART_AFTER_S = 5.0  # a launcher that died is restarted no sooner than this after its last start
 RESTART_AFTER_FAILED_START_S = 120.0  # ... and this when it never became ready (e.g. kernel refuses)
 STOP_TIMEOUT_S = 5.0
+START_WAIT_S = 10.0  # a spawn waits this long (since its start) for a starting launcher
 MAX_MESSAGE = 1 << 16
 
 
@@ -89,19 +90,27 @@ class Launcher:
         with self.lock:
             return self._usable()
 
-    def _usable(self) -> bool:
+    def _usable(self, wait: bool = False) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
             self._drop(f"exited with {self.proc.returncode}")
         if self.proc is None or self.channel is None:
             pause = RESTART_AFTER_S if self.became_ready else RESTART_AFTER_FAILED_START_S
-            if time.monotonic() - self.started_at >= pause:
-                self._start()
-            return False
+            if time.monotonic() - self.started_at < pause:
+                return False
+            self._start()
+            if self.proc is None or self.channel is None:
+                return False
         if self.ready:
             return True
+        # a spawn waits for a starting launcher (as long as starting a process would take)
+        remaining = START_WAIT_S - (time.monotonic() - self.started_at) if wait else 0.0
         try:
-            message = self.channel.recv(MAX_MESSAGE, socket.MSG_DONTWAIT)
-        except BlockingIOError:
+            if remaining > 0:
+                self.channel.settimeout(remaining)
+                message = self.channel.recv(MAX_MESSAGE)
+            else:
+                message = self.channel.recv(MAX_MESSAGE, socket.MSG_DONTWAIT)
+        except (BlockingIOError, TimeoutError):
             return False  # still importing
         except OSError as exc:
             self._drop(str(exc))
@@ -118,7 +127,7 @@ class Launcher:
     def spawn(self, cmdline: list[str], args: list[str], stdio: tuple[int, int, int]) -> int:
         """Fork an instance running ``pronghorn ARGS`` shown as ``cmdline``; its pid."""
         with self.lock:
-            if not self._usable() or self.channel is None:
+            if not self._usable(wait=True) or self.channel is None:
                 raise LauncherUnavailable("the launcher is not ready")
             request = json.dumps({"cmdline": cmdline, "args": args}).encode()
             try:

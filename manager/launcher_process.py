@@ -41,8 +41,11 @@ from typing import Any
 
 from manager.process_title import set_cmdline
 
-# what `pronghorn replica serve` and `pronghorn engine serve` import, loaded once here
-PRELOAD = ("adapters.cli.main", "adapters.cli.replicas", "replica.cli", "engine.cli", "engine.serve")
+# what `pronghorn replica serve` and `pronghorn engine serve` import, loaded once here (the grpc
+# modules are imported lazily by grpc.server() and the first channel)
+PRELOAD = ("adapters.cli.main", "adapters.cli.replicas", "replica.cli", "engine.cli", "engine.serve",
+           "concurrent.futures.thread", "grpc._server", "grpc._channel", "grpc._interceptor",
+           "grpc._simple_stubs", "grpc.experimental")
 MAX_MESSAGE = 1 << 16
 CONFIRM_TIMEOUT_S = 10.0
 STDIO = 3

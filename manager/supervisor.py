@@ -95,6 +95,11 @@ class Supervisor:
         # instances are forked by the node's launcher when it runs (see _launch)
         self.launcher = Launcher(directory / "logs" / "launcher.log") if launcher else None
 
+    def tend(self) -> None:
+        """Notice a launcher that became ready or died (a dead one is restarted after a pause)."""
+        if self.launcher is not None:
+            self.launcher.tend()
+
     def close(self) -> None:
         """Stop the launcher (the instances keep running)."""
         if self.launcher is not None:
