@@ -3,10 +3,11 @@
 The supervisor (manager/supervisor.py) asks ``spawn(cmdline, args, stdio)`` for an
 instance process; the launcher forks it from an interpreter that has already imported
 the replica and engine code, and answers with its pid. ``LauncherUnavailable`` means
-"start it yourself": the launcher did not become ready in ``START_WAIT_S``, has died (it is restarted, after
-a pause when it keeps failing), cannot set a child's command line on this kernel, or
-did not answer. ``maybe_forked`` on that error tells whether the request reached the
-launcher (a child may exist, so the caller looks for it before starting another).
+"start it yourself": the launcher did not become ready within ``START_WAIT_S``, has
+died (it is restarted, after a pause, longer when it never became ready), cannot set
+a child's command line on this kernel, or did not answer. When it was lost after a
+request reached it, the child may run anyway: it is looked for by its command line
+first, so an instance is never started twice.
 
 The launcher is a child of the manager in the manager's process group, holding one
 end of a socket pair: it ends with the manager. Instances it forked are in sessions of
@@ -24,20 +25,21 @@ import threading
 import time
 from pathlib import Path
 
+from manager.instances import find_process
+
 log = logging.getLogger("pronghorn.manager.launcher")
 
 REPLY_TIMEOUT_S = 15.0  # the launcher waits up to 10 s for a child's confirmation
 RESTART_AFTER_S = 5.0  # a launcher that died is restarted no sooner than this after its last start
 RESTART_AFTER_FAILED_START_S = 120.0  # ... and this when it never became ready (e.g. kernel refuses)
 STOP_TIMEOUT_S = 5.0
+FORKED_ANYWAY_WAIT_S = 1.0
 START_WAIT_S = 10.0  # a spawn waits this long (since its start) for a starting launcher
 MAX_MESSAGE = 1 << 16
 
 
 class LauncherUnavailable(RuntimeError):
-    def __init__(self, why: str, maybe_forked: bool = False) -> None:
-        super().__init__(why)
-        self.maybe_forked = maybe_forked
+    """No instance was forked: the caller starts it itself."""
 
 
 class Launcher:
@@ -145,7 +147,10 @@ class Launcher:
                 why = "it exited"
             if not reply:
                 self._drop(f"no reply: {why}")
-                raise LauncherUnavailable(f"the launcher did not answer: {why}", maybe_forked=True)
+                pid = _forked_anyway(args)  # the request reached it: the child may run
+                if pid:
+                    return pid
+                raise LauncherUnavailable(f"the launcher did not answer: {why}")
         answer = json.loads(reply)
         if "pid" not in answer:
             raise LauncherUnavailable(f"the launcher refused: {answer.get('error')}")
@@ -164,3 +169,13 @@ class Launcher:
                     self.proc.kill()
                     self.proc.wait()
             self.proc, self.ready = None, False
+
+
+def _forked_anyway(args: list[str]) -> int:
+    """The pid of a child the launcher forked before it failed (0: none showed up)."""
+    deadline = time.monotonic() + FORKED_ANYWAY_WAIT_S  # a child sets its command line within ms of the fork
+    while True:
+        pid = find_process(args)
+        if pid or time.monotonic() >= deadline:
+            return pid
+        time.sleep(0.05)

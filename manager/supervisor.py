@@ -10,6 +10,12 @@ never written), marks dead ones (the reconciler restarts what is still desired o
 the same ports)
 and kills strays: servers naming this node's directory that no record explains.
 
+With ``launcher=True`` (``pronghorn up``/``manager`` by default) processes are forked by
+the node's launcher (manager/launcher.py), which has the replica and engine code
+loaded: no interpreter start and no imports per instance. A forked instance carries
+the same command line, session and log files as a spawned one, so everything above
+holds for both; when the launcher is unavailable, ``_launch`` spawns as before.
+
 Ports are chosen here (outside the kernel's ephemeral range) so a dead replica
 comes back on its old address. Used by ``manager.reconciler`` and ``manager.cli``.
 """
@@ -48,7 +54,6 @@ STOP_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 RESTART_BACKOFF_S = 10.0  # after a failed start, the next attempt waits this long
 READY_POLL_S = 0.005
-FORKED_ANYWAY_WAIT_S = 1.0
 PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
 
 
@@ -234,17 +239,13 @@ class Supervisor:
         """Start ``pronghorn ARGS`` of ``inst`` (new session, stdout/stderr to these files); its pid.
 
         Forked by the node's launcher when it is ready (no interpreter start, no imports),
-        else a new process. A launcher that failed after the request reached it may have
-        forked the child: it is looked for (by its command line) before starting another."""
+        else a new process."""
         if self.launcher is not None:
             try:
                 with open(os.devnull, "rb") as devnull:
                     return self.launcher.spawn([sys.executable, self.executable, *inst.args], inst.args,
                                                (devnull.fileno(), stdout, stderr))
             except LauncherUnavailable as exc:
-                pid = _forked_anyway(inst.args) if exc.maybe_forked else 0
-                if pid:
-                    return pid
                 log.info("%s: %s: %s starts as a new process", self.node, exc, inst.key)
         child = subprocess.Popen([self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=stdout,
                                  stderr=stderr, start_new_session=True, close_fds=True)
@@ -285,16 +286,6 @@ def _kill_group(pid: int, child: subprocess.Popen[bytes] | None = None) -> None:
             elif not Path(f"/proc/{pid}").exists() or _zombie(pid):
                 return
             time.sleep(0.02)
-
-
-def _forked_anyway(args: list[str]) -> int:
-    """The pid of a child the launcher forked before it failed (0: none showed up)."""
-    deadline = time.monotonic() + FORKED_ANYWAY_WAIT_S  # a child sets its command line within ms of the fork
-    while True:
-        pid = find_process(args)
-        if pid or time.monotonic() >= deadline:
-            return pid
-        time.sleep(0.05)
 
 
 def _zombie(pid: int) -> bool:
