@@ -9,7 +9,9 @@ For each round and each mode (``launcher``: instances forked by the per-node lau
 and ``volume attach`` do, without the CLI's interpreter start), waits until the
 manager records ``Attached``, then writes and flushes one 4 KiB block through the
 ``nbd://`` endpoint; the clock stops when the flush is acknowledged. Each volume is
-detached afterwards (so the machine never holds more than one volume's processes).
+detached afterwards and its processes stopped before the next one is created (so the
+machine never holds more than one volume's processes, and each attach finds the
+manager idle).
 Modes alternate round by round, so both see the same machine load.
 
 Prints p50/p95/max seconds per mode (goal: p50 under 1 s) and the median of each
@@ -17,12 +19,15 @@ phase, taken from the manager's log (``spawning``/``started`` lines of the super
 record (the two store writes), pickup (until the first replica spawn), replicas (first
 spawn to the last replica ready), gap (to the engine's spawn), engine (spawn to ready),
 attached (engine ready to ``Attached`` seen in the store), write (NBD connect, write,
-flush). Not a test: it asserts nothing.
+flush); and cpu: the CPU seconds the attach cost (the manager's and its launchers' from
+create to writable, plus all the volume's new processes'), which depends little on the
+machine's load. Not a test: it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import signal
@@ -42,9 +47,39 @@ from domain.values import VolumeState  # noqa: E402
 from tests.conftest import PRONGHORN  # noqa: E402
 from tests.fixtures.nbd_client import NbdClient  # noqa: E402
 
-PHASES = ("record", "pickup", "replicas", "gap", "engine", "attached", "write")
+PHASES = ("record", "pickup", "replicas", "gap", "engine", "attached", "write", "cpu")
 LOG_LINE = re.compile(r"^(\S+ \S+) manager\[\d+\] INFO pronghorn\.manager\.supervisor: \S+: "
                       r"(spawning|started) (replica|engine):(\w+)")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15
+
+
+def control_plane_pids(manager: int) -> list[int]:
+    """The manager and its launchers."""
+    children = [int(pid) for pid in Path(f"/proc/{manager}/task/{manager}/children").read_text().split()]
+    return [manager, *(pid for pid in children if b"manager.launcher_process" in _cmdline(pid))]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def instance_pids(home: Path, volume: str) -> list[int]:
+    pids = []
+    for table in home.glob("nodes/*/instances.json"):
+        pids += [inst["pid"] for key, inst in json.loads(table.read_text()).items()
+                 if key.split(":", 1)[1].split("/")[0] == volume]
+    return pids
 
 
 def wait_state(volumes: Volumes, name: str, state: VolumeState, timeout: float = 120) -> None:
@@ -68,7 +103,8 @@ def log_marks(log: Path) -> dict[tuple[str, str, str], list[float]]:
 
 def phases(name: str, bench: dict[str, float], marks: dict[tuple[str, str, str], list[float]]) -> dict[str, float]:
     """One volume's phase durations (seconds); a phase whose log lines are missing is left out."""
-    out = {"record": bench["recorded"] - bench["start"], "write": bench["written"] - bench["attached"]}
+    out = {"record": bench["recorded"] - bench["start"], "write": bench["written"] - bench["attached"],
+           "cpu": bench["cpu"]}
     spawned = marks.get((name, "spawning", "replica"), [])
     ready = marks.get((name, "started", "replica"), [])
     engine_spawned = marks.get((name, "spawning", "engine"), [])
@@ -102,6 +138,7 @@ def run_cluster(mode: str, count: int, replicas: int) -> tuple[list[float], list
                 volumes = Volumes(app)
                 for i in range(count):
                     name = f"bench{i}"
+                    control_cpu = sum(cpu_seconds(pid) for pid in control_plane_pids(manager.pid))
                     mark = {"start": time.time()}
                     volumes.provision(name, 64 << 20, replicas)
                     volumes.start_attach(name, f"node{i % 3 + 1}")
@@ -112,10 +149,14 @@ def run_cluster(mode: str, count: int, replicas: int) -> tuple[list[float], list
                         client.write(0, os.urandom(4096))
                         client.flush()
                     mark["written"] = time.time()
+                    mark["cpu"] = (sum(cpu_seconds(pid) for pid in control_plane_pids(manager.pid)) - control_cpu
+                                   + sum(cpu_seconds(pid) for pid in instance_pids(home, name)))
                     totals.append(mark["written"] - mark["start"])
                     marks.append(mark)
                     volumes.start_detach(name)
                     wait_state(volumes, name, VolumeState.DETACHED)
+                    while instance_pids(home, name):  # the next volume starts on an idle manager
+                        time.sleep(0.01)
             logged = log_marks(log)
             return totals, [phases(f"bench{i}", m, logged) for i, m in enumerate(marks)]
         finally:
@@ -131,7 +172,7 @@ def report(mode: str, totals: list[float], breakdown: list[dict[str, float]], re
           f"p50 {statistics.median(totals):.2f} s, p95 {p95:.2f} s, max {totals[-1]:.2f} s (goal: p50 < 1 s)")
     medians = {p: statistics.median(values) for p in PHASES
                if (values := [b[p] for b in breakdown if p in b])}
-    print(f"{mode}: phase medians (s): " + ", ".join(f"{p} {v:.3f}" for p, v in medians.items()))
+    print(f"{mode}: medians (s): " + ", ".join(f"{p} {v:.3f}" for p, v in medians.items()))
 
 
 def main() -> int:

@@ -19,8 +19,11 @@ spawned process), takes the three descriptors as 0/1/2, restores default signal
 handling, sets /proc/PID/cmdline to ``cmdline`` (manager/process_title.py: the
 supervisor adopts and matches processes by it), confirms, then runs the ``pronghorn``
 dispatcher (adapters/cli/main.py) on ``args`` and exits with its code. The launcher
-stays single-threaded and creates no gRPC object (forking a process that holds gRPC
-threads is unsafe); it reaps its children on SIGCHLD.
+stays single-threaded and creates no gRPC object: forking a process whose gRPC core
+runs is unsafe, but gRPC only initialises its core (and threads) with the first
+channel or server, which each child creates for itself, so no fork support
+(``GRPC_ENABLE_FORK_SUPPORT``) is needed; the launcher checks it has one thread
+before it serves. It reaps its children on SIGCHLD.
 """
 
 from __future__ import annotations
