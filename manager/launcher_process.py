@@ -18,7 +18,9 @@ The child ``setsid()``s (it outlives the launcher and the manager, exactly like 
 spawned process), takes the three descriptors as 0/1/2, restores default signal
 handling, sets /proc/PID/cmdline to ``cmdline`` (manager/process_title.py: the
 supervisor adopts and matches processes by it), confirms, then runs the ``pronghorn``
-dispatcher (adapters/cli/main.py) on ``args`` and exits with its code. The launcher
+dispatcher (adapters/cli/main.py) on ``args`` and exits with its code through
+``os._exit`` (after flushing stdio and logging; the replica and engine close their
+files before ``main`` returns), never unwinding into the launcher's code. The launcher
 stays single-threaded and creates no gRPC object: forking a process whose gRPC core
 runs is unsafe, but gRPC only initialises its core (and threads) with the first
 channel or server, which each child creates for itself, so no fork support
