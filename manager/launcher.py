@@ -43,8 +43,9 @@ class LauncherUnavailable(RuntimeError):
 
 
 class Launcher:
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, prefix: list[str] | None = None) -> None:
         self.log_path = log_path
+        self.prefix = prefix or []  # e.g. `ip netns exec NAME`: it execs the launcher, which keeps its fds
         self.lock = threading.Lock()  # one request at a time on the socket pair
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: socket.socket | None = None
@@ -65,7 +66,8 @@ class Launcher:
             with open(self.log_path, "ab") as out:
                 # -P: no current directory on sys.path, so the launcher imports what `pronghorn` imports
                 self.proc = subprocess.Popen(
-                    [sys.executable, "-P", "-m", "manager.launcher_process", "--fd", str(theirs.fileno())],
+                    [*self.prefix, sys.executable, "-P", "-m", "manager.launcher_process", "--fd",
+                     str(theirs.fileno())],
                     stdin=subprocess.DEVNULL, stdout=out, stderr=out, pass_fds=[theirs.fileno()], close_fds=True)
         except OSError as exc:
             mine.close()

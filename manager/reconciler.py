@@ -189,10 +189,10 @@ class Reconciler:
             if local is not None and not local.alive(key):
                 continue  # its process is not up (yet): nothing to rebuild into
             if not _answers(member.address):
-                if local is not None:  # alive but silent (hung, stopped): restarted next pass
+                if local is not None and local.hung(key):  # stopped, or silent on its node too: restarted next pass
                     log.warning("%s: replica %s does not answer: stopping it", volume.name, member.name)
                     local.stop(key)
-                continue  # remote: its own node's manager has not (re)started it yet
+                continue  # cut off by the network, or remote: rebuilt once it answers (a delta)
             self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
 
     def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,

@@ -17,7 +17,10 @@ the same command line, session and log files as a spawned one, so everything abo
 holds for both; when the launcher is unavailable, ``_launch`` spawns as before.
 
 Ports are chosen here (outside the kernel's ephemeral range) so a dead replica
-comes back on its old address. Used by ``manager.reconciler`` and ``manager.cli``.
+comes back on its old address. A node may live in a network namespace
+(``manager.netns``): its processes are then started inside it and ports are probed
+there. ``hung`` tells a stuck replica from one cut off by the network. Used by
+``manager.reconciler`` and ``manager.cli``.
 """
 
 from __future__ import annotations
@@ -41,10 +44,13 @@ from manager.instances import (
     engine_key,
     find_process,
     process_matches,
+    process_state,
     pronghorn_servers_under,
     replica_key,
 )
 from manager.launcher import Launcher, LauncherUnavailable
+from manager.netns import NetworkNamespace
+from manager.replica_probe import answers_data
 from replica.metadata import load_volume_meta
 
 log = logging.getLogger("pronghorn.manager.supervisor")
@@ -69,8 +75,10 @@ def replica_size(data_dir: str) -> int:
         return 0
 
 
-def free_ports(host: str, count: int) -> int:
-    """A port P with P..P+count-1 free on ``host``, outside the ephemeral range."""
+def free_ports(host: str, count: int, netns: NetworkNamespace | None = None) -> int:
+    """A port P with P..P+count-1 free on ``host`` (in ``netns``), outside the ephemeral range."""
+    if netns is not None:
+        return netns.run(lambda: free_ports(host, count))
     rng = random.Random()
     for _ in range(100):
         port = rng.randrange(20000, 32000 - count)
@@ -86,11 +94,14 @@ def free_ports(host: str, count: int) -> int:
 
 class Supervisor:
     def __init__(self, node: str, directory: Path, host: str, executable: str = PRONGHORN,
+                 netns: NetworkNamespace | None = None, replica_timeout: float | None = None,
                  launcher: bool = False) -> None:
         self.node = node
         self.directory = directory
         self.host = host
         self.executable = executable
+        self.netns = netns  # the node's processes run in this network namespace
+        self.replica_timeout = replica_timeout  # passed to the engines (None: the engine's default)
         (directory / "logs").mkdir(parents=True, exist_ok=True)
         (directory / "sockets").mkdir(parents=True, exist_ok=True)
         self.table = InstanceTable(directory / "instances.json")
@@ -98,7 +109,8 @@ class Supervisor:
         self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
         self.adopt()
         # instances are forked by the node's launcher when it runs (see _launch)
-        self.launcher = Launcher(directory / "logs" / "launcher.log") if launcher else None
+        # (in the node's network namespace, if it has one: its children are born there)
+        self.launcher = Launcher(directory / "logs" / "launcher.log", self._prefix()) if launcher else None
 
     def tend(self) -> None:
         """Notice a launcher that became ready or died (a dead one is restarted after a pause)."""
@@ -144,6 +156,21 @@ class Supervisor:
     def keys(self) -> list[str]:
         return sorted(self.table.records)
 
+    def hung(self, key: str) -> bool:
+        """Whether a live replica that did not answer over the network is stuck, not cut off.
+
+        Stuck: stopped (SIGSTOP), or silent on its own node too. On a node in a network
+        namespace the network between can fail, so its data port is probed from inside
+        the namespace; without one the failed probe already took the node-local path."""
+        inst = self.table.records.get(key)
+        if inst is None or not self.alive(key):
+            return False
+        if process_state(inst.pid) in ("T", "t"):
+            return True
+        if self.netns is None:
+            return True
+        return not self.netns.run(lambda: answers_data(inst.service))
+
     # -- starting --------------------------------------------------------------------
 
     def ensure_replica(self, volume: str, replica: str, data_dir: str, size: int) -> Instance:
@@ -186,6 +213,8 @@ class Supervisor:
                     "--nbd", f"{self.host}:{port + 1}", "--listen", f"{self.host}:{port}", "--nbd-socket", sock]
             for address in replicas:
                 args += ["--replica", f"tcp://{address}"]
+            if self.replica_timeout is not None:
+                args += ["--replica-timeout", str(self.replica_timeout)]
             return Instance(key, InstanceKind.ENGINE, volume, args, f"{self.host}:{port}", f"{self.host}:{port + 1}")
 
         return self._start(record, ports, 2)
@@ -197,7 +226,7 @@ class Supervisor:
             raise StartFailed(f"{self.node}: {key} failed to start recently: {failed[1]}")
         error: Exception | None = None
         for attempt in range(START_ATTEMPTS):
-            port = preferred[0] if attempt == 0 and preferred else free_ports(self.host, span)
+            port = preferred[0] if attempt == 0 and preferred else free_ports(self.host, span, self.netns)
             inst = record(port)
             try:
                 return self._spawn(inst)
@@ -235,6 +264,10 @@ class Supervisor:
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-5:])
         raise StartFailed(f"{inst.key} exited or was not ready: {tail}")
 
+    def _prefix(self) -> list[str]:
+        """What a process of this node is started through (entering its network namespace)."""
+        return self.netns.launch_prefix if self.netns is not None else []
+
     def _launch(self, inst: Instance, stdout: int, stderr: int) -> int:
         """Start ``pronghorn ARGS`` of ``inst`` (new session, stdout/stderr to these files); its pid.
 
@@ -247,8 +280,8 @@ class Supervisor:
                                                (devnull.fileno(), stdout, stderr))
             except LauncherUnavailable as exc:
                 log.info("%s: %s: %s starts as a new process", self.node, exc, inst.key)
-        child = subprocess.Popen([self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=stdout,
-                                 stderr=stderr, start_new_session=True, close_fds=True)
+        child = subprocess.Popen([*self._prefix(), self.executable, *inst.args], stdin=subprocess.DEVNULL,
+                                 stdout=stdout, stderr=stderr, start_new_session=True, close_fds=True)
         self.children[child.pid] = child
         return child.pid
 
@@ -289,7 +322,4 @@ def _kill_group(pid: int, child: subprocess.Popen[bytes] | None = None) -> None:
 
 
 def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
+    return process_state(pid) in ("Z", "")
