@@ -151,8 +151,10 @@ def serve(channel: socket.socket) -> int:
             return 0  # the manager is gone
         try:
             reply = fork_instance(json.loads(message), fds, channel)
-        except (ValueError, KeyError, TypeError, OSError) as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             reply = {"error": f"bad request: {exc}"}
+        except OSError as exc:  # fork or pipe refused (e.g. EAGAIN at the process limit)
+            reply = {"error": f"cannot fork: {exc}"}
         finally:
             for fd in fds:
                 os.close(fd)

@@ -143,3 +143,13 @@ def test_manager_restart_readopts_forked_instances(local_cluster: LocalCluster) 
         done = subprocess.run(["nbdinfo", "--size", cluster.get(volume)["endpoint"]], capture_output=True,
                               text=True, timeout=60)
         assert done.stdout.strip() == str(16 * MiB), done.stderr
+
+
+def test_bad_request_is_refused_and_the_launcher_keeps_serving(supervisor: Supervisor, node_dir: Path) -> None:  # noqa: F811
+    launcher = supervisor.launcher
+    assert launcher is not None
+    with open(os.devnull, "rb") as devnull:
+        with pytest.raises(launcher_module.LauncherUnavailable, match="refused"):
+            launcher.spawn(["pronghorn"], [], (devnull.fileno(),) * 3)  # no arguments to run
+    inst = supervisor.ensure_replica("vol", "r1", replica_dir(node_dir, "r1"), SIZE)
+    assert parent(inst.pid) == launcher.pid and supervisor.alive(inst.key)
