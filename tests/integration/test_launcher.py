@@ -122,6 +122,8 @@ def test_launcher_that_cannot_start_falls_back(node_dir: Path, monkeypatch: pyte
 
 def test_manager_restart_readopts_forked_instances(local_cluster: LocalCluster) -> None:  # noqa: F811
     cluster = local_cluster
+    # on a loaded machine a launcher may take longer than a spawn waits for it (then: a plain spawn)
+    wait_for("the launchers", lambda: cluster.log_path.read_text().count("launcher ready") == 3)
     cluster.cli("volume", "create", "fork1", "--size", "16Mi", "--replicas", "3")
     cluster.cli("volume", "attach", "fork1", "--node", "node1", "--wait")
     before = {key: inst["pid"] for key, inst in cluster.all_instances().items()}
