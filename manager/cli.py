@@ -79,6 +79,9 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
     if verb != "down":
         parser.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S, metavar="SECONDS",
                             help="seconds between full reconcile passes (default 2)")
+        parser.add_argument("--launcher", action=argparse.BooleanOptionalAction, default=True,
+                            help="fork replica and engine processes from a per-node launcher that has their "
+                            "code loaded (default); --no-launcher starts each as a new `pronghorn` process")
         parser.add_argument("--rebuilds-per-node", type=int, default=5, metavar="N",
                             help="concurrent replica rebuilds per node (default 5)")
         parser.add_argument("--rebuild-rate-limit", type=size_argument, default=0, metavar="BYTES",
@@ -170,10 +173,10 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
     url = store_url(home) if verb == "up" else args.store
     with opened_store(url) as app:
         if layout is not None:
-            supervisors = local_cluster(app, home, args.nodes, layout)
+            supervisors = local_cluster(app, home, args.nodes, layout, args.launcher)
         else:
             supervisors = {args.node: node_setup(app, home, args.node, args.address,
-                                                 replica_timeout=args.replica_timeout)}
+                                                 replica_timeout=args.replica_timeout, launcher=args.launcher)}
         for sup in supervisors.values():
             sup.sync_rate_limit = args.rebuild_rate_limit
         policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
@@ -188,7 +191,11 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
         with background_services(app, args.api, jobs=True) as api_url:
             if api_url:
                 print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
-            loop.run()
+            try:
+                loop.run()
+            finally:
+                for supervisor in supervisors.values():
+                    supervisor.close()
     return ExitCode.OK
 
 

@@ -55,8 +55,9 @@ class NodeLayout:
 
 
 def node_setup(app: ControlPlane, home: Path, name: str, address: str, netns: NetworkNamespace | None = None,
-               replica_timeout: float | None = None) -> Supervisor:
-    """Register ``name`` (if new) with one disk under ``home/nodes/name`` and return its supervisor."""
+               replica_timeout: float | None = None, launcher: bool = False) -> Supervisor:
+    """Register ``name`` (if new) with one disk under ``home/nodes/name`` and return its supervisor
+    (``launcher``: its instances are forked by a launcher process, see manager/launcher.py)."""
     directory = (home / "nodes" / name).resolve()
     disk = directory / "disk"
     disk.mkdir(parents=True, exist_ok=True)
@@ -67,12 +68,13 @@ def node_setup(app: ControlPlane, home: Path, name: str, address: str, netns: Ne
     except NodeNotFound:
         capacity = shutil.disk_usage(disk).total
         nodes.add(name, address, disks=[Disk(path=str(disk), capacity=capacity)])
-    return Supervisor(name, directory, address, netns=netns, replica_timeout=replica_timeout)
+    return Supervisor(name, directory, address, netns=netns, replica_timeout=replica_timeout, launcher=launcher)
 
 
-def local_cluster(app: ControlPlane, home: Path, count: int, layout: NodeLayout | None = None) -> dict[str, Supervisor]:
+def local_cluster(app: ControlPlane, home: Path, count: int, layout: NodeLayout | None = None,
+                  launcher: bool = False) -> dict[str, Supervisor]:
     """Nodes node1..nodeN of a local cluster, registered, each with its supervisor."""
     layout = layout or NodeLayout()
     return {node_name(i): node_setup(app, home, node_name(i), layout.address(i), layout.namespaces.get(node_name(i)),
-                                     layout.replica_timeout)
+                                     layout.replica_timeout, launcher)
             for i in range(1, count + 1)}

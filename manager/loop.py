@@ -1,9 +1,10 @@
 """``ControlLoop``: runs reconcile passes until told to stop.
 
 A pass runs every ``interval`` seconds (level-triggered: it reconciles everything
-from the store's state) and sooner when new events arrive: the loop polls the
-notification log's newest id a few times a second (SQLite has no subscriptions in
-eventsourcing 9.5, and polling works the same on every store). Before each pass it asks
+from the store's state) and as soon as new events arrive: the loop polls the
+notification log's newest id every ``POLL_S`` (SQLite has no subscriptions in
+eventsourcing 9.5, and polling works the same on every store) and starts the next
+pass right after one that saw (or wrote) new events. Before each pass it asks
 ``manager.leadership`` whether this manager leads (makes cluster-wide decisions).
 A failing pass is logged and retried on the next tick; the loop never dies of one volume's trouble.
 Used by ``manager.cli`` (``pronghorn up`` / ``pronghorn manager``) and tests.
@@ -25,7 +26,7 @@ from manager.supervisor import Supervisor
 log = logging.getLogger("pronghorn.manager")
 
 DEFAULT_INTERVAL_S = 2.0
-POLL_S = 0.2
+POLL_S = 0.05  # checking the store's newest notification id costs ~0.1 ms (SQLite)
 
 
 class ControlLoop:
@@ -49,15 +50,20 @@ class ControlLoop:
         while not self.stop.is_set():
             newest = self._newest()
             now = time.monotonic()
-            if newest != seen or now >= due:
-                seen = newest
-                due = now + self.interval
-                try:
-                    self.reconciler.leader = self.leadership.is_leader()
-                    self.reconciler.run_pass()
-                except Exception:  # noqa: BLE001 - keep the control loop alive; the next pass retries
-                    log.exception("reconcile pass failed")
-                self.passes += 1
-            self.stop.wait(POLL_S)
+            if newest == seen and now < due:
+                self.stop.wait(POLL_S)
+                continue
+            # events arrived (or the interval passed): a pass now; events recorded during it
+            # (by this pass or by others) start the next pass at once, without a poll's wait
+            seen = newest
+            due = now + self.interval
+            for supervisor in self.reconciler.supervisors.values():
+                supervisor.tend()
+            try:
+                self.reconciler.leader = self.leadership.is_leader()
+                self.reconciler.run_pass()
+            except Exception:  # noqa: BLE001 - keep the control loop alive; the next pass retries
+                log.exception("reconcile pass failed")
+            self.passes += 1
         self.rebuilds.join()
         self.leadership.close()

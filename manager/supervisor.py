@@ -10,6 +10,12 @@ never written), marks dead ones (the reconciler restarts what is still desired o
 the same ports)
 and kills strays: servers naming this node's directory that no record explains.
 
+With ``launcher=True`` (``pronghorn up``/``manager`` by default) processes are forked by
+the node's launcher (manager/launcher.py), which has the replica and engine code
+loaded: no interpreter start and no imports per instance. A forked instance carries
+the same command line, session and log files as a spawned one, so everything above
+holds for both; when the launcher is unavailable, ``_launch`` spawns as before.
+
 Ports are chosen here (outside the kernel's ephemeral range) so a dead replica
 comes back on its old address. A node may live in a network namespace
 (``manager.netns``): its processes are then started inside it and ports are probed
@@ -42,6 +48,7 @@ from manager.instances import (
     pronghorn_servers_under,
     replica_key,
 )
+from manager.launcher import Launcher, LauncherUnavailable
 from manager.netns import NetworkNamespace
 from manager.replica_probe import answers_data
 from replica.metadata import load_volume_meta
@@ -52,6 +59,7 @@ READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 RESTART_BACKOFF_S = 10.0  # after a failed start, the next attempt waits this long
+READY_POLL_S = 0.005
 PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
 
 
@@ -86,7 +94,8 @@ def free_ports(host: str, count: int, netns: NetworkNamespace | None = None) -> 
 
 class Supervisor:
     def __init__(self, node: str, directory: Path, host: str, executable: str = PRONGHORN,
-                 netns: NetworkNamespace | None = None, replica_timeout: float | None = None) -> None:
+                 netns: NetworkNamespace | None = None, replica_timeout: float | None = None,
+                 launcher: bool = False) -> None:
         self.node = node
         self.directory = directory
         self.host = host
@@ -100,6 +109,19 @@ class Supervisor:
         self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
         self.sync_rate_limit = 0  # bytes/s a rebuild may pull into one of its replicas (0: no cap)
         self.adopt()
+        # instances are forked by the node's launcher when it runs (see _launch)
+        # (in the node's network namespace, if it has one: its children are born there)
+        self.launcher = Launcher(directory / "logs" / "launcher.log", self._prefix()) if launcher else None
+
+    def tend(self) -> None:
+        """Notice a launcher that became ready or died (a dead one is restarted after a pause)."""
+        if self.launcher is not None:
+            self.launcher.tend()
+
+    def close(self) -> None:
+        """Stop the launcher (the instances keep running)."""
+        if self.launcher is not None:
+            self.launcher.close()
 
     # -- after a restart -------------------------------------------------------------
 
@@ -221,17 +243,14 @@ class Supervisor:
         ready_path = self.directory / "logs" / f"{safe}.ready"
         log_path = self.directory / "logs" / f"{safe}.log"
         ready_path.unlink(missing_ok=True)
+        log.info("%s: spawning %s", self.node, inst.key)
         self.table.put(inst)  # BEFORE the spawn: a restarted manager can find it by its args
         try:
             with open(ready_path, "wb") as out, open(log_path, "ab") as err:
-                prefix = self.netns.launch_prefix if self.netns is not None else []
-                child = subprocess.Popen([*prefix, self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=out,
-                                         stderr=err, start_new_session=True, close_fds=True)
+                inst.pid = self._launch(inst, out.fileno(), err.fileno())
         except OSError as exc:
             self.table.drop(inst.key)
             raise StartFailed(f"{inst.key}: cannot run {self.executable}: {exc}") from exc
-        inst.pid = child.pid
-        self.children[child.pid] = child
         self.table.put(inst)  # AFTER: the pid
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -240,12 +259,33 @@ class Supervisor:
                 ready = json.loads(text.splitlines()[0])
                 log.info("%s: started %s pid %d %s", self.node, inst.key, inst.pid, ready)
                 return inst
-            if child.poll() is not None:
+            if not self.alive(inst.key):
                 break
-            time.sleep(0.02)
+            time.sleep(READY_POLL_S)
         self.stop(inst.key)
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-5:])
         raise StartFailed(f"{inst.key} exited or was not ready: {tail}")
+
+    def _prefix(self) -> list[str]:
+        """What a process of this node is started through (entering its network namespace)."""
+        return self.netns.launch_prefix if self.netns is not None else []
+
+    def _launch(self, inst: Instance, stdout: int, stderr: int) -> int:
+        """Start ``pronghorn ARGS`` of ``inst`` (new session, stdout/stderr to these files); its pid.
+
+        Forked by the node's launcher when it is ready (no interpreter start, no imports),
+        else a new process."""
+        if self.launcher is not None:
+            try:
+                with open(os.devnull, "rb") as devnull:
+                    return self.launcher.spawn([sys.executable, self.executable, *inst.args], inst.args,
+                                               (devnull.fileno(), stdout, stderr))
+            except LauncherUnavailable as exc:
+                log.info("%s: %s: %s starts as a new process", self.node, exc, inst.key)
+        child = subprocess.Popen([*self._prefix(), self.executable, *inst.args], stdin=subprocess.DEVNULL,
+                                 stdout=stdout, stderr=stderr, start_new_session=True, close_fds=True)
+        self.children[child.pid] = child
+        return child.pid
 
     # -- stopping --------------------------------------------------------------------
 
