@@ -1,10 +1,12 @@
 """A/B of the data plane built from two (or more) source trees, in ONE invocation.
 
 Usage: python bench/ab_trees.py TREE_A TREE_B [--jobs randwrite-4k-qd1,...] [--rounds 3] [--runtime 3]
+       python bench/ab_trees.py .@PRONGHORN_SPIN_US=0 .@PRONGHORN_SPIN_US=50   (one tree, two settings)
 
 Each tree (e.g. ``git archive main | tar -x -C /tmp/a`` and your worktree)
 gets its own engine on 3 replica processes, whose ``pronghorn`` processes
-import that tree's code (PYTHONPATH); `nbdkit file` is the reference. All
+import that tree's code (PYTHONPATH) and see the ``@NAME=VALUE,...``
+environment given after the tree; `nbdkit file` is the reference. All
 targets get the same prefill; rounds are job-major in shuffled target order
 with a sync before each run and the same CPU placement for every target
 (bench/fio_schedule.py), so a shared, loaded machine hurts them alike.
@@ -20,6 +22,7 @@ import contextlib
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +40,8 @@ BY_NAME = {job.name: job for job in JOBS}
 
 def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    parser.add_argument("trees", nargs="+", type=Path, help="source trees to compare (each holds engine/ and replica/)")
+    parser.add_argument("trees", nargs="+", type=Variant.parse,
+                        help="source trees to compare (each holds engine/ and replica/), optionally TREE@NAME=VALUE,...")
     parser.add_argument("--jobs", default="randwrite-4k-qd1,write-128k-qd16",
                         help=f"comma-separated, from {', '.join(BY_NAME)}")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds; the median is reported")
@@ -46,6 +50,8 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser.add_argument("--replicas", type=int, default=3, help="replica processes per engine (default 3)")
     parser.add_argument("--placement", type=Placement, choices=list(Placement), default=Placement.SPLIT,
                         help="CPU pinning, the same for every target (see bench/cpu_placement.py)")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="nice value of fio and every server thread, e.g. -5 on a shared machine (default 0)")
     parser.add_argument("--no-sync", dest="sync", action="store_false", help="no sync before each fio run")
     parser.add_argument("--seed", type=int, help="seed of the shuffled target order")
     args = parser.parse_args(argv)
@@ -53,7 +59,7 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     unknown = [n for n in args.jobs.split(",") if n not in BY_NAME]
     if unknown:
         parser.error(f"unknown job {unknown[0]!r}; choose from {', '.join(BY_NAME)}")
-    missing = [t for t in args.trees if not (t / "engine").is_dir()]
+    missing = [t.tree for t in args.trees if not (t.tree / "engine").is_dir()]
     if missing:
         parser.error(f"not a source tree (no engine/): {missing[0]}")
     if args.rounds < 1 or args.runtime < 1 or args.replicas < 1:
@@ -65,29 +71,55 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     return args
 
 
-def start_targets(stack: contextlib.ExitStack, trees: list[Path], workdir: Path, size: int,
+@dataclass(frozen=True)
+class Variant:
+    """A source tree and the environment its processes get."""
+
+    tree: Path
+    env: dict[str, str]
+
+    @classmethod
+    def parse(cls, text: str) -> Variant:
+        tree, _, settings = text.partition("@")
+        env = {}
+        for item in filter(None, settings.split(",")):
+            name, eq, value = item.partition("=")
+            if not eq or not name:
+                raise argparse.ArgumentTypeError(f"not NAME=VALUE: {item!r}")
+            env[name] = value
+        return cls(Path(tree), env)
+
+    @property
+    def name(self) -> str:
+        return self.tree.resolve().name + "".join(f" {k}={v}" for k, v in self.env.items())
+
+
+def start_targets(stack: contextlib.ExitStack, variants: list[Variant], workdir: Path, size: int,
                   replicas: int) -> list[Target]:
     (workdir / "ref").mkdir()
     targets = [nbdkit_file(workdir / "ref", size)]
     stack.callback(targets[0].stop)
-    saved = os.environ.get("PYTHONPATH", "")
+    saved = dict(os.environ)
     try:
-        for i, tree in enumerate(trees):
-            os.environ["PYTHONPATH"] = str(tree.resolve())  # the children import this tree
+        for i, variant in enumerate(variants):
+            os.environ.update(variant.env, PYTHONPATH=str(variant.tree.resolve()))  # the children import this tree
             (workdir / f"tree{i}").mkdir()
             target = engine(workdir / f"tree{i}", size, replicas)
             stack.callback(target.stop)
-            target.name = f"{i}:{tree.resolve().name}"
+            target.name = f"{i}:{variant.name}"
             targets.append(target)
+            os.environ.clear()
+            os.environ.update(saved)
     finally:
-        os.environ["PYTHONPATH"] = saved
+        os.environ.clear()
+        os.environ.update(saved)
     return targets
 
 
 def measure(args: argparse.Namespace, workdir: Path) -> Results:
     job_file = workdir / "jobs.fio"
     job_file.write_text(job_file_text(args.job_list))
-    settings = Settings(args.size, args.runtime, 0, args.rounds, args.placement, args.sync, args.seed)
+    settings = Settings(args.size, args.runtime, 0, args.rounds, args.placement, args.nice, args.sync, args.seed)
     with contextlib.ExitStack() as stack:
         targets = start_targets(stack, args.trees, workdir, args.size_bytes, args.replicas)
         return run_rounds(targets, args.job_list, job_file, settings, workdir)
@@ -102,7 +134,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
             print(f"{prog or 'ab_trees'}: {exc}", file=sys.stderr)
             return EXIT_FAILED
     print(f"# size {args.size}, runtime {args.runtime}s, {args.rounds} rounds, {args.replicas} replicas, "
-          f"placement {args.placement}, sync {'on' if args.sync else 'off'}")
+          f"placement {args.placement}, nice {args.nice}, sync {'on' if args.sync else 'off'}")
     print_table(summarize(results, args.job_list, REFERENCE))
     return EXIT_OK
 

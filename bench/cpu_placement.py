@@ -1,11 +1,13 @@
-"""Where the benchmark's processes run: CPU pinning of fio and of every target's server processes.
+"""Where and how eagerly the benchmark's processes run: CPU pinning and nice value of fio and the servers.
 
 On this kind of machine (2 vCPUs shared by fio, nbdkit or an engine and 3
 replicas) the scheduler's placement of 5 processes moves results by more than
 the code under test does: every cross-CPU wake-up is an inter-processor
 interrupt (a VM exit under a hypervisor). A placement pins the same way for
-every target, so targets are compared on equal terms. Used by
-bench/fio_schedule.py (fio_nbd.py and ab_trees.py choose the placement).
+every target, so targets are compared on equal terms. A negative nice value
+(the same for fio and every server thread) shields a run from other work on a
+shared machine without starving it. Used by bench/fio_schedule.py (fio_nbd.py
+and ab_trees.py choose both).
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ def cpu_sets(placement: Placement) -> tuple[set[int] | None, set[int] | None]:
     return {cpus[-1]}, {cpus[-1]}
 
 
-def pin_process(pid: int, cpus: set[int]) -> None:
-    """Pin every thread of ``pid``; threads it starts later inherit the mask of their creator."""
+def pin_process(pid: int, cpus: set[int] | None, nice: int) -> None:
+    """Pin every thread of ``pid`` and set its nice value; threads it starts later inherit both from their creator."""
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
-            os.sched_setaffinity(int(task.name), cpus)
+            if cpus is not None:
+                os.sched_setaffinity(int(task.name), cpus)
+            os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
         except ProcessLookupError:  # a thread that just ended
             continue
 
@@ -43,18 +47,20 @@ def pin_process(pid: int, cpus: set[int]) -> None:
 class Pinned:
     """Context: pin the servers, and this process (so fio, its child, inherits it); restore on exit."""
 
-    def __init__(self, placement: Placement, server_pids: list[int]) -> None:
+    def __init__(self, placement: Placement, server_pids: list[int], nice: int = 0) -> None:
         self.fio_cpus, self.server_cpus = cpu_sets(placement)
         self.server_pids = server_pids
-        self.saved = os.sched_getaffinity(0)
+        self.nice = nice
+        self.saved = os.sched_getaffinity(0), os.getpriority(os.PRIO_PROCESS, 0)
 
     def __enter__(self) -> Pinned:
-        if self.server_cpus is not None:
-            for pid in self.server_pids:
-                pin_process(pid, self.server_cpus)
+        for pid in self.server_pids:
+            pin_process(pid, self.server_cpus, self.nice)
         if self.fio_cpus is not None:
             os.sched_setaffinity(0, self.fio_cpus)
+        os.setpriority(os.PRIO_PROCESS, 0, self.nice)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        os.sched_setaffinity(0, self.saved)
+        os.sched_setaffinity(0, self.saved[0])
+        os.setpriority(os.PRIO_PROCESS, 0, self.saved[1])

@@ -44,6 +44,8 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser.add_argument("--placement", type=Placement, choices=list(Placement), default=Placement.SPLIT,
                         help="CPU pinning, the same for every target: split = fio on the first CPU, servers on "
                              "the others (default); shared = all on one CPU; none = the kernel decides")
+    parser.add_argument("--nice", type=int, default=0,
+                        help="nice value of fio and every server thread, e.g. -5 on a shared machine (default 0)")
     parser.add_argument("--no-sync", dest="sync", action="store_false",
                         help="do not sync (untimed) before each fio run")
     parser.add_argument("--seed", type=int, help="seed of the shuffled target order")
@@ -79,7 +81,7 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
 def measure(args: argparse.Namespace, workdir: Path) -> list[Row]:
     job_file = workdir / "jobs.fio"
     job_file.write_text(job_file_text(args.job_list))
-    settings = Settings(args.size, args.runtime, args.ramp, args.rounds, args.placement, args.sync, args.seed,
+    settings = Settings(args.size, args.runtime, args.ramp, args.rounds, args.placement, args.nice, args.sync, args.seed,
                         args.prefill_bs)
     with running(args.names, workdir, args.size_bytes) as targets:
         results = run_rounds(targets, args.job_list, job_file, settings, workdir)

@@ -8,7 +8,7 @@ with the next (each found by running it, see the README's Benchmarks section):
 - ``sync`` (untimed) before every fio run: the previous run's dirty page cache
   (up to the whole image after a 128k write job) is otherwise written back by
   kernel threads in the middle of a later, unrelated job;
-- the same CPU placement for every target (bench/cpu_placement.py);
+- the same CPU placement and nice value for every target (bench/cpu_placement.py);
 - ratios are paired: a target's IOPS over the reference's IOPS in the same job
   and round; the median of those and their spread (min..max) are reported.
 """
@@ -35,6 +35,7 @@ class Settings:
     ramp: int
     rounds: int
     placement: Placement = Placement.NONE
+    nice: int = 0
     sync: bool = True
     seed: int | None = None
     prefill_bs: str = "4k"
@@ -49,7 +50,7 @@ def run_rounds(targets: list[Target], jobs: tuple[Job, ...], job_file: Path, set
     rng = random.Random(settings.seed)
     results: Results = {}
     pids = [pid for target in targets for pid in target.pids.values()]
-    with Pinned(settings.placement, pids):
+    with Pinned(settings.placement, pids, settings.nice):
         for target in targets:
             say(f"prefilling {target.name} ({target.uri}, pids {target.pids})")
             prefill(target.uri, settings.size, settings.prefill_bs, workdir)
@@ -108,7 +109,7 @@ def summarize(results: Results, jobs: tuple[Job, ...], reference: str) -> list[R
 
 
 def print_table(rows: list[Row]) -> None:
-    header = (f"{'job':<18} {'target':<14} {'IOPS':>7} {'MiB/s':>7} {'lat us':>7} {'x ref':>5} {'min..max':>10} "
+    header = (f"{'job':<18} {'target':<22} {'IOPS':>7} {'MiB/s':>7} {'lat us':>7} {'x ref':>5} {'min..max':>10} "
               f"{'+lat us':>7} {'cs/op':>5} {'CPU':>4}  CPU us/op per process")
     print(header)
     print("-" * len(header))
@@ -116,6 +117,6 @@ def print_table(rows: list[Row]) -> None:
         cpu = sum(row.cpu_us_per_op.values())
         roles = " ".join(f"{role}={us:.0f}" for role, us in row.cpu_us_per_op.items())
         err = f"  ERRORS={row.errors}" if row.errors else ""
-        print(f"{row.job:<18} {row.target:<14} {row.iops:>7.0f} {row.mib_s:>7.1f} {row.lat_us:>7.1f} "
+        print(f"{row.job:<18} {row.target:<22} {row.iops:>7.0f} {row.mib_s:>7.1f} {row.lat_us:>7.1f} "
               f"{row.ratio:>5.2f} {row.ratio_min:>4.2f}..{row.ratio_max:<4.2f} {row.lat_overhead_us:>7.1f} "
               f"{row.switches_per_op:>5.1f} {cpu:>4.0f}  {roles}{err}")
