@@ -109,8 +109,10 @@ def summarize(results: Results, jobs: tuple[Job, ...], reference: str) -> list[R
 
 
 def print_table(rows: list[Row]) -> None:
+    """cs/op: context switches per I/O, whole machine; dirty: MiB of page cache dirty or under writeback
+    when a run started (max over the rounds); CPU: us per I/O of all the target's server processes."""
     header = (f"{'job':<18} {'target':<22} {'IOPS':>7} {'MiB/s':>7} {'lat us':>7} {'x ref':>5} {'min..max':>10} "
-              f"{'+lat us':>7} {'cs/op':>5} {'CPU':>4}  CPU us/op per process")
+              f"{'+lat us':>7} {'cs/op':>5} {'dirty':>5} {'CPU':>4}  CPU us/op per process")
     print(header)
     print("-" * len(header))
     for row in rows:
@@ -119,4 +121,4 @@ def print_table(rows: list[Row]) -> None:
         err = f"  ERRORS={row.errors}" if row.errors else ""
         print(f"{row.job:<18} {row.target:<22} {row.iops:>7.0f} {row.mib_s:>7.1f} {row.lat_us:>7.1f} "
               f"{row.ratio:>5.2f} {row.ratio_min:>4.2f}..{row.ratio_max:<4.2f} {row.lat_overhead_us:>7.1f} "
-              f"{row.switches_per_op:>5.1f} {cpu:>4.0f}  {roles}{err}")
+              f"{row.switches_per_op:>5.1f} {row.dirty_mib_max:>5.0f} {cpu:>4.0f}  {roles}{err}")

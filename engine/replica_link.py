@@ -71,8 +71,11 @@ class ReplicaLink:
         except OSError as exc:
             raise LinkFailure(f"send: {exc.__class__.__name__}") from exc
 
-    def collect(self, count: int, base: int, dests: list) -> None:
-        """Read ``count`` responses with seq in [base, base+len(dests)); fill READ dests."""
+    def collect(self, count: int, base: int, dests: list, spin_ns: int = 0) -> None:
+        """Read ``count`` responses with seq in [base, base+len(dests)); fill READ dests.
+
+        ``spin_ns``: poll that long before sleeping in each receive (engine/spin_receive.py).
+        """
         buf, view, sock = self.buf, self.view, self.sock
         start, end = self.start, self.end
         unpack = RESPONSE.unpack_from
@@ -86,7 +89,7 @@ class ReplicaLink:
                         view[: end - start] = view[start:end]
                         end -= start
                         start = 0
-                    n = receive_into(sock, view[end:])
+                    n = receive_into(sock, view[end:], spin_ns)
                     if not n:
                         raise LinkFailure("replica closed the data connection")
                     end += n
