@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser.add_argument("--runtime", type=int, default=3, help="seconds per fio job")
     parser.add_argument("--size", default="256M", help="export size and benchmarked range")
     parser.add_argument("--replicas", type=int, default=3, help="replica processes per engine (default 3)")
-    parser.add_argument("--placement", type=Placement, choices=list(Placement), default=Placement.SPLIT,
+    parser.add_argument("--placement", type=Placement, choices=list(Placement), default=Placement.NONE,
                         help="CPU pinning, the same for every target (see bench/cpu_placement.py)")
     parser.add_argument("--nice", type=int, default=0,
                         help="nice value of fio and every server thread, e.g. -5 on a shared machine (default 0)")

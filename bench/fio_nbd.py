@@ -41,9 +41,9 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
     parser.add_argument("--ramp", type=int, default=1, help="ramp-up seconds per job, not measured (default 1)")
     parser.add_argument("--rounds", type=int, default=3, help="job-major rounds in shuffled target order (default 3)")
     parser.add_argument("--jobs", default=",".join(j.name for j in JOBS), help="comma-separated subset of the jobs")
-    parser.add_argument("--placement", type=Placement, choices=list(Placement), default=Placement.SPLIT,
-                        help="CPU pinning, the same for every target: split = fio on the first CPU, servers on "
-                             "the others (default); shared = all on one CPU; none = the kernel decides")
+    parser.add_argument("--placement", type=Placement, choices=list(Placement), default=Placement.NONE,
+                        help="CPU pinning, the same for every target: none = the kernel decides (default); split = fio on "
+                             "the first CPU, servers on the others; shared = all on one CPU")
     parser.add_argument("--nice", type=int, default=0,
                         help="nice value of fio and every server thread, e.g. -5 on a shared machine (default 0)")
     parser.add_argument("--no-sync", dest="sync", action="store_false",
