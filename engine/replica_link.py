@@ -89,7 +89,7 @@ class ReplicaLink:
                         view[: end - start] = view[start:end]
                         end -= start
                         start = 0
-                    n = receive_into(sock, view[end:], spin_ns)
+                    n = receive_into(sock, view[end:], spin_ns) if spin_ns else sock.recv_into(view[end:])
                     if not n:
                         raise LinkFailure("replica closed the data connection")
                     end += n
