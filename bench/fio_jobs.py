@@ -45,6 +45,8 @@ class JobResult:
     lat_us: float  # mean total latency (submission to completion)
     errors: int
     cpu_us_per_op: dict[str, float] = field(default_factory=dict)  # target process role -> CPU us per I/O
+    switches_per_op: float = 0.0  # context switches per I/O, whole machine (/proc/stat ctxt)
+    dirty_mib: float = 0.0  # dirty + writeback page cache when the job started
 
 
 def job_file_text(jobs: tuple[Job, ...] = JOBS) -> str:
@@ -79,24 +81,49 @@ def prefill(uri: str, size: str, bs: str, workdir: Path) -> None:
 def run_jobs(job_file: Path, uri: str, size: str, runtime: int, ramp: int, workdir: Path, label: str,
              pids: dict[str, int], jobs: tuple[Job, ...] = JOBS) -> dict[str, JobResult]:
     """Run ``jobs`` of ``job_file`` (one fio run per section), with the CPU time each target process used."""
-    results = {}
-    for job in jobs:
-        before = {role: cpu_seconds(pid) for role, pid in pids.items()}
-        report = run_fio([f"--section={job.name}", str(job_file)], workdir / f"{label}-{job.name}.json",
-                         fio_env(uri, size, runtime, ramp))
-        used = {role: cpu_seconds(pid) - before[role] for role, pid in pids.items()}
-        entry = report["jobs"][0]
-        stats = entry[job.direction]
-        ops = float(stats["iops"]) * (runtime + ramp)  # ramp-up I/O costs CPU too but is not counted by fio
-        results[job.name] = JobResult(
-            job=job.name,
-            iops=float(stats["iops"]),
-            mib_s=float(stats["bw_bytes"]) / 2**20,
-            lat_us=float(stats["lat_ns"]["mean"]) / 1000,
-            errors=int(entry.get("error", 0)),
-            cpu_us_per_op={role: 1e6 * seconds / ops if ops else 0.0 for role, seconds in used.items()},
-        )
-    return results
+    return {job.name: run_job(job_file, job, uri, size, runtime, ramp, workdir / f"{label}-{job.name}.json", pids)
+            for job in jobs}
+
+
+def run_job(job_file: Path, job: Job, uri: str, size: str, runtime: int, ramp: int, output: Path,
+            pids: dict[str, int]) -> JobResult:
+    """One fio run of ``job``'s section, with the CPU time each target process used and the switches per I/O."""
+    dirty = dirty_mib()
+    before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+    switches = context_switches()
+    report = run_fio([f"--section={job.name}", str(job_file)], output, fio_env(uri, size, runtime, ramp))
+    switches = context_switches() - switches
+    used = {role: cpu_seconds(pid) - before[role] for role, pid in pids.items()}
+    entry = report["jobs"][0]
+    stats = entry[job.direction]
+    ops = float(stats["iops"]) * (runtime + ramp)  # ramp-up I/O costs CPU too but is not counted by fio
+    return JobResult(
+        job=job.name,
+        iops=float(stats["iops"]),
+        mib_s=float(stats["bw_bytes"]) / 2**20,
+        lat_us=float(stats["lat_ns"]["mean"]) / 1000,
+        errors=int(entry.get("error", 0)),
+        cpu_us_per_op={role: 1e6 * seconds / ops if ops else 0.0 for role, seconds in used.items()},
+        switches_per_op=switches / ops if ops else 0.0,
+        dirty_mib=dirty,
+    )
+
+
+def context_switches() -> int:
+    """Context switches since boot, all CPUs (the ``ctxt`` line of /proc/stat)."""
+    for line in Path("/proc/stat").read_text().splitlines():
+        if line.startswith("ctxt "):
+            return int(line.split()[1])
+    return 0
+
+
+def dirty_mib() -> float:
+    """Page cache waiting for (or under) writeback, MiB."""
+    kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith(("Dirty:", "Writeback:")):
+            kb += int(line.split()[1])
+    return kb / 1024
 
 
 def cpu_seconds(pid: int) -> float:

@@ -13,10 +13,12 @@ import errno
 import socket
 import struct
 
+from engine.spin_receive import receive_into
 from engine.vectored import send_all
 from replica.wire import MAGIC, RESPONSE
 
 RECV_BUFFER = 1 << 20
+SEND_BUFFER = 4 << 20  # a qd16 batch of 128k writes (2 MiB) fits in one sendmsg: no poll, no wake-up to resume
 HEADER = RESPONSE.size
 
 
@@ -33,6 +35,7 @@ def connect_data(address: str, timeout: float) -> socket.socket:
     """
     if address.startswith("unix:"):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)  # capped by net.core.wmem_max
         sock.settimeout(timeout)
         sock.connect(address[5:])
     else:
@@ -68,8 +71,11 @@ class ReplicaLink:
         except OSError as exc:
             raise LinkFailure(f"send: {exc.__class__.__name__}") from exc
 
-    def collect(self, count: int, base: int, dests: list) -> None:
-        """Read ``count`` responses with seq in [base, base+len(dests)); fill READ dests."""
+    def collect(self, count: int, base: int, dests: list, spin_ns: int = 0) -> None:
+        """Read ``count`` responses with seq in [base, base+len(dests)); fill READ dests.
+
+        ``spin_ns``: poll that long before sleeping in each receive (engine/spin_receive.py).
+        """
         buf, view, sock = self.buf, self.view, self.sock
         start, end = self.start, self.end
         unpack = RESPONSE.unpack_from
@@ -83,7 +89,7 @@ class ReplicaLink:
                         view[: end - start] = view[start:end]
                         end -= start
                         start = 0
-                    n = sock.recv_into(view[end:])
+                    n = receive_into(sock, view[end:], spin_ns) if spin_ns else sock.recv_into(view[end:])
                     if not n:
                         raise LinkFailure("replica closed the data connection")
                     end += n

@@ -26,6 +26,7 @@ HEADER = REQUEST.size
 IN_BUFFER = MAX_IO + (1 << 20)
 OUT_BUFFER = 2 * MAX_IO
 IOV_MAX = 1000
+SEND_BUFFER = 4 << 20  # a batch of 16 x 128k read responses in one sendmsg (capped by net.core.wmem_max)
 _READ, _WRITE, _UNMAP, _FLUSH, _PING = (int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING))
 
 
@@ -159,6 +160,8 @@ class DataServer:
                 return  # listener closed
             if conn.family != socket.AF_UNIX:
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            else:
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER)
             with self._guard:
                 self.connections.add(conn)
             threading.Thread(target=self._run, args=(conn,), daemon=True, name="data-conn").start()
