@@ -14,7 +14,6 @@ waits for the writes and raises the first error. Used by replica/rebuild_pull.py
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import mmap
 import os
@@ -35,9 +34,7 @@ class DirectWriter:
         except OSError:
             self.direct = -1
         self.batch = batch
-        memory = mmap.mmap(-1, batch * depth)
-        with contextlib.suppress(AttributeError, OSError):  # huge pages: O_DIRECT pins far fewer pages
-            memory.madvise(mmap.MADV_HUGEPAGE)
+        memory = mmap.mmap(-1, batch * depth)  # page-aligned, as O_DIRECT needs
         self._free: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
         for i in range(depth):
             self._free.put(memoryview(memory)[i * batch:(i + 1) * batch])

@@ -11,7 +11,6 @@ verified and ``basis/`` deleted. Called by the control service.
 
 from __future__ import annotations
 
-import importlib
 import os
 import shutil
 import threading
@@ -36,9 +35,6 @@ def prepare_rebuild(chain: SparseFileChain) -> None:
     """Keep the current chain as ``basis/`` and start empty. If a rebuild was already under
     way, the basis from its start is kept and the half-made chain is dropped."""
     d = chain.directory
-    # SyncFrom comes next and opens this process's first gRPC channel: import grpc's channel code now,
-    # while the engine takes its snapshot, not on the rebuild's clock (~0.1 s)
-    threading.Thread(target=importlib.import_module, args=("grpc._channel",), daemon=True).start()
     with chain.lock:
         chain.flush()
         basis = d / BASIS
