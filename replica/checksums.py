@@ -33,7 +33,7 @@ PIECE = struct.Struct("<QQ")
 INDEX = struct.Struct("<Q")
 _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
-Reader = Callable[[int, int], bytes]
+Reader = Callable[[int, int], bytes | bytearray]
 
 
 def clipped_runs(fd: int, start: int, end: int, grid: int) -> Iterator[tuple[int, int]]:

@@ -145,12 +145,9 @@ def _found_locally(fd: int, chunk: ChunkChecksum, have: dict[int, list[tuple[int
         progress.bytes_already_present += size
         return True
     punch_hole(fd, chunk.index * chunk_size, chunk_size)
-    if same is not None and checksums.chunk_digest(same, chunk.index, chunk_size) == chunk.digest:
-        for offset, length in chunk.extents:
-            os.pwrite(fd, os.pread(same, length, offset), offset)
-        progress.bytes_copied_locally += size
-        return True
-    if basis is not None and _copy_from_basis(basis, fd, chunk.extents, chunk.digest):
+    if (same is not None and _copy_matching(checksums.file_reader(same), fd, chunk.extents, chunk.digest)) or (
+            basis is not None and _basis_holds(basis, chunk.extents)
+            and _copy_matching(_merged_reader(basis), fd, chunk.extents, chunk.digest)):
         progress.bytes_copied_locally += size
         return True
     return False
@@ -165,22 +162,34 @@ def _basis_layer(basis: SparseFileChain | None, name: str) -> int | None:
         return None
 
 
-def _copy_from_basis(basis: SparseFileChain, fd: int, extents: tuple[tuple[int, int], ...], digest: bytes) -> bool:
-    """Write the basis's bytes at ``extents`` into ``fd`` if they match ``digest``."""
+def _basis_holds(basis: SparseFileChain, extents: tuple[tuple[int, int], ...]) -> bool:
+    """Whether the basis's merged view may hold ``extents`` (False where it holds nothing: the
+    source data could then only match if all zeros)."""
     if any(offset + length > basis.size for offset, length in extents):
         return False
     first, last = extents[0][0] >> 12, (extents[-1][0] + extents[-1][1] + 4095) >> 12
-    if basis.map.loc.count(0, first, last) == last - first:
-        return False  # the basis holds nothing here (the source data could only match if all zeros)
-    pieces: list[bytes] = []
+    return basis.map.loc.count(0, first, last) != last - first
 
-    def read(offset: int, length: int) -> bytes:
+
+def _merged_reader(basis: SparseFileChain) -> checksums.Reader:
+    def read(offset: int, length: int) -> bytearray:
         buf = bytearray(length)
         basis.read_into(memoryview(buf), offset)
-        pieces.append(bytes(buf))
+        return buf
+
+    return read
+
+
+def _copy_matching(read: checksums.Reader, fd: int, extents: tuple[tuple[int, int], ...], digest: bytes) -> bool:
+    """Write the bytes ``read`` gives at ``extents`` into ``fd`` if they match ``digest`` (the source's
+    digest of its runs there): each byte is read once, for the digest and the copy."""
+    pieces: list[bytes | bytearray] = []
+
+    def keep(offset: int, length: int) -> bytes | bytearray:
+        pieces.append(read(offset, length))
         return pieces[-1]
 
-    if checksums.digest_runs(list(extents), read) != digest:
+    if checksums.digest_runs(list(extents), keep) != digest:
         return False
     for (offset, _), data in zip(extents, pieces, strict=True):
         os.pwrite(fd, data, offset)
