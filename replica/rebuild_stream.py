@@ -99,24 +99,37 @@ def _send_data(conn: socket.socket, fd: int, offset: int, length: int, short: me
 
 def receive(host: str, port: int, token: bytes, into: Callable[[int, int], memoryview],
             ) -> Iterator[tuple[int, memoryview, bytes]]:
-    """(offset, data, digest) of each piece; ``data`` is the view ``into(offset, length)`` gave."""
+    """(offset, data, digest) of each piece; ``data`` is the view ``into(offset, length)`` gave.
+    Network errors are Unavailable; ``into``'s own errors (a full disk) pass through as they are."""
+    where = f"rebuild stream from {host}:{port}"
     try:
-        with socket.create_connection((host, port), timeout=IO_TIMEOUT) as conn:
+        conn = socket.create_connection((host, port), timeout=IO_TIMEOUT)
+    except OSError as exc:
+        raise Unavailable(f"{where}: {exc}") from exc
+    with conn:
+        try:
             _kernel_timeouts(conn)
             conn.sendall(token)
-            header = memoryview(bytearray(FRAME.size))
-            while True:
-                _recv_into(conn, header)
-                offset, length, digest = FRAME.unpack(header)
-                if not length:
-                    return
-                if length > checksums.GRID:
-                    raise Corrupt(f"stream piece of {length} bytes exceeds the {checksums.GRID}-byte grid")
-                view = into(offset, length)
-                _recv_into(conn, view)
-                yield offset, view, digest
+        except OSError as exc:
+            raise Unavailable(f"{where}: {exc}") from exc
+        header = memoryview(bytearray(FRAME.size))
+        while True:
+            _receive(conn, header, where)
+            offset, length, digest = FRAME.unpack(header)
+            if not length:
+                return
+            if length > checksums.GRID:
+                raise Corrupt(f"stream piece of {length} bytes exceeds the {checksums.GRID}-byte grid")
+            view = into(offset, length)
+            _receive(conn, view, where)
+            yield offset, view, digest
+
+
+def _receive(conn: socket.socket, view: memoryview, where: str) -> None:
+    try:
+        _recv_into(conn, view)
     except OSError as exc:
-        raise Unavailable(f"rebuild stream from {host}:{port}: {exc}") from exc
+        raise Unavailable(f"{where}: {exc}") from exc
 
 
 def _kernel_timeouts(conn: socket.socket) -> None:

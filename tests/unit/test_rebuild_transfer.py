@@ -3,6 +3,7 @@ SidecarTap, the chunk stream and DirectWriter (O_DIRECT writes behind the receiv
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -160,3 +161,11 @@ def test_chunk_stream_delivers_the_runs_with_digests_to_the_token_holder_only(tm
     port, token = offer()
     with pytest.raises(Unavailable):  # a wrong token gets the connection closed, nothing sent
         list(rebuild_stream.receive("127.0.0.1", port, bytes(len(token)), lambda offset, length: buffer[:length]))
+    port, token = offer()
+
+    def full_disk(offset: int, length: int) -> memoryview:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as raised:  # the target's own failure is not blamed on the network
+        list(rebuild_stream.receive("127.0.0.1", port, token, full_disk))
+    assert raised.value.errno == errno.ENOSPC and not isinstance(raised.value, Unavailable)
