@@ -11,6 +11,7 @@ verified and ``basis/`` deleted. Called by the control service.
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import threading
@@ -35,6 +36,9 @@ def prepare_rebuild(chain: SparseFileChain) -> None:
     """Keep the current chain as ``basis/`` and start empty. If a rebuild was already under
     way, the basis from its start is kept and the half-made chain is dropped."""
     d = chain.directory
+    # SyncFrom comes next and opens this process's first gRPC channel, whose code grpc imports then
+    # (~0.07 s): import it now, partly while the engine snapshots (measured: sync -0.07 s, total -0.03 s)
+    threading.Thread(target=importlib.import_module, args=("grpc._channel",), daemon=True).start()
     with chain.lock:
         chain.flush()
         basis = d / BASIS
