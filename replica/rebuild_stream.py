@@ -148,8 +148,9 @@ def _recv_exact(conn: socket.socket, n: int) -> bytes:
 
 
 def _recv_into(conn: socket.socket, view: memoryview) -> None:
+    """Fill ``view``: one recv per piece (MSG_WAITALL), not one per arriving burst."""
     while len(view):
-        got = conn.recv_into(view)
+        got = conn.recv_into(view, 0, socket.MSG_WAITALL)
         if not got:
             raise ConnectionError("the rebuild stream ended early")
         view = view[got:]
