@@ -6,8 +6,10 @@ digest is xxh3-128 over, for each allocated run clipped to the chunk grid, its
 u64le offset, u64le length and data — the same allocation and bytes give the
 same digest on any replica. The layer checksum is sha256 over (u64le index,
 chunk digest) of each allocated 1 MiB chunk, ascending: one xxh3 pass over the
-data (ten times faster than sha256 of the bytes), and a rebuild target gets it
-from the chunk digests it verified in transit, without re-reading the layer.
+data (ten times faster than sha256 of the bytes). A rebuild stream carries the
+running chunk digest with each piece (StreamDigests): the source fills its sidecar
+from them (SidecarTap) and the target gets the layer checksum from the digests it
+verified in transit, neither re-reading the layer.
 Used by the control service (Checksum) and the rebuild source and target.
 """
 

@@ -2,10 +2,11 @@
 
 A rebuild target calls ChunkChecksums to learn which chunks of a layer hold
 data (and their digests, unless it has nothing to compare them with), then
-streams their data (StreamChunks: a plain TCP stream; ReadChunks: the same over
-gRPC) for the ones it lacks. Only
-allocated extents travel; each piece carries its xxh3-128 digest. Layers are immutable
-snapshots, read through a private fd. Called by the control service.
+streams their data (StreamChunks: a plain TCP stream in pieces cut at the 1 MiB
+checksum grid, each with its running chunk digest; ReadChunks: the same data over
+gRPC in larger messages, each with the xxh3-128 of its bytes) for the ones it lacks.
+Only allocated extents travel. Layers are immutable snapshots, read through a
+private fd. Called by the control service.
 """
 
 from __future__ import annotations
