@@ -27,7 +27,6 @@ from typing import Any
 import xxhash
 
 from replica.errors import Corrupt
-from replica.metadata import write_atomic
 from replica.sparse import data_extents
 
 GRID = 1 << 20
@@ -204,6 +203,10 @@ def compute_in_background(layer_path: Path) -> None:
 
 
 def store(layer_path: Path, value: str) -> None:
+    # imported here: replica.metadata loads pydantic (~0.3 s), and the engine and its CLI import this
+    # module (through the replica client and the rebuild stream) without ever storing a sidecar
+    from replica.metadata import write_atomic
+
     write_atomic(sidecar(layer_path), json.dumps({"sha256": value}).encode(), durable=False)
 
 
