@@ -39,7 +39,7 @@ class DirectWriter:
         for i in range(depth):
             self._free.put(memoryview(memory)[i * batch:(i + 1) * batch])
         self._todo: queue.SimpleQueue[tuple[memoryview, int, int] | None] = queue.SimpleQueue()
-        self._error: OSError | None = None
+        self._error: Exception | None = None
         self.written = 0  # bytes written so far (behind what was committed)
         self._thread = threading.Thread(target=self._run, daemon=True, name="rebuild-writer")
         self._thread.start()
@@ -86,7 +86,7 @@ class DirectWriter:
                 if self._error is None:
                     self._write(buffer[:n], offset)
                     self.written += n
-            except OSError as exc:
+            except Exception as exc:  # kept for the receiver; the loop goes on so no buffer is lost
                 self._error = exc
             self._free.put(buffer)
 

@@ -129,7 +129,7 @@ def _receive(src: ControlClient, name: str, part: Path, fd: int, chunk_size: int
                 progress.bytes_from_network = before + writer.written  # what a resume would find
                 yield progress
     except BaseException:
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(Exception):  # the first failure is the one to report
             writer.close()  # what was verified is kept for a resume
         raise
     writer.close()
