@@ -22,8 +22,8 @@ import threading
 from pathlib import Path
 
 ALIGN = 4096
-BATCH = 4 << 20  # bytes per write
-DEPTH = 4  # batch buffers: one being received, the rest written or waiting
+BATCH = 8 << 20  # bytes per write (4 interleaved pairs vs 4 MiB: less target CPU and wall time in each)
+DEPTH = 4  # batch buffers: one being received, the rest written or waiting (32 MiB in all)
 
 
 class DirectWriter:
