@@ -6,8 +6,10 @@ digest is xxh3-128 over, for each allocated run clipped to the chunk grid, its
 u64le offset, u64le length and data — the same allocation and bytes give the
 same digest on any replica. The layer checksum is sha256 over (u64le index,
 chunk digest) of each allocated 1 MiB chunk, ascending: one xxh3 pass over the
-data (ten times faster than sha256 of the bytes), and a rebuild target gets it
-from the chunk digests it verified in transit, without re-reading the layer.
+data (ten times faster than sha256 of the bytes). A rebuild stream carries the
+running chunk digest with each piece (StreamDigests): the source fills its sidecar
+from them (SidecarTap) and the target gets the layer checksum from the digests it
+verified in transit, neither re-reading the layer.
 Used by the control service (Checksum) and the rebuild source and target.
 """
 
@@ -18,14 +20,13 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import xxhash
 
 from replica.errors import Corrupt
-from replica.metadata import write_atomic
 from replica.sparse import data_extents
 
 GRID = 1 << 20
@@ -33,7 +34,7 @@ PIECE = struct.Struct("<QQ")
 INDEX = struct.Struct("<Q")
 _LOCKS: dict[Path, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
-Reader = Callable[[int, int], bytes]
+Reader = Callable[[int, int], bytes | bytearray]
 
 
 def clipped_runs(fd: int, start: int, end: int, grid: int) -> Iterator[tuple[int, int]]:
@@ -59,49 +60,28 @@ def digest_runs(runs: list[tuple[int, int]] | Iterator[tuple[int, int]], read: R
     return h.digest()
 
 
-class ChunkHasher:
-    """Chunk digests of data that arrives in pieces, in ascending offset order, exactly covering
-    the given runs of each chunk (a piece may span runs and chunks). Used by the rebuild target."""
+class StreamDigests:
+    """The digest of each piece of a rebuild stream: xxh3-128 over (offset, length, data) of the
+    piece and of the earlier pieces of its GRID chunk. Pieces come in ascending order, each one
+    whole allocated run clipped to the grid, so the last digest of a chunk is its chunk digest
+    (``digest_runs``): source and target hash every byte once, and get the layer checksum from it."""
 
-    def __init__(self, chunks: Iterable[tuple[int, Sequence[tuple[int, int]]]]) -> None:
-        self._runs = iter([(offset, length, index) for index, runs in sorted(chunks) for offset, length in runs])
-        self._index, self._left, self._end = -1, 0, -1
+    def __init__(self) -> None:
+        self._index = -1
         self._h: Any = None
-        self.digests: dict[int, bytes] = {}
+        self.digests: dict[int, bytes] = {}  # chunk index -> digest of its pieces so far
 
-    def feed(self, offset: int, data: bytes | memoryview) -> None:
-        view = memoryview(data)
-        while len(view):
-            if not self._left:
-                self._start_run(offset)
-            elif offset != self._end - self._left:
-                raise Corrupt(f"data at {offset} out of order (expected {self._end - self._left})")
-            take = min(self._left, len(view))
-            self._h.update(view[:take])
-            view, offset, self._left = view[take:], offset + take, self._left - take
-
-    def _start_run(self, offset: int) -> None:
-        run = next(self._runs, None)
-        if run is None or run[0] != offset:
-            raise Corrupt(f"data at {offset} is not where the next allocated run starts ({run and run[0]})")
-        start, length, index = run
+    def update(self, offset: int, data: bytes | memoryview) -> bytes:
+        index = offset // GRID
+        if offset + len(data) > (index + 1) * GRID or index < self._index:
+            raise Corrupt(f"stream piece at {offset} (+{len(data)}) crosses a chunk or comes out of order")
         if index != self._index:
-            self._close()
             self._index, self._h = index, xxhash.xxh3_128()
-        self._h.update(PIECE.pack(start, length))
-        self._left, self._end = length, start + length
-
-    def _close(self) -> None:
-        if self._h is not None:
-            self.digests[self._index] = self._h.digest()
-
-    def finish(self) -> dict[int, bytes]:
-        """Every chunk's digest; raises Corrupt if some run got no (or only part of its) data."""
-        if self._left or next(self._runs, None) is not None:
-            raise Corrupt("the data stream ended before every allocated run arrived")
-        self._close()
-        self._h = None
-        return self.digests
+        self._h.update(PIECE.pack(offset, len(data)))
+        self._h.update(data)
+        digest: bytes = self._h.digest()
+        self.digests[index] = digest
+        return digest
 
 
 def file_reader(fd: int) -> Reader:
@@ -112,13 +92,25 @@ def file_reader(fd: int) -> Reader:
     return read
 
 
+class LayerChecksum:
+    """Hex sha256 over (u64le index, digest) of each allocated GRID chunk, added in ascending order."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def add(self, index: int, digest: bytes) -> None:
+        self._h.update(INDEX.pack(index))
+        self._h.update(digest)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
 def layer_checksum(chunk_digests: Iterable[tuple[int, bytes]]) -> str:
-    """Hex sha256 over (u64le index, digest) of each allocated GRID chunk, in ascending order."""
-    h = hashlib.sha256()
+    total = LayerChecksum()
     for index, digest in chunk_digests:
-        h.update(INDEX.pack(index))
-        h.update(digest)
-    return h.hexdigest()
+        total.add(index, digest)
+    return total.hexdigest()
 
 
 def layer_sha256(fd: int) -> str:
@@ -166,29 +158,36 @@ def stored_or_computed(layer_path: Path, recompute: bool) -> str:
 
 
 class SidecarTap:
-    """Fills a layer's sidecar from a stream of ALL its allocated data (pieces in ascending
-    order, as a rebuild source sends them), so the layer is not read a second time for it.
-    Stores nothing if the pieces do not match the layer's runs or the file changed meanwhile."""
+    """Fills a layer's sidecar from the piece digests (StreamDigests) of a stream of ALL its
+    allocated data, so the layer is not read a second time for it. Stores nothing if the
+    pieces are not exactly the layer's runs clipped to the grid, or the file changed meanwhile."""
 
     def __init__(self, layer_path: Path, fd: int) -> None:
         self.path, self.stamp = layer_path, _stamp(os.fstat(fd))
-        self.hasher: ChunkHasher | None = ChunkHasher(chunk_runs(fd, GRID).items())
+        self._expected = clipped_runs(fd, 0, os.fstat(fd).st_size, GRID)  # lazy: one run at a time
+        self._last: tuple[int, bytes] | None = None
+        self._sum = LayerChecksum()
+        self.complete = True
 
-    def feed(self, offset: int, data: memoryview) -> None:
-        if self.hasher is not None:
-            try:
-                self.hasher.feed(offset, data)
-            except Corrupt:
-                self.hasher = None
+    def feed(self, offset: int, length: int, digest: bytes) -> None:
+        if not self.complete:
+            return
+        if next(self._expected, None) != (offset, length):
+            self.complete = False
+            return
+        index = offset // GRID
+        if self._last is not None and self._last[0] != index:
+            self._sum.add(*self._last)
+        self._last = (index, digest)
 
     def done(self) -> None:
-        try:
-            value = layer_checksum(sorted(self.hasher.finish().items())) if self.hasher is not None else None
-        except Corrupt:
-            value = None
+        if not self.complete or next(self._expected, None) is not None:
+            return
+        if self._last is not None:
+            self._sum.add(*self._last)
         with lock_for(self.path):
-            if value is not None and not sidecar(self.path).exists() and _stamp(os.stat(self.path)) == self.stamp:
-                store(self.path, value)
+            if not sidecar(self.path).exists() and _stamp(os.stat(self.path)) == self.stamp:
+                store(self.path, self._sum.hexdigest())
 
 
 def _stamp(st: os.stat_result) -> tuple[int, int, int]:
@@ -204,6 +203,10 @@ def compute_in_background(layer_path: Path) -> None:
 
 
 def store(layer_path: Path, value: str) -> None:
+    # imported here: replica.metadata loads pydantic (~0.3 s), and the engine and its CLI import this
+    # module (through the replica client and the rebuild stream) without ever storing a sidecar
+    from replica.metadata import write_atomic
+
     write_atomic(sidecar(layer_path), json.dumps({"sha256": value}).encode(), durable=False)
 
 

@@ -9,7 +9,7 @@ target pulling from its source, and by tests.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -178,14 +178,14 @@ class ControlClient:
         request = pb.ReadChunksRequest(layer=layer, chunk_size=chunk_size, indices=indices or [])
         return self._stream("ReadChunks", request)
 
-    def stream_chunks(self, layer: str, chunk_size: int, indices: list[int], buffer: memoryview,
-                      ) -> Iterator[tuple[int, memoryview, bytes]]:
+    def stream_chunks(self, layer: str, chunk_size: int, indices: list[int],
+                      into: Callable[[int, int], memoryview]) -> Iterator[tuple[int, memoryview, bytes]]:
         """The data of ``read_chunks`` over a plain TCP stream: (offset, data, digest) with ``data``
-        received into ``buffer`` (valid until the next piece)."""
+        received into the view ``into(offset, length)`` returns (format: replica/rebuild_stream.py)."""
         request = pb.ReadChunksRequest(layer=layer, chunk_size=chunk_size, indices=indices)
         reply = self._unary("StreamChunks", request)
         host = self.address.rsplit(":", 1)[0].strip("[]")
-        return rebuild_stream.receive(host, reply.port, reply.token, buffer)
+        return rebuild_stream.receive(host, reply.port, reply.token, into)
 
     def prepare_rebuild(self) -> ReplicaInfo:
         return ReplicaInfo.of(self._unary("PrepareRebuild", pb.Empty()))

@@ -2,10 +2,11 @@
 
 A rebuild target calls ChunkChecksums to learn which chunks of a layer hold
 data (and their digests, unless it has nothing to compare them with), then
-streams their data (StreamChunks: a plain TCP stream; ReadChunks: the same over
-gRPC) for the ones it lacks. Only
-allocated extents travel; each piece carries its xxh3-128 digest. Layers are immutable
-snapshots, read through a private fd. Called by the control service.
+streams their data (StreamChunks: a plain TCP stream in pieces cut at the 1 MiB
+checksum grid, each with its running chunk digest; ReadChunks: the same data over
+gRPC in larger messages, each with the xxh3-128 of its bytes) for the ones it lacks.
+Only allocated extents travel. Layers are immutable snapshots, read through a
+private fd. Called by the control service.
 """
 
 from __future__ import annotations
@@ -93,22 +94,22 @@ def read_chunks(chain: SparseFileChain, layer: str, chunk_size: int, indices: li
 
 def stream_chunks(chain: SparseFileChain, layer: str, chunk_size: int, indices: list[int],
                   host: str) -> tuple[int, bytes]:
-    """The same data as ``read_chunks``, offered on a plain TCP stream (replica/rebuild_stream.py):
-    returns the listener's (port, token)."""
+    """The same data as ``read_chunks``, offered on a plain TCP stream (replica/rebuild_stream.py)
+    in pieces cut at the checksum grid: returns the listener's (port, token)."""
     chunk_size = check_chunk_size(chunk_size)
     path = layer_path(chain, layer)
     fd = _open(chain, layer)
     try:
-        pieces = _pieces_of(fd, chunk_size, indices)
+        pieces = _pieces_of(fd, chunk_size, indices, checksums.GRID)
         whole = not indices or set(checksums.chunk_runs(fd, chunk_size)) <= set(indices)
         tap = checksums.SidecarTap(path, fd) if whole and not checksums.sidecar(path).exists() else None
     except BaseException:
         os.close(fd)
         raise
-    return rebuild_stream.offer(host, fd, pieces, MESSAGE, tap)
+    return rebuild_stream.offer(host, fd, pieces, tap)
 
 
-def _pieces_of(fd: int, chunk_size: int, indices: list[int]) -> Iterator[tuple[int, int]]:
+def _pieces_of(fd: int, chunk_size: int, indices: list[int], cut: int = MESSAGE) -> Iterator[tuple[int, int]]:
     size = os.fstat(fd).st_size
     runs: Iterator[tuple[int, int]]
     if indices:
@@ -116,23 +117,25 @@ def _pieces_of(fd: int, chunk_size: int, indices: list[int]) -> Iterator[tuple[i
                 for run in sparse.data_extents(fd, i * chunk_size, min(size, (i + 1) * chunk_size)))
     else:
         runs = sparse.data_extents(fd, 0, size)
-    return _merged(runs)
+    return _merged(runs, cut)
 
 
-def _merged(runs: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:
-    """Join touching runs, then cut into pieces of at most MESSAGE bytes."""
+def _merged(runs: Iterator[tuple[int, int]], cut: int) -> Iterator[tuple[int, int]]:
+    """Join touching runs, then cut them at multiples of ``cut``."""
     start = stop = -1
     for offset, length in runs:
         if offset == stop:
             stop += length
             continue
         if stop > start:
-            yield from _pieces(start, stop)
+            yield from _pieces(start, stop, cut)
         start, stop = offset, offset + length
     if stop > start:
-        yield from _pieces(start, stop)
+        yield from _pieces(start, stop, cut)
 
 
-def _pieces(start: int, stop: int) -> Iterator[tuple[int, int]]:
-    for pos in range(start, stop, MESSAGE):
-        yield pos, min(MESSAGE, stop - pos)
+def _pieces(start: int, stop: int, cut: int) -> Iterator[tuple[int, int]]:
+    while start < stop:
+        end = min(stop, (start // cut + 1) * cut)
+        yield start, end - start
+        start = end

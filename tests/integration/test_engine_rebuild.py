@@ -100,7 +100,9 @@ def test_interrupted_rebuild_resumes(volume_factory: Callable[..., ReplicatedVol
     subprocess.run(["fio", "--name=fill", "--ioengine=nbd", f"--uri={volume.uri}", "--rw=write", "--bs=1m",
                     "--iodepth=8", f"--size={size}", "--buffer_compress_percentage=0", "--output=/dev/null"],
                    check=True, timeout=300)
-    target = start_replica(tmp_path / "new", size, "target", data_socket=True)
+    # capped, so that the rebuild is still running when it is interrupted (uncapped it can take 0.1 s)
+    target = start_replica(tmp_path / "new", size, "target", data_socket=True,
+                           extra_args=["--sync-rate-limit", "64M"])
     try:
         failure: list[BaseException] = []
 

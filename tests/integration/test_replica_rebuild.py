@@ -156,3 +156,26 @@ def test_delta_rebuild_reuses_the_old_copy_of_a_layer(replica_factory) -> None:
     assert done.bytes_from_network == MiB
     assert done.bytes_copied_locally == 8 * MiB + 2 * MiB
     assert_same_chain(source, target)
+
+
+@pytest.mark.parametrize("chunk_size", [256 << 10, 4 * MiB])
+def test_rebuild_with_a_chunk_size_off_the_checksum_grid(replica_factory, chunk_size: int) -> None:
+    """Stream pieces follow the 1 MiB checksum grid whatever the chunk size: full and delta both work."""
+    source, target = replica_factory(SIZE, "source"), replica_factory(SIZE, "target")
+    common = os.urandom(6 * MiB)
+    for r in (source, target):
+        with DataClient(r.data) as data:
+            data.write(MiB // 2, common)  # runs that start and end inside 1 MiB chunks
+            data.flush()
+    target.kill(signal.SIGKILL)
+    with source.control_client() as control, DataClient(source.data) as data:
+        data.write(12 * MiB + 4096, os.urandom(3 * MiB))
+        control.snapshot("s1")
+    target.start()
+    with source.control_client() as src, target.control_client() as dst:
+        layers = chain_layers(src)
+        dst.prepare_rebuild()
+        done = list(dst.sync_from(source.control, layers, chunk_size))[-1]
+    assert done.done and done.bytes_copied_locally >= 4 * MiB
+    assert done.bytes_from_network < 6 * MiB
+    assert_same_chain(source, target)
