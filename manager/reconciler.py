@@ -24,8 +24,10 @@ Finally processes and replica directories no live volume wants are removed
 
 from __future__ import annotations
 
+import bisect
 import logging
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -43,6 +45,7 @@ from manager.replenishment import ReplicaPolicy, remove_stale, replenish
 from manager.snapshot_work import carry_out
 from manager.supervisor import StartFailed, Supervisor, replica_size
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
+from projections.desired_engines import DesiredEngines
 from replica.client import ControlClient
 from replica.errors import ReplicaError
 
@@ -51,6 +54,10 @@ log = logging.getLogger("pronghorn.manager.reconciler")
 STATUS_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 1.0
 REASON_LIMIT = 300
+
+SWEEP = 32  # volumes with no news re-checked against their processes per pass, round robin
+
+EngineClientFactory = Callable[[str, float], EngineClient]  # (control address, timeout) -> client
 
 
 def _answers(address: str) -> bool:
@@ -63,6 +70,13 @@ def _answers(address: str) -> bool:
     return True
 
 
+def _settled(desired: DesiredEngine) -> bool:
+    """Whether a volume is where it should be (not attaching/detaching, every replica RW):
+    unsettled volumes are reconciled on every pass, settled ones when news arrives or swept."""
+    return desired.finish == Finish.NOTHING and (not desired.run or all(
+        r.mode == ReplicaMode.RW for r in desired.replicas))
+
+
 def one_line(text: str) -> str:
     """A failure reason as the domain takes it: one line, bounded."""
     return " ".join(text.split())[:REASON_LIMIT] or "unknown"
@@ -70,8 +84,17 @@ def one_line(text: str) -> str:
 
 class Reconciler:
     def __init__(self, app: ControlPlane, supervisors: dict[str, Supervisor], rebuilds: Rebuilds,
-                 policy: ReplicaPolicy | None = None, leader: bool = True) -> None:
+                 policy: ReplicaPolicy | None = None, leader: bool = True,
+                 engine_client: EngineClientFactory = EngineClient, sweep: int = SWEEP) -> None:
         self.app = app
+        self.model = DesiredEngines(app)  # volumes' aggregates in memory, following the store's log
+        self.loaded = False
+        self.sweep = sweep
+        self.swept_to = ""  # the last volume the round robin checked
+        self.retry: set[str] = set()  # volumes whose last pass failed
+        # settled volumes not reconciled last pass: (desired state, the processes it wants)
+        self.resting: dict[str, tuple[DesiredEngine, frozenset[tuple[str, str]] | None]] = {}
+        self.engine_client = engine_client  # a seam: bench/manager_scale.py simulates the data plane
         self.policy = policy or ReplicaPolicy()
         self.leader = leader  # makes the cluster-wide decisions (placing, removing replicas)
         self.supervisors = supervisors
@@ -80,22 +103,68 @@ class Reconciler:
         self.replicas = Replicas(app)
 
     def run_pass(self) -> None:
+        if not self.loaded:
+            self.model.load()  # a (re)started manager reads every volume once, then follows the log
+            self.loaded = True
+        self.model.catch_up()
+        names = self.model.names()
+        swept, wrapped = self._sweep(names)
+        due = swept | self.model.take_changed() | self.retry | self._exited()
+        self.retry = set()
         wanted: set[tuple[str, str]] = set()  # (node, instance key)
-        live_dirs: set[str] = set()
-        complete = True  # every volume was read: directories may be collected
-        for name in self.volumes.names():
+        complete = True  # every volume was read and reconciled: directories may be collected
+        resting, self.resting = self.resting, {}
+        for name in names:
             try:
-                volume = self.volumes.get(name)
-                replicas = [self.replicas.get(name, r) for r in sorted(volume.replicas)]
-                desired = desired_engine(volume, replicas)
-                live_dirs.update(r.data_dir for r in desired.replicas)
-                wanted |= self._volume(volume, desired)
+                desired = self.model.desired(name)
+                if name not in due:
+                    cached = resting.get(name)
+                    if cached is None or cached[0] is not desired:
+                        cached = (desired, frozenset(self._wanted(desired)) if _settled(desired) else None)
+                    if cached[1] is not None:  # settled, no news: an earlier pass checked its processes
+                        self.resting[name] = cached
+                        wanted |= cached[1]
+                        continue
+                wanted |= self._volume(self.model.volume(name), desired)
             except (DomainError, EngineError, ReplicaError, StartFailed) as exc:
                 log.warning("volume %s: %s", name, exc)
                 complete = False
+                self.retry.add(name)
                 wanted |= {(node, key) for node, sup in self.supervisors.items()
                            for key in sup.keys() if key.split(":", 1)[1].split("/")[0] == name}
-        self._collect(wanted, live_dirs if complete else None)
+        live_dirs = None
+        if complete and wrapped:
+            live_dirs = {r.data_dir for name in names for r in self.model.desired(name).replicas}
+        self._collect(wanted, live_dirs)
+
+    def _sweep(self, names: list[str]) -> tuple[set[str], bool]:
+        """The next ``sweep`` volumes in name order (round robin), and whether the round ended."""
+        if len(names) <= self.sweep:
+            return set(names), True
+        start = bisect.bisect_right(names, self.swept_to)
+        chosen = names[start:start + self.sweep]
+        wrapped = len(chosen) < self.sweep or start + self.sweep == len(names)
+        chosen += names[:self.sweep - len(chosen)]
+        self.swept_to = chosen[-1]
+        return set(chosen), wrapped
+
+    def _exited(self) -> set[str]:
+        """Volumes a process of which this manager started has exited (seen at once, not by a sweep)."""
+        volumes = set()
+        for sup in self.supervisors.values():
+            gone = {pid for pid, child in sup.children.items() if child.poll() is not None}
+            if gone:
+                volumes |= {inst.volume for inst in sup.table.records.values() if inst.pid in gone}
+        return volumes
+
+    def _wanted(self, desired: DesiredEngine) -> set[tuple[str, str]]:
+        """The processes a volume wants on this manager's nodes, as (node, instance key)."""
+        if not desired.run:
+            return set()
+        wanted = {(r.node, replica_key(desired.volume, r.name)) for r in desired.replicas}
+        if desired.engine_node in self.supervisors:
+            wanted.add((desired.engine_node, engine_key(desired.volume)))
+        return wanted
 
     # -- one volume ------------------------------------------------------------------
 
@@ -106,22 +175,27 @@ class Reconciler:
             if desired.finish == Finish.DETACH and (not volume.node or volume.node in self.supervisors):
                 self.volumes.detached(volume.name)  # the engine's own node records it
             return set()
-        wanted = {(r.node, replica_key(volume.name, r.name)) for r in desired.replicas}
+        wanted = self._wanted(desired)
         engine = self.supervisors.get(desired.engine_node)
         if engine is not None:
             self._stop_engines_except(volume.name, desired.engine_node)
-        with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
-            for started in [pool.submit(self._replica, volume, member, engine) for member in desired.replicas]:
-                started.result()
+        if self._all_running(volume.name, desired):
+            for member in desired.replicas:  # nothing to start: no threads
+                self._replica(volume, member, engine)
+        else:
+            with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
+                for started in [pool.submit(self._replica, volume, member, engine) for member in desired.replicas]:
+                    started.result()
         if engine is None:
             return wanted
-        wanted.add((desired.engine_node, engine_key(volume.name)))
-        desired = desired_engine(self.volumes.get(volume.name),
-                                 [self.replicas.get(volume.name, r.name) for r in desired.replicas])
+        self.model.catch_up(if_saved=True)  # what the replicas' start recorded
+        desired = desired_engine(self.model.volume(volume.name),
+                                 [r for r in self.model.replicas(volume.name) if desired.replica(r.name)])
         self._engine(volume, desired, engine)
         if self.leader:
-            volume = self.volumes.get(volume.name)
-            members = [self.replicas.get(volume.name, r) for r in sorted(volume.replicas)]
+            self.model.catch_up(if_saved=True)
+            volume = self.model.volume(volume.name)
+            members = self.model.replicas(volume.name)
             now = datetime.now(UTC)
             remove_stale(self.replicas, volume, members, now)
             replenish(self.replicas, volume, members, self.policy, now)
@@ -143,7 +217,7 @@ class Reconciler:
                 self.replicas.fail(volume.name, member.name, one_line(f"cannot start: {exc}"))
             log.warning("%s: %s", volume.name, exc)
             return
-        if replica_size(member.data_dir) < volume.size and not self._engine_alive(volume.name, engine):
+        if not self._engine_alive(volume.name, engine) and replica_size(member.data_dir) < volume.size:
             with ControlClient(inst.control, timeout=STATUS_TIMEOUT_S) as control:
                 control.expand(volume.size)  # offline expansion (online: the engine expands them all)
         if inst.control != member.address:
@@ -163,7 +237,7 @@ class Reconciler:
             started = set()
         inst = sup.get(key)
         assert inst is not None
-        with EngineClient(inst.control, timeout=STATUS_TIMEOUT_S) as client:
+        with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
             status = client.status()
             if desired.finish == Finish.ATTACH:
                 self.volumes.attached(volume.name, f"nbd://{inst.service}")
@@ -180,7 +254,7 @@ class Reconciler:
                 self._sync_mode(volume.name, member, reported.mode, reported.error, client,
                                 member.name in started)
             if not status.rebuilding:
-                carry_out(self.app, volume.name, client)
+                carry_out(self.app, volume.name, client, self.model.chain(volume.name))
         for member in desired.replicas:
             if member.name in in_engine or not member.address or self.rebuilds.busy(volume.name, member.name):
                 continue
@@ -201,7 +275,9 @@ class Reconciler:
         node's manager saw its process die) takes it out of the engine to be rebuilt."""
         if self.rebuilds.busy(volume, member.name):
             return
-        replica: Replica = self.replicas.get(volume, member.name)
+        replica: Replica = self.model.replica(volume, member.name)
+        if mode != replica.mode:
+            replica = self.replicas.get(volume, member.name)  # about to act: read the store's word
         if mode == ReplicaMode.ERR:
             if replica.mode != ReplicaMode.ERR:
                 self.replicas.fail(volume, member.name, one_line(error or "engine reported an error"))
@@ -225,10 +301,14 @@ class Reconciler:
         if inst is None or not address or sup is None or not sup.alive(inst.key):
             return
         try:
-            with EngineClient(inst.control, timeout=STATUS_TIMEOUT_S) as client:
+            with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
                 client.remove_replica(address)
         except EngineError as exc:
             log.info("%s: engine did not remove %s: %s", volume, address, exc)
+
+    def _all_running(self, volume: str, desired: DesiredEngine) -> bool:
+        return all(sup.alive(replica_key(volume, r.name)) for r in desired.replicas
+                   if (sup := self.supervisors.get(r.node)) is not None)
 
     def _engine_alive(self, volume: str, sup: Supervisor | None) -> bool:
         return sup is not None and sup.alive(engine_key(volume))
@@ -242,14 +322,14 @@ class Reconciler:
 
     def _collect(self, wanted: set[tuple[str, str]], live_dirs: set[str] | None) -> None:
         for node, sup in self.supervisors.items():
-            for key in sup.keys():
-                if (node, key) not in wanted:
-                    log.info("%s: stopping %s (not wanted)", node, key)
-                    sup.stop(key)
+            for key in sorted(k for k in sup.table.records if (node, k) not in wanted):
+                log.info("%s: stopping %s (not wanted)", node, key)
+                sup.stop(key)
             if live_dirs is None:
                 continue
-            running_dirs = {a for inst in sup.table.records.values() for a in inst.args}
-            for data in sorted(sup.directory.glob("disk*/replicas/*")):
-                if str(data) not in live_dirs and str(data) not in running_dirs:
+            unused = sorted(d for d in sup.directory.glob("disk*/replicas/*") if str(d) not in live_dirs)
+            running_dirs = {a for inst in sup.table.records.values() for a in inst.args} if unused else set()
+            for data in unused:
+                if str(data) not in running_dirs:
                     log.info("%s: removing %s (no live replica uses it)", node, data)
                     shutil.rmtree(data, ignore_errors=True)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 
 from domain.application import ControlPlane
 from domain.services import Snapshots
+from domain.snapshots import SnapshotChain
 from engine import errors
 from engine.client import EngineClient
 
@@ -36,13 +37,17 @@ def _created(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def carry_out(app: ControlPlane, volume: str, client: EngineClient) -> None:
+def carry_out(app: ControlPlane, volume: str, client: EngineClient, chain: SnapshotChain | None = None) -> None:
+    """``chain``: the volume's chain if the caller holds a current one (else read from the store)."""
     snapshots = Snapshots(app)
-    chain = snapshots.chain(volume)
+    if chain is None:
+        chain = snapshots.chain(volume)
     in_engine = {s.name: s for s in client.snapshots()}
+    recorded = False
     for name, info in in_engine.items():  # engine order: parents first
         if name not in chain.snapshots and name not in chain.requests and not info.removed:
             snapshots.take(volume, name, _created(info.created), info.user_created, dict(info.labels))
+            recorded = True
     for name, labels in dict(chain.requests).items():
         if name not in in_engine:
             try:
@@ -55,7 +60,8 @@ def carry_out(app: ControlPlane, volume: str, client: EngineClient) -> None:
         info = in_engine[name]
         snapshots.take(volume, name, _created(info.created), True, labels)
         log.info("%s: snapshot %s taken", volume, name)
-    chain = snapshots.chain(volume)
+    if recorded or chain.requests:
+        chain = snapshots.chain(volume)
     doomed = [s.name for s in chain.snapshots.values() if s.removed]
     for name in doomed:
         if name in in_engine and not in_engine[name].removed:
