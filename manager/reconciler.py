@@ -1,10 +1,14 @@
 """``Reconciler``: one level-triggered pass brings this manager's nodes to the desired state.
 
-Every pass reads every volume from the store, derives its desired engine state
-(projections/desired_engine.py), compares it with what the local supervisors and
-the engine report, acts on the difference and records outcomes as events through
-the domain services. Nothing is remembered between passes but running rebuild
-threads, so a restarted manager simply resumes. Per volume:
+Every pass catches up an in-memory read model of the volumes' aggregates with the
+store's log (projections/desired_engines.py: loaded once, then only new events are
+read), takes each volume's desired engine state from it, and for the volumes that
+need it (``manager.attention``: news, not settled, a process exited, a failed
+reconcile, or reached by the round-robin sweep — every volume when there are few)
+compares that with what the local supervisors and the engine report, acts on the
+difference and records outcomes as events through the domain services. Nothing is
+remembered between passes that the store cannot rebuild (the model) but running
+rebuild threads, so a restarted manager simply resumes. Per volume:
 
 - processes should run (attaching/attached): each local replica process is
   ensured; one that died is recorded ``Failed`` (ERR), taken out of the engine,
@@ -24,7 +28,6 @@ Finally processes and replica directories no live volume wants are removed
 
 from __future__ import annotations
 
-import bisect
 import logging
 import shutil
 from collections.abc import Callable
@@ -39,6 +42,7 @@ from domain.values import ReplicaMode
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
+from manager.attention import SWEEP, Attention, wanted_processes
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
@@ -55,8 +59,6 @@ STATUS_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 1.0
 REASON_LIMIT = 300
 
-SWEEP = 32  # volumes with no news re-checked against their processes per pass, round robin
-
 EngineClientFactory = Callable[[str, float], EngineClient]  # (control address, timeout) -> client
 
 
@@ -68,13 +70,6 @@ def _answers(address: str) -> bool:
     except ReplicaError:
         return False
     return True
-
-
-def _settled(desired: DesiredEngine) -> bool:
-    """Whether a volume is where it should be (not attaching/detaching, every replica RW):
-    unsettled volumes are reconciled on every pass, settled ones when news arrives or swept."""
-    return desired.finish == Finish.NOTHING and (not desired.run or all(
-        r.mode == ReplicaMode.RW for r in desired.replicas))
 
 
 def one_line(text: str) -> str:
@@ -89,11 +84,7 @@ class Reconciler:
         self.app = app
         self.model = DesiredEngines(app)  # volumes' aggregates in memory, following the store's log
         self.loaded = False
-        self.sweep = sweep
-        self.swept_to = ""  # the last volume the round robin checked
-        self.retry: set[str] = set()  # volumes whose last pass failed
-        # settled volumes not reconciled last pass: (desired state, the processes it wants)
-        self.resting: dict[str, tuple[DesiredEngine, frozenset[tuple[str, str]] | None]] = {}
+        self.attention = Attention(supervisors, sweep)  # which volumes a pass reconciles
         self.engine_client = engine_client  # a seam: bench/manager_scale.py simulates the data plane
         self.policy = policy or ReplicaPolicy()
         self.leader = leader  # makes the cluster-wide decisions (placing, removing replicas)
@@ -108,63 +99,27 @@ class Reconciler:
             self.loaded = True
         self.model.catch_up()
         names = self.model.names()
-        swept, wrapped = self._sweep(names)
-        due = swept | self.model.take_changed() | self.retry | self._exited()
-        self.retry = set()
+        due, wrapped = self.attention.plan(names, self.model.take_changed())
         wanted: set[tuple[str, str]] = set()  # (node, instance key)
         complete = True  # every volume was read and reconciled: directories may be collected
-        resting, self.resting = self.resting, {}
         for name in names:
             try:
                 desired = self.model.desired(name)
-                if name not in due:
-                    cached = resting.get(name)
-                    if cached is None or cached[0] is not desired:
-                        cached = (desired, frozenset(self._wanted(desired)) if _settled(desired) else None)
-                    if cached[1] is not None:  # settled, no news: an earlier pass checked its processes
-                        self.resting[name] = cached
-                        wanted |= cached[1]
-                        continue
+                resting = None if name in due else self.attention.at_rest(name, desired)
+                if resting is not None:  # settled, no news: an earlier pass compared it with what runs
+                    wanted |= resting
+                    continue
                 wanted |= self._volume(self.model.volume(name), desired)
             except (DomainError, EngineError, ReplicaError, StartFailed) as exc:
                 log.warning("volume %s: %s", name, exc)
                 complete = False
-                self.retry.add(name)
+                self.attention.retry.add(name)
                 wanted |= {(node, key) for node, sup in self.supervisors.items()
                            for key in sup.keys() if key.split(":", 1)[1].split("/")[0] == name}
         live_dirs = None
-        if complete and wrapped:
+        if complete and wrapped:  # once a sweep round: it lists every replica directory
             live_dirs = {r.data_dir for name in names for r in self.model.desired(name).replicas}
         self._collect(wanted, live_dirs)
-
-    def _sweep(self, names: list[str]) -> tuple[set[str], bool]:
-        """The next ``sweep`` volumes in name order (round robin), and whether the round ended."""
-        if len(names) <= self.sweep:
-            return set(names), True
-        start = bisect.bisect_right(names, self.swept_to)
-        chosen = names[start:start + self.sweep]
-        wrapped = len(chosen) < self.sweep or start + self.sweep == len(names)
-        chosen += names[:self.sweep - len(chosen)]
-        self.swept_to = chosen[-1]
-        return set(chosen), wrapped
-
-    def _exited(self) -> set[str]:
-        """Volumes a process of which this manager started has exited (seen at once, not by a sweep)."""
-        volumes = set()
-        for sup in self.supervisors.values():
-            gone = {pid for pid, child in sup.children.items() if child.poll() is not None}
-            if gone:
-                volumes |= {inst.volume for inst in sup.table.records.values() if inst.pid in gone}
-        return volumes
-
-    def _wanted(self, desired: DesiredEngine) -> set[tuple[str, str]]:
-        """The processes a volume wants on this manager's nodes, as (node, instance key)."""
-        if not desired.run:
-            return set()
-        wanted = {(r.node, replica_key(desired.volume, r.name)) for r in desired.replicas}
-        if desired.engine_node in self.supervisors:
-            wanted.add((desired.engine_node, engine_key(desired.volume)))
-        return wanted
 
     # -- one volume ------------------------------------------------------------------
 
@@ -175,7 +130,7 @@ class Reconciler:
             if desired.finish == Finish.DETACH and (not volume.node or volume.node in self.supervisors):
                 self.volumes.detached(volume.name)  # the engine's own node records it
             return set()
-        wanted = self._wanted(desired)
+        wanted = wanted_processes(desired, self.supervisors)
         engine = self.supervisors.get(desired.engine_node)
         if engine is not None:
             self._stop_engines_except(volume.name, desired.engine_node)
