@@ -1,12 +1,13 @@
 """Manager memory and reconcile-pass time at 1,000 volumes, on a SIMULATED data plane.
 
 Run from the repository root: ``python bench/manager_scale.py [--volumes 1000] [--nodes 3]
-[--attached 1.0] [--passes 50] [--trickle-seconds 20] [--rate 10] [--store URL]``.
+[--attached 1.0] [--passes 50] [--trickle-seconds 20] [--rate 10] [--sweep N] [--store URL]``.
 
 No replica or engine process runs: ``tests/fixtures/simulated_plane.py`` gives the manager's
 ``Reconciler`` a fake ``Supervisor`` per node and a fake ``EngineClient`` that answer
 like the real ones (instances alive, engines listing their replicas RW). The event
-store is real: a SQLite file in a temp dir (or ``--store postgresql://...``).
+store is real: a SQLite file in a temp dir, ``--store postgresql`` (a throwaway
+PostgreSQL cluster, as bench/eventstore.py starts) or ``--store URL`` of an empty store.
 
 1. A child process registers ``--nodes`` nodes, provisions ``--volumes`` volumes x
    ``--replicas`` replicas and asks to attach the ``--attached`` share of them.
@@ -33,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,7 @@ from domain.store import open_control_plane  # noqa: E402
 from domain.values import Disk, VolumeState  # noqa: E402
 from manager.rebuilds import Rebuilds  # noqa: E402
 from manager.reconciler import Reconciler  # noqa: E402
+from tests.fixtures.pgcluster import running_cluster  # noqa: E402
 from tests.fixtures.simulated_plane import SimulatedPlane, SimulatedSupervisor  # noqa: E402
 
 GOAL_RSS_MB = 500
@@ -162,6 +165,7 @@ class Passes:
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {"data_plane": "SIMULATED", "volumes": args.volumes, "nodes": args.nodes,
+                              "sweep": args.sweep or "default",
                               "replicas": args.replicas, "attached_share": args.attached, "store": args.store}
     started = time.perf_counter()
     if child("provision", args).wait() != 0:
@@ -172,7 +176,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         plane = SimulatedPlane()
         supervisors = {node(i): SimulatedSupervisor(node(i), args.home / node(i), f"127.0.1.{i + 1}", plane)
                        for i in range(args.nodes)}
-        reconciler = Reconciler(app, dict(supervisors), Rebuilds(app), engine_client=plane.engine_client())
+        reconciler = Reconciler(app, dict(supervisors), Rebuilds(app), engine_client=plane.engine_client(),
+                                **({"sweep": args.sweep} if args.sweep else {}))
         def newest() -> int:
             return int(app.recorder.max_notification_id() or 0)  # type: ignore[attr-defined]
 
@@ -218,7 +223,7 @@ def report(r: dict[str, Any]) -> None:
                 f"max {p['max']:7.1f}  (n={p['n']})")
 
     print(f"manager at {r['volumes']} volumes x {r['replicas']} replicas, {r['nodes']} nodes, "
-          f"{r['attached_share']:.0%} attached — data plane SIMULATED (no replica/engine processes)")
+          f"{r['attached_share']:.0%} attached, sweep {r['sweep']} — data plane SIMULATED (no replica/engine processes)")
     print(f"store {r['store']}; provisioning took {r['provision_s']:.1f} s; {r['engines']} simulated engines")
     w = r["warmup"]
     print(f"warm-up: {w['passes']} passes, {w['wall_s']:.1f} s wall, {w['cpu_s']:.1f} s CPU "
@@ -249,7 +254,10 @@ def main() -> int:
     parser.add_argument("--passes", type=int, default=50, help="steady-state passes")
     parser.add_argument("--trickle-seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=10.0, help="attach/detach requests per second")
-    parser.add_argument("--store", default="", help="store URL (default: SQLite in a temp dir)")
+    parser.add_argument("--sweep", type=int, default=0,
+                        help="volumes with no news compared with the data plane per pass (default: the manager's)")
+    parser.add_argument("--store", default="", help="store URL of an empty store (default: SQLite in a temp "
+                        "dir; 'postgresql': a throwaway PostgreSQL cluster)")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--role", choices=("provision", "trickle"), help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
@@ -260,8 +268,11 @@ def main() -> int:
     if args.role == "trickle":
         trickle(args)
         return 0
-    with tempfile.TemporaryDirectory(prefix="pronghorn-bench-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="pronghorn-bench-scale-") as tmp, ExitStack() as stack:
         args.home = Path(tmp)
+        if args.store == "postgresql":  # a throwaway cluster, durable settings
+            cluster = stack.enter_context(running_cluster(fast=False))
+            args.store = cluster.url(cluster.create_database("scale"))
         args.store = args.store or f"sqlite://{args.home / 'events.sqlite'}"
         result = measure(args)
     if args.json:
