@@ -17,6 +17,7 @@ PostgreSQL cluster, as bench/eventstore.py starts) or ``--store URL`` of an empt
 4. Trickle: a child process issues ``--rate`` attach/detach requests per second for
    ``--trickle-seconds`` while the manager loops like ``manager.loop`` (a pass when new
    events arrive, polled every 0.2 s, or every 2 s).
+5. Restart: a fresh reconciler's first pass (loads every volume, reconciles them all).
 Prints pass time p50/p95/p99/max in wall ms, in this process's CPU ms, and in wall ms
 minus the time spent in ``app.save`` ("unsaved": store commits wait for SQLite's write
 lock, shared with the writer process, and for fsync on a shared disk), RSS (VmRSS)
@@ -214,6 +215,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         result["trickle"] = {**passes.summary(), "events": events, "seconds": elapsed,
                              "events_per_s": events / elapsed, "rate": args.rate}
         result["memory_end_mb"] = memory()
+
+        restarted = Reconciler(app, dict(supervisors), Rebuilds(app), engine_client=plane.engine_client(),
+                               **({"sweep": args.sweep} if args.sweep else {}))
+        passes = Passes(app, restarted)
+        passes.run()  # a restarted manager: reads every volume, reconciles every one
+        result["restart_first_pass"] = {"wall_ms": passes.wall[0], "cpu_ms": passes.cpu[0]}
     return result
 
 
@@ -236,6 +243,9 @@ def report(r: dict[str, Any]) -> None:
     t = r["trickle"]
     print(f"trickle: {t['rate']} attach/detach requests/s -> {t['events']} events in {t['seconds']:.1f} s "
           f"({t['events_per_s']:.1f} events/s processed)")
+    restart = r["restart_first_pass"]
+    print(f"restart: a fresh reconciler's first pass (loads every volume, reconciles all) "
+          f"{restart['wall_ms']:.0f} ms wall, {restart['cpu_ms']:.0f} ms CPU")
     m = r["memory_end_mb"]
     print(f"memory: RSS {m['VmRSS']:.0f} MB, peak {m['VmHWM']:.0f} MB "
           f"(before building the manager: RSS {r['memory_before_manager_mb']['VmRSS']:.0f} MB)")
