@@ -135,8 +135,10 @@ class Volumes(Service):
     def delete(self, name: str) -> Volume:
         """Start deleting; a volume without replicas is deleted at once.
 
-        With replicas, the volume stays ``deleting`` until they are removed
-        (``Replicas.remove`` finishes the deletion with the last one).
+        With replicas, the volume stays ``deleting`` until they are removed: each
+        node's manager stops and wipes its own and records them removed
+        (``manager.deletion``); ``Replicas.remove`` finishes the deletion with the
+        last one. Refused while attached (detach first).
         """
         def command() -> Volume:
             volume = self.get(name)

@@ -183,6 +183,8 @@ class Volume(Aggregate):
     def start_delete(self) -> None:
         if self.state in GONE:
             return
+        if self.state in (VolumeState.ATTACHING, VolumeState.ATTACHED, VolumeState.DETACHING):
+            raise self._refuse("delete", "detach it first ('volume detach NAME --wait')")
         self._require("delete", VolumeState.CREATING, VolumeState.DETACHED)
         self._deletion_started()
 

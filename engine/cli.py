@@ -118,13 +118,15 @@ def _print_human(verb: str, data: dict[str, Any]) -> None:
     if verb == "snapshots":
         for s in data["snapshots"]:
             flags = ("removed " if s["removed"] else "") + ("user" if s["user_created"] else "system")
-            print(f"{s['name']}\tparent={s['parent'] or '-'}\t{flags}\t{s['created']}")
+            print(f"{s['name']}\tparent={s['parent'] or '-'}\t{flags}\t{s['created']}\tallocated={s['allocated']}")
         return
     if "replicas" in data:
         print(f"volume {data['volume']}: {data['state']}, {data['size']} bytes, revision {data['revision']}, "
               f"frontend {'on ' + data['nbd'] if data['frontend'] else 'off'}")
         for r in data["replicas"]:
-            print(f"  {r['address']}\t{r['mode']}\t{r['data_address']}\t{r['error']}")
+            total = r["rebuild_bytes_total"]
+            progress = f" {100 * r['rebuild_bytes_done'] // total}%" if total else ""
+            print(f"  {r['address']}\t{r['mode']}{progress}\t{r['data_address']}\t{r['error']}")
         io = data["io"]
         print(f"  io: {io['reads']} reads, {io['writes']} writes, {io['others']} other, {io['errors']} errors, "
               f"mean latency {io['mean_latency_us']:.1f} us")

@@ -14,6 +14,7 @@ import grpc
 from engine import errors
 from engine.controller import Controller, EngineState
 from engine.rebuild import add_replica
+from engine.replicas import Mode
 from proto import engine_pb2 as pb
 from proto import engine_pb2_grpc as pb_grpc
 from replica.client import SnapshotInfo
@@ -37,7 +38,9 @@ def render_status(s: EngineState) -> pb.EngineStatus:
         write_bytes=io.write_bytes, errors=io.errors,
         mean_latency_us=(io.latency_ns / total / 1000) if total else 0.0,
     )
-    replicas = [pb.ReplicaStatus(address=r.control, data_address=r.data, mode=r.mode, error=r.error)
+    replicas = [pb.ReplicaStatus(address=r.control, data_address=r.data, mode=r.mode, error=r.error,
+                                 rebuild_bytes_done=r.rebuild_done if r.mode is Mode.WO else 0,
+                                 rebuild_bytes_total=r.rebuild_total if r.mode is Mode.WO else 0)
                 for r in s.replicas]
     return pb.EngineStatus(volume=s.volume, size=s.size, state=s.state, revision=s.revision,
                            replicas=replicas, io=counters, frontend=s.frontend, nbd=s.nbd,
@@ -46,7 +49,8 @@ def render_status(s: EngineState) -> pb.EngineStatus:
 
 def render_snapshot(s: SnapshotInfo) -> pb.SnapshotInfo:
     return pb.SnapshotInfo(name=s.name, parent=s.parent, children=list(s.children), created=s.created,
-                           user_created=s.user_created, removed=s.removed, labels=dict(s.labels), size=s.size)
+                           user_created=s.user_created, removed=s.removed, labels=dict(s.labels), size=s.size,
+                           allocated=s.allocated)
 
 
 class EngineControlService(pb_grpc.EngineControlServicer):

@@ -77,7 +77,7 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
             with volume.gate.paused():
                 controller.take_snapshot(name, datetime.now(UTC).isoformat(), False, {})
             with controller.client(source) as source_client:
-                _sync(source_client, target_client, result)
+                _sync(source_client, target_client, result, target)
                 with volume.gate.paused():
                     revision = source_client.get_revision_counter()
                     target_client.set_revision_counter(revision)
@@ -105,15 +105,20 @@ def _check_source(controller: Controller, source: Replica) -> None:
         controller.volume.replicas.mark_err(source, f"rebuild source failed: {exc.__class__.__name__}")
 
 
-def _sync(source: ControlClient, target: ControlClient, result: RebuildResult) -> None:
+def _sync(source: ControlClient, target: ControlClient, result: RebuildResult, replica: Replica) -> None:
     info = source.get_info()
     layers = [s for name in info.chain if (s := info.snapshot(name)) is not None]
     result.layers = [s.name for s in layers]
+    replica.rebuild_total = sum(s.allocated for s in layers)  # allocated blocks: about the data extents
     started = time.monotonic()
     for progress in target.sync_from(source.address, layers):
         result.bytes_from_network = progress.bytes_from_network
         result.bytes_copied_locally = progress.bytes_copied_locally
         result.bytes_already_present = progress.bytes_already_present
+        done = progress.bytes_from_network + progress.bytes_copied_locally + progress.bytes_already_present
+        replica.rebuild_total = max(replica.rebuild_total, done)
+        replica.rebuild_done = done
+    replica.rebuild_total = replica.rebuild_done  # exact, now that every layer is in place
     synced = time.monotonic()
     target_chain = target.get_info().chain
     if tuple(target_chain) != tuple(info.chain):

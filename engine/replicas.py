@@ -29,6 +29,8 @@ class Replica:
     data: str  # data address: host:port or unix:/path
     mode: Mode
     error: str = ""
+    rebuild_done: int = 0  # while WO: bytes of the layers in place (engine.rebuild)
+    rebuild_total: int = 0  # while WO: bytes the source's layers hold (0: not known yet)
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,8 @@ def serve(config: EngineConfig) -> None:
     print(json.dumps(ready), flush=True)
     modes = ", ".join(f"{r.control}={r.mode}" for r in replica_set.replicas)
     log.info("serving volume %s (%d bytes, revision %d): %s", config.volume, config.size, revision, modes)
-    stop.wait()
+    while not stop.wait(0.5):  # a timed wait: the main thread runs Python signal handlers even when
+        pass  # the kernel delivered SIGTERM to another thread (seen after SIGSTOP/SIGCONT)
     log.info("shutting down")
     nbd.stop()
     server.stop(grace=1).wait()

@@ -1,12 +1,14 @@
 """``pronghorn up`` / ``pronghorn manager`` / ``pronghorn down``: run or stop the control plane.
 
     pronghorn up [--home DIR] [--nodes 3] [--api [HOST:PORT]]   a whole local cluster in one process
+                 [--netns NODE=NAMESPACE ...] [--node-address NODE=IP ...]
     pronghorn manager --node NAME --address IP --store URL [--home DIR] [--api ...]
                                                  one node's manager (shared store)
     pronghorn down [--home DIR]                  stop every replica/engine process
 
 ``up`` registers nodes node1..nodeN (directories under ``DIR/nodes``, addresses
-127.0.1.N), keeps events in ``DIR/events.sqlite`` and reconciles until SIGTERM or
+127.0.1.N unless ``--node-address`` says otherwise; a node given ``--netns`` runs its
+processes in that network namespace), keeps events in ``DIR/events.sqlite`` and reconciles until SIGTERM or
 Ctrl-C. Stopping the manager leaves the volumes' engine and replica processes
 running (attached volumes keep serving); the next ``up`` re-adopts them. ``down``
 stops them. With ``manager`` on PostgreSQL, each node's manager runs its own node's
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import ipaddress
 import logging
 import os
 import signal
@@ -27,13 +30,15 @@ from typing import IO
 
 from adapters.cli.command import add_store_option, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
+from adapters.cli.volumes import size_argument
 from adapters.rest.cli import listen_address
 from adapters.rest.server import DEFAULT_HOST, DEFAULT_PORT
 from domain.store import DEFAULT_HOME, HOME_ENV
 from manager.background import background_services
 from manager.leadership import Leadership
-from manager.local_cluster import local_cluster, node_setup, store_url
+from manager.local_cluster import NodeLayout, local_cluster, node_name, node_setup, store_url
 from manager.loop import DEFAULT_INTERVAL_S, ControlLoop
+from manager.netns import NamespaceError, NetworkNamespace
 from manager.replenishment import DEFAULT_REPLENISHMENT_WAIT_S, ReplicaPolicy
 from manager.supervisor import Supervisor
 
@@ -60,6 +65,13 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
                             metavar="HOST:PORT", help="also serve the REST API (default address 127.0.0.1:9500; port 0 = any free one)")
     if verb == "up":
         parser.add_argument("--nodes", type=int, default=3, metavar="N", help="number of nodes (default 3)")
+        parser.add_argument("--netns", action="append", default=[], type=_node_setting, metavar="NODE=NAMESPACE",
+                            help="run NODE's replica and engine processes in an existing network namespace "
+                            "('ip netns exec NAMESPACE'); NODE listens on the namespace's first IPv4 address "
+                            "unless --node-address gives one. The other nodes must listen on addresses routed "
+                            "into the namespace (--node-address), not 127.0.1.N. Repeatable")
+        parser.add_argument("--node-address", action="append", default=[], type=_node_setting, metavar="NODE=IP",
+                            help="address NODE's processes listen on (default 127.0.1.N). Repeatable")
     if verb == "manager":
         parser.add_argument("--node", required=True, metavar="NAME", help="this node's name")
         parser.add_argument("--address", default="127.0.0.1", metavar="IP", help="address its processes listen on")
@@ -69,6 +81,12 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
                             help="seconds between full reconcile passes (default 2)")
         parser.add_argument("--rebuilds-per-node", type=int, default=5, metavar="N",
                             help="concurrent replica rebuilds per node (default 5)")
+        parser.add_argument("--rebuild-rate-limit", type=size_argument, default=0, metavar="BYTES",
+                            help="cap the bytes/s a rebuild pulls over the network into each replica it "
+                                 "started, e.g. 100Mi (default: no cap)")
+        parser.add_argument("--replica-timeout", type=float, default=None, metavar="SECONDS",
+                            help="engines started here turn a replica that stays silent this long ERR "
+                            "(default: the engine's, 8)")
         parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
                             metavar="SECONDS", help="how long a failed replica may take to come back before a "
                             f"new one is placed elsewhere (default {DEFAULT_REPLENISHMENT_WAIT_S:.0f})")
@@ -82,6 +100,38 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn up") -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s manager[%(process)d] %(levelname)s %(name)s: %(message)s")
     return run(prog, lambda: _run(verb, args))
+
+
+def _node_setting(text: str) -> tuple[str, str]:
+    node, sep, value = text.partition("=")
+    if not sep or not node or not value:
+        raise argparse.ArgumentTypeError(f"expected NODE=VALUE, got {text!r}")
+    return node, value
+
+
+def _layout(args: argparse.Namespace) -> NodeLayout:
+    """The nodes' addresses and namespaces from ``--node-address`` and ``--netns``, checked."""
+    names = {node_name(i) for i in range(1, args.nodes + 1)}
+    for option, settings in (("--netns", args.netns), ("--node-address", args.node_address)):
+        for node, _ in settings:
+            if node not in names:
+                raise CommandError(f"{option}: no node {node!r} (the nodes are node1..node{args.nodes})",
+                                   ExitCode.USAGE)
+    for _node, address in args.node_address:
+        try:
+            ipaddress.IPv4Address(address)
+        except ValueError:
+            raise CommandError(f"--node-address: {address!r} is not an IPv4 address", ExitCode.USAGE) from None
+    namespaces = {node: NetworkNamespace(name) for node, name in args.netns}
+    layout = NodeLayout(dict(args.node_address), namespaces, args.replica_timeout)
+    try:
+        for netns in namespaces.values():
+            netns.check()
+        for i in range(1, args.nodes + 1):
+            layout.address(i)
+    except NamespaceError as exc:
+        raise CommandError(f"--netns: {exc}", ExitCode.USAGE) from None
+    return layout
 
 
 def _lock(home: Path) -> IO[bytes]:
@@ -112,15 +162,20 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
         return ExitCode.OK
     if verb == "up" and not 1 <= args.nodes <= MAX_NODES:
         raise CommandError(f"--nodes must be between 1 and {MAX_NODES}", ExitCode.USAGE)
-    if args.interval <= 0 or args.rebuilds_per_node < 1 or args.replica_replenishment_wait < 0:
-        raise CommandError("--interval and --rebuilds-per-node must be positive, "
+    if args.interval <= 0 or args.rebuilds_per_node < 1 or args.replica_replenishment_wait < 0 \
+            or (args.replica_timeout is not None and args.replica_timeout <= 0):
+        raise CommandError("--interval, --rebuilds-per-node and --replica-timeout must be positive, "
                            "--replica-replenishment-wait not negative", ExitCode.USAGE)
+    layout = _layout(args) if verb == "up" else None
     url = store_url(home) if verb == "up" else args.store
     with opened_store(url) as app:
-        if verb == "up":
-            supervisors = local_cluster(app, home, args.nodes)
+        if layout is not None:
+            supervisors = local_cluster(app, home, args.nodes, layout)
         else:
-            supervisors = {args.node: node_setup(app, home, args.node, args.address)}
+            supervisors = {args.node: node_setup(app, home, args.node, args.address,
+                                                 replica_timeout=args.replica_timeout)}
+        for sup in supervisors.values():
+            sup.sync_rate_limit = args.rebuild_rate_limit
         policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
         loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
                            Leadership.for_store(url))

@@ -100,6 +100,14 @@ def process_matches(pid: int, args: list[str]) -> bool:
     return len(line) > len(args) and line[-len(args):] == args
 
 
+def process_state(pid: int) -> str:
+    """The state letter of ``/proc/PID/stat`` (R, S, D, T stopped, Z zombie...; "" if gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def all_pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 

@@ -3,7 +3,11 @@
 A rebuild is one blocking engine ``AddReplica`` call (the engine adds the replica
 WO, copies what it lacks — a delta when the replica kept its old data — and flips
 it RW). The outcome is recorded through ``domain.services.Replicas``:
-RebuildStarted before the call, RebuildCompleted or RebuildFailed after. A
+RebuildStarted before the call, RebuildCompleted or RebuildFailed after. While the
+call runs, the engine's status is read every ``PROGRESS_POLL_S`` and progress is
+recorded (RebuildProgressed: bytes done / total) only when it moved by a tenth of
+the total or ``PROGRESS_EVERY_S`` went by — a handful of events per rebuild, never
+one per chunk; the final one (100 %) just before RebuildCompleted. A
 manager killed mid-rebuild leaves the replica ``running`` in the store; the next
 manager sees the engine's view (RW: completed; absent or ERR: rebuilt again,
 AddReplica resumes). Used by ``manager.reconciler``.
@@ -15,18 +19,52 @@ import logging
 import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
 
 from domain.application import ControlPlane
 from domain.errors import DomainError
 from domain.services import Replicas
 from engine.client import EngineClient
 from engine.errors import EngineError
+from proto import engine_pb2 as pb
 
 log = logging.getLogger("pronghorn.manager.rebuilds")
 
 DEFAULT_REBUILDS_PER_NODE = 5
 RETRY_AFTER_S = 10.0  # a failed rebuild is retried no sooner (no event storm from a broken replica)
 REBUILD_TIMEOUT_S = 1800.0  # a replica that hangs must not hold a rebuild slot forever
+PROGRESS_POLL_S = 2.0  # how often the engine's status is read while a rebuild runs
+PROGRESS_STEP = 0.1  # record progress when it moved by this fraction of the total ...
+PROGRESS_EVERY_S = 30.0  # ... or, having moved at all, when this long went by
+
+
+@dataclass
+class ProgressRecorder:
+    """Decides which of the progress values read from the engine become events."""
+
+    replicas: Replicas
+    volume: str
+    replica: str
+    done: int = 0
+    total: int = 0
+    at: float = 0.0  # monotonic time of the last record
+
+    def seen(self, done: int, total: int, now: float) -> bool:
+        """Record ``done``/``total`` if it moved enough; whether it did."""
+        if total <= 0 or (done, total) == (self.done, self.total):
+            return False
+        moved = abs(done - self.done) >= PROGRESS_STEP * total or total != self.total
+        if not moved and now - self.at < PROGRESS_EVERY_S:
+            return False
+        try:
+            self.replicas.rebuild_progress(self.volume, self.replica, min(done, total), total)
+        except DomainError as exc:  # e.g. recorded failed meanwhile: the outcome decides
+            log.info("progress of %s/%s not recorded: %s", self.volume, self.replica, exc)
+            return False
+        self.done, self.total, self.at = done, total, now
+        return True
 
 
 class Rebuilds:
@@ -62,8 +100,10 @@ class Rebuilds:
         replicas = Replicas(self.app)
         try:
             replicas.rebuild_started(volume, replica)
-            with EngineClient(engine) as client:
-                result = client.add_replica(address, timeout=REBUILD_TIMEOUT_S)
+            result = self._add_replica(ProgressRecorder(replicas, volume, replica), engine, address)
+            done = result.bytes_from_network + result.bytes_copied_locally + result.bytes_already_present
+            if done:
+                replicas.rebuild_progress(volume, replica, done, done)
             replicas.rebuild_completed(volume, replica)
             log.info("rebuilt %s/%s from %s: %d bytes over the network, %d already present",
                      volume, replica, result.source, result.bytes_from_network, result.bytes_already_present)
@@ -78,6 +118,24 @@ class Rebuilds:
         finally:
             with self.lock:
                 self.running.pop((volume, replica), None)
+
+    def _add_replica(self, progress: ProgressRecorder, engine: str, address: str) -> pb.RebuildResult:
+        """The engine's AddReplica, its progress recorded from the engine's status meanwhile."""
+        with EngineClient(engine) as client, ThreadPoolExecutor(1) as pool:
+            call = pool.submit(client.add_replica, address, REBUILD_TIMEOUT_S)
+            while True:
+                try:
+                    result: pb.RebuildResult = call.result(timeout=PROGRESS_POLL_S)
+                    return result
+                except FutureTimeout:
+                    pass
+                try:
+                    status = client.status()
+                except EngineError:
+                    continue  # the call's own outcome tells what happened
+                for reported in status.replicas:
+                    if reported.address == address:
+                        progress.seen(reported.rebuild_bytes_done, reported.rebuild_bytes_total, time.monotonic())
 
     def join(self, timeout: float = 5.0) -> None:
         for thread in self.threads:

@@ -20,6 +20,8 @@ rebuild threads, so a restarted manager simply resumes. Per volume:
   (``manager.rebuilds``); a smaller engine is expanded online; snapshot intents
   are carried out (``manager.snapshot_work``); on the leader, replicas that stay
   failed are replaced and stale ones removed (``manager.replenishment``).
+- deleting: this node's replicas are stopped, wiped and recorded removed; the
+  last one records the volume ``Deleted`` (``manager.deletion``).
 - otherwise: the engine and replica processes are stopped and a detaching
   volume is recorded ``Detached``.
 Finally processes and replica directories no live volume wants are removed
@@ -38,11 +40,12 @@ from domain.application import ControlPlane
 from domain.errors import DomainError
 from domain.replica import Replica
 from domain.services import Replicas, Volumes
-from domain.values import ReplicaMode
+from domain.values import ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
 from manager.attention import SWEEP, Attention, wanted_processes
+from manager.deletion import remove_local_replicas
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
@@ -104,12 +107,13 @@ class Reconciler:
         complete = True  # every volume was read and reconciled: directories may be collected
         for name in names:
             try:
-                desired = self.model.desired(name)
-                resting = None if name in due else self.attention.at_rest(name, desired)
+                desired, volume = self.model.desired(name), self.model.volume(name)
+                busy = name in due or volume.state == VolumeState.DELETING  # deletions: every pass
+                resting = None if busy else self.attention.at_rest(name, desired)
                 if resting is not None:  # settled, no news: an earlier pass compared it with what runs
                     wanted |= resting
                     continue
-                wanted |= self._volume(self.model.volume(name), desired)
+                wanted |= self._volume(volume, desired)
             except (DomainError, EngineError, ReplicaError, StartFailed) as exc:
                 log.warning("volume %s: %s", name, exc)
                 complete = False
@@ -125,6 +129,9 @@ class Reconciler:
 
     def _volume(self, volume: Volume, desired: DesiredEngine) -> set[tuple[str, str]]:
         if not desired.run:
+            if volume.state == VolumeState.DELETING:
+                remove_local_replicas(self.volumes, self.replicas, volume, self.supervisors)
+                return set()
             for sup in self.supervisors.values():
                 sup.stop(engine_key(volume.name))
             if desired.finish == Finish.DETACH and (not volume.node or volume.node in self.supervisors):
@@ -218,10 +225,10 @@ class Reconciler:
             if local is not None and not local.alive(key):
                 continue  # its process is not up (yet): nothing to rebuild into
             if not _answers(member.address):
-                if local is not None:  # alive but silent (hung, stopped): restarted next pass
+                if local is not None and local.hung(key):  # stopped, or silent on its node too: restarted next pass
                     log.warning("%s: replica %s does not answer: stopping it", volume.name, member.name)
                     local.stop(key)
-                continue  # remote: its own node's manager has not (re)started it yet
+                continue  # cut off by the network, or remote: rebuilt once it answers (a delta)
             self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
 
     def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,

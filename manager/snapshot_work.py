@@ -4,7 +4,10 @@ Called by ``manager.reconciler`` for each volume whose engine serves. Level-trig
 like the rest: every call compares the ``SnapshotChain`` with the engine's list.
 
 - snapshots the engine has that the chain lacks (system snapshots a rebuild took,
-  or one taken just before a manager crash) are recorded ``Taken``;
+  or one taken just before a manager crash) are recorded ``Taken``; every snapshot
+  is recorded with its size: the bytes its layer holds (``allocated`` in the
+  engine's list), measured again when a purge coalesced a parent into it (and once
+  for a snapshot recorded with size 0 before sizes were known);
 - each requested snapshot is taken (``AlreadyExists`` means a previous manager took it
   before it could record it) and recorded ``Taken``; a refusal that will not change
   (invalid name) is recorded ``RequestFailed``;
@@ -25,6 +28,7 @@ from domain.services import Snapshots
 from domain.snapshots import SnapshotChain
 from engine import errors
 from engine.client import EngineClient
+from proto import engine_pb2 as pb
 
 log = logging.getLogger("pronghorn.manager.snapshots")
 
@@ -46,7 +50,11 @@ def carry_out(app: ControlPlane, volume: str, client: EngineClient, chain: Snaps
     recorded = False
     for name, info in in_engine.items():  # engine order: parents first
         if name not in chain.snapshots and name not in chain.requests and not info.removed:
-            snapshots.take(volume, name, _created(info.created), info.user_created, dict(info.labels))
+            snapshots.take(volume, name, _created(info.created), info.user_created, dict(info.labels),
+                           info.allocated)
+            recorded = True
+        elif name in chain.snapshots and chain.snapshots[name].size == 0 and info.allocated:
+            snapshots.measure(volume, name, info.allocated, chain.snapshots[name].checksum)
             recorded = True
     for name, labels in dict(chain.requests).items():
         if name not in in_engine:
@@ -58,7 +66,7 @@ def carry_out(app: ControlPlane, volume: str, client: EngineClient, chain: Snaps
             except errors.AlreadyExists:
                 in_engine.update({s.name: s for s in client.snapshots()})
         info = in_engine[name]
-        snapshots.take(volume, name, _created(info.created), True, labels)
+        snapshots.take(volume, name, _created(info.created), True, labels, info.allocated)
         log.info("%s: snapshot %s taken", volume, name)
     if recorded or chain.requests:
         chain = snapshots.chain(volume)
@@ -67,18 +75,20 @@ def carry_out(app: ControlPlane, volume: str, client: EngineClient, chain: Snaps
         if name in in_engine and not in_engine[name].removed:
             client.delete_snapshot(name)
     if doomed:
-        _record_purge(snapshots, volume, {s.name for s in client.snapshots()})
+        _record_purge(snapshots, volume, {s.name: s for s in client.snapshots()})
     if chain.revert_request:
         _revert(snapshots, volume, chain.revert_request, client)
 
 
-def _record_purge(snapshots: Snapshots, volume: str, left: set[str]) -> None:
+def _record_purge(snapshots: Snapshots, volume: str, left: dict[str, pb.SnapshotInfo]) -> None:
     chain = snapshots.chain(volume)
     gone = [s for s in chain.snapshots.values() if s.removed and s.name not in left]
     removed = [s.name for s in gone if not s.children]
     coalesced = {s.name: s.children[0] for s in gone if len(s.children) == 1}
     if removed or coalesced:
         snapshots.purged(volume, removed, coalesced)
+    for into in set(coalesced.values()) & set(chain.snapshots) & set(left):  # grew by its parent's data
+        snapshots.measure(volume, into, left[into].allocated, chain.snapshots[into].checksum)
 
 
 def _revert(snapshots: Snapshots, volume: str, name: str, client: EngineClient) -> None:

@@ -11,7 +11,10 @@ the same ports)
 and kills strays: servers naming this node's directory that no record explains.
 
 Ports are chosen here (outside the kernel's ephemeral range) so a dead replica
-comes back on its old address. Used by ``manager.reconciler`` and ``manager.cli``.
+comes back on its old address. A node may live in a network namespace
+(``manager.netns``): its processes are then started inside it and ports are probed
+there. ``hung`` tells a stuck replica from one cut off by the network. Used by
+``manager.reconciler`` and ``manager.cli``.
 """
 
 from __future__ import annotations
@@ -35,9 +38,12 @@ from manager.instances import (
     engine_key,
     find_process,
     process_matches,
+    process_state,
     pronghorn_servers_under,
     replica_key,
 )
+from manager.netns import NetworkNamespace
+from manager.replica_probe import answers_data
 from replica.metadata import load_volume_meta
 
 log = logging.getLogger("pronghorn.manager.supervisor")
@@ -61,8 +67,10 @@ def replica_size(data_dir: str) -> int:
         return 0
 
 
-def free_ports(host: str, count: int) -> int:
-    """A port P with P..P+count-1 free on ``host``, outside the ephemeral range."""
+def free_ports(host: str, count: int, netns: NetworkNamespace | None = None) -> int:
+    """A port P with P..P+count-1 free on ``host`` (in ``netns``), outside the ephemeral range."""
+    if netns is not None:
+        return netns.run(lambda: free_ports(host, count))
     rng = random.Random()
     for _ in range(100):
         port = rng.randrange(20000, 32000 - count)
@@ -77,16 +85,20 @@ def free_ports(host: str, count: int) -> int:
 
 
 class Supervisor:
-    def __init__(self, node: str, directory: Path, host: str, executable: str = PRONGHORN) -> None:
+    def __init__(self, node: str, directory: Path, host: str, executable: str = PRONGHORN,
+                 netns: NetworkNamespace | None = None, replica_timeout: float | None = None) -> None:
         self.node = node
         self.directory = directory
         self.host = host
         self.executable = executable
+        self.netns = netns  # the node's processes run in this network namespace
+        self.replica_timeout = replica_timeout  # passed to the engines (None: the engine's default)
         (directory / "logs").mkdir(parents=True, exist_ok=True)
         (directory / "sockets").mkdir(parents=True, exist_ok=True)
         self.table = InstanceTable(directory / "instances.json")
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
+        self.sync_rate_limit = 0  # bytes/s a rebuild may pull into one of its replicas (0: no cap)
         self.adopt()
 
     # -- after a restart -------------------------------------------------------------
@@ -123,6 +135,21 @@ class Supervisor:
     def keys(self) -> list[str]:
         return sorted(self.table.records)
 
+    def hung(self, key: str) -> bool:
+        """Whether a live replica that did not answer over the network is stuck, not cut off.
+
+        Stuck: stopped (SIGSTOP), or silent on its own node too. On a node in a network
+        namespace the network between can fail, so its data port is probed from inside
+        the namespace; without one the failed probe already took the node-local path."""
+        inst = self.table.records.get(key)
+        if inst is None or not self.alive(key):
+            return False
+        if process_state(inst.pid) in ("T", "t"):
+            return True
+        if self.netns is None:
+            return True
+        return not self.netns.run(lambda: answers_data(inst.service))
+
     # -- starting --------------------------------------------------------------------
 
     def ensure_replica(self, volume: str, replica: str, data_dir: str, size: int) -> Instance:
@@ -142,8 +169,9 @@ class Supervisor:
             raise StartFailed(f"{key}: cannot create {data_dir}: {exc.strerror}") from exc
 
         def args(port: int) -> list[str]:
+            limit = ["--sync-rate-limit", str(self.sync_rate_limit)] if self.sync_rate_limit else []
             return ["replica", "serve", "--dir", data_dir, "--size", str(size),
-                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}"]
+                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}", *limit]
 
         def record(port: int) -> Instance:
             return Instance(key, InstanceKind.REPLICA, volume, args(port), f"{self.host}:{port}",
@@ -165,6 +193,8 @@ class Supervisor:
                     "--nbd", f"{self.host}:{port + 1}", "--listen", f"{self.host}:{port}", "--nbd-socket", sock]
             for address in replicas:
                 args += ["--replica", f"tcp://{address}"]
+            if self.replica_timeout is not None:
+                args += ["--replica-timeout", str(self.replica_timeout)]
             return Instance(key, InstanceKind.ENGINE, volume, args, f"{self.host}:{port}", f"{self.host}:{port + 1}")
 
         return self._start(record, ports, 2)
@@ -176,7 +206,7 @@ class Supervisor:
             raise StartFailed(f"{self.node}: {key} failed to start recently: {failed[1]}")
         error: Exception | None = None
         for attempt in range(START_ATTEMPTS):
-            port = preferred[0] if attempt == 0 and preferred else free_ports(self.host, span)
+            port = preferred[0] if attempt == 0 and preferred else free_ports(self.host, span, self.netns)
             inst = record(port)
             try:
                 return self._spawn(inst)
@@ -194,7 +224,8 @@ class Supervisor:
         self.table.put(inst)  # BEFORE the spawn: a restarted manager can find it by its args
         try:
             with open(ready_path, "wb") as out, open(log_path, "ab") as err:
-                child = subprocess.Popen([self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=out,
+                prefix = self.netns.launch_prefix if self.netns is not None else []
+                child = subprocess.Popen([*prefix, self.executable, *inst.args], stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, start_new_session=True, close_fds=True)
         except OSError as exc:
             self.table.drop(inst.key)
@@ -253,7 +284,4 @@ def _kill_group(pid: int, child: subprocess.Popen[bytes] | None = None) -> None:
 
 
 def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return True
+    return process_state(pid) in ("Z", "")

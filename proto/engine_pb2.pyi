@@ -11,16 +11,20 @@ class Empty(_message.Message):
     def __init__(self) -> None: ...
 
 class ReplicaStatus(_message.Message):
-    __slots__ = ("address", "data_address", "mode", "error")
+    __slots__ = ("address", "data_address", "mode", "error", "rebuild_bytes_done", "rebuild_bytes_total")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DATA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    REBUILD_BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
+    REBUILD_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
     address: str
     data_address: str
     mode: str
     error: str
-    def __init__(self, address: _Optional[str] = ..., data_address: _Optional[str] = ..., mode: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+    rebuild_bytes_done: int
+    rebuild_bytes_total: int
+    def __init__(self, address: _Optional[str] = ..., data_address: _Optional[str] = ..., mode: _Optional[str] = ..., error: _Optional[str] = ..., rebuild_bytes_done: _Optional[int] = ..., rebuild_bytes_total: _Optional[int] = ...) -> None: ...
 
 class IoCounters(_message.Message):
     __slots__ = ("reads", "writes", "others", "read_bytes", "write_bytes", "errors", "mean_latency_us")
@@ -80,7 +84,7 @@ class SnapshotRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SnapshotInfo(_message.Message):
-    __slots__ = ("name", "parent", "children", "created", "user_created", "removed", "labels", "size")
+    __slots__ = ("name", "parent", "children", "created", "user_created", "removed", "labels", "size", "allocated")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +100,7 @@ class SnapshotInfo(_message.Message):
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
     name: str
     parent: str
     children: _containers.RepeatedScalarFieldContainer[str]
@@ -104,7 +109,8 @@ class SnapshotInfo(_message.Message):
     removed: bool
     labels: _containers.ScalarMap[str, str]
     size: int
-    def __init__(self, name: _Optional[str] = ..., parent: _Optional[str] = ..., children: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., user_created: _Optional[bool] = ..., removed: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., size: _Optional[int] = ...) -> None: ...
+    allocated: int
+    def __init__(self, name: _Optional[str] = ..., parent: _Optional[str] = ..., children: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., user_created: _Optional[bool] = ..., removed: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., size: _Optional[int] = ..., allocated: _Optional[int] = ...) -> None: ...
 
 class SnapshotList(_message.Message):
     __slots__ = ("snapshots",)

@@ -11,7 +11,7 @@ class Empty(_message.Message):
     def __init__(self) -> None: ...
 
 class SnapshotInfo(_message.Message):
-    __slots__ = ("name", "parent", "children", "created", "user_created", "removed", "labels", "size")
+    __slots__ = ("name", "parent", "children", "created", "user_created", "removed", "labels", "size", "allocated")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +27,7 @@ class SnapshotInfo(_message.Message):
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
+    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
     name: str
     parent: str
     children: _containers.RepeatedScalarFieldContainer[str]
@@ -35,7 +36,8 @@ class SnapshotInfo(_message.Message):
     removed: bool
     labels: _containers.ScalarMap[str, str]
     size: int
-    def __init__(self, name: _Optional[str] = ..., parent: _Optional[str] = ..., children: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., user_created: _Optional[bool] = ..., removed: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., size: _Optional[int] = ...) -> None: ...
+    allocated: int
+    def __init__(self, name: _Optional[str] = ..., parent: _Optional[str] = ..., children: _Optional[_Iterable[str]] = ..., created: _Optional[str] = ..., user_created: _Optional[bool] = ..., removed: _Optional[bool] = ..., labels: _Optional[_Mapping[str, str]] = ..., size: _Optional[int] = ..., allocated: _Optional[int] = ...) -> None: ...
 
 class ReplicaInfo(_message.Message):
     __slots__ = ("size", "sector_size", "revision_counter", "data_address", "data_socket", "head", "chain", "snapshots", "rebuilding")

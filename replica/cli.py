@@ -141,7 +141,8 @@ def serve(args: argparse.Namespace) -> int:
         ready["data_socket"] = data_socket
     print(json.dumps(ready), flush=True)
     log.info("serving %s (size %d, revision %d)", args.dir, chain.size, chain.revision)
-    stop.wait()
+    while not stop.wait(0.5):  # a timed wait: the main thread runs Python signal handlers even when
+        pass  # the kernel delivered SIGTERM to another thread (seen after SIGSTOP/SIGCONT)
     log.info("shutting down")
     server.stop(grace=1).wait()
     data_server.stop()

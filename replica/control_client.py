@@ -32,17 +32,19 @@ class SnapshotInfo:
     user_created: bool
     removed: bool
     labels: dict[str, str]
-    size: int
+    size: int  # volume size when taken
+    allocated: int = 0  # bytes the layer's file holds
 
     @classmethod
     def of(cls, m: pb.SnapshotInfo) -> SnapshotInfo:
         return cls(m.name, m.parent, tuple(m.children), m.created, m.user_created, m.removed,
-                   dict(m.labels), m.size)
+                   dict(m.labels), m.size, m.allocated)
 
     def to_pb(self) -> pb.SnapshotInfo:
         return pb.SnapshotInfo(name=self.name, parent=self.parent, children=list(self.children),
                                created=self.created, user_created=self.user_created,
-                               removed=self.removed, labels=self.labels, size=self.size)
+                               removed=self.removed, labels=self.labels, size=self.size,
+                               allocated=self.allocated)
 
 
 @dataclass(frozen=True)

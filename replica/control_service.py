@@ -8,7 +8,9 @@ status codes through ONE table, replica/status_codes.py. Started by replica/cli.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -17,7 +19,7 @@ from proto import replica_pb2 as pb
 from proto import replica_pb2_grpc as pb_grpc
 from replica import chain_edits, checksums, rebuild_source, rebuild_target
 from replica.chain import SparseFileChain
-from replica.metadata import SnapshotMeta, VolumeMeta
+from replica.metadata import SnapshotMeta, VolumeMeta, snap_file
 from replica.status_codes import status_for
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,7 +54,15 @@ def _guard_stream(items: Iterator[Any], context: grpc.ServicerContext) -> Iterat
         context.abort(code, f"{type(exc).__name__}: {exc}")
 
 
-def snapshot_info(meta: VolumeMeta, snap: SnapshotMeta) -> pb.SnapshotInfo:
+def allocated_bytes(directory: Path, name: str) -> int:
+    """Bytes the filesystem allocated to a snapshot's layer file (0 when it is gone)."""
+    try:
+        return os.stat(directory / snap_file(name)).st_blocks * 512
+    except FileNotFoundError:
+        return 0
+
+
+def snapshot_info(meta: VolumeMeta, snap: SnapshotMeta, directory: Path) -> pb.SnapshotInfo:
     return pb.SnapshotInfo(
         name=snap.name,
         parent=snap.parent,
@@ -62,6 +72,7 @@ def snapshot_info(meta: VolumeMeta, snap: SnapshotMeta) -> pb.SnapshotInfo:
         removed=snap.removed,
         labels=snap.labels,
         size=snap.size,
+        allocated=allocated_bytes(directory, snap.name),
     )
 
 
@@ -85,7 +96,7 @@ class ReplicaControlService(pb_grpc.ReplicaControlServicer):
                 data_socket=self.data_socket,
                 head=meta.head,
                 chain=meta.active_chain(),
-                snapshots=[snapshot_info(meta, s) for s in meta.snapshots],
+                snapshots=[snapshot_info(meta, s, self.chain.directory) for s in meta.snapshots],
                 rebuilding=self.chain.rebuilding,
             )
 
@@ -108,13 +119,13 @@ class ReplicaControlService(pb_grpc.ReplicaControlServicer):
     def Snapshot(self, request: pb.SnapshotRequest, context: grpc.ServicerContext) -> pb.SnapshotInfo:
         snap = chain_edits.snapshot(self.chain, request.name, request.created, request.user_created,
                                     dict(request.labels))
-        return snapshot_info(self.chain.meta, snap)
+        return snapshot_info(self.chain.meta, snap, self.chain.directory)
 
     @mapped_errors
     def ListSnapshots(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.SnapshotList:
         with self.chain.lock:
             meta = self.chain.meta
-            return pb.SnapshotList(snapshots=[snapshot_info(meta, s) for s in meta.snapshots],
+            return pb.SnapshotList(snapshots=[snapshot_info(meta, s, self.chain.directory) for s in meta.snapshots],
                                    chain=meta.active_chain())
 
     @mapped_errors
@@ -125,7 +136,7 @@ class ReplicaControlService(pb_grpc.ReplicaControlServicer):
     @mapped_errors
     def MarkRemoved(self, request: pb.SnapshotName, context: grpc.ServicerContext) -> pb.SnapshotInfo:
         snap = chain_edits.mark_removed(self.chain, request.name)
-        return snapshot_info(self.chain.meta, snap)
+        return snapshot_info(self.chain.meta, snap, self.chain.directory)
 
     @mapped_errors
     def Purge(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.PurgeReply:

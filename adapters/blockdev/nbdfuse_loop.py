@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 EXPORT_FILE = "nbd"
 DEFAULT_RUN_DIR = Path(tempfile.gettempdir()) / "pronghorn-blockdev"
 EXIT_WAIT = 10.0
-FUSE_BUSY_WAIT = 2.0
+FUSE_BUSY_WAIT = 10.0  # a detached loop device lets go of the file asynchronously: seconds under load
 
 
 def attach(uri: str, *, run_dir: str | os.PathLike[str] | None = None, timeout: float = 10.0) -> BlockDevice:

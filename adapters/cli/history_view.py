@@ -50,8 +50,20 @@ def render_entries(entries: Iterable[HistoryEntry]) -> str:
 
 
 def status_document(history: History, position: int) -> dict[str, Any]:
-    """The volume status after ``position`` (its ``events`` field is that position)."""
-    return status_to_dict(history.status_at(position))
+    """The volume status after ``position`` (its ``events`` field is that position); each replica
+    also carries its rebuild progress as ``rebuild_bytes_done`` / ``rebuild_bytes_total``."""
+    document = status_to_dict(history.status_at(position))
+    for replica in document["replicas"]:
+        replica["rebuild_bytes_done"] = replica["rebuild_done"]
+        replica["rebuild_bytes_total"] = replica["rebuild_total"]
+    return document
+
+
+def rebuild_cell(rebuild: str, done: int, total: int) -> str:
+    """A replica's rebuild as a table shows it: ``rebuilding 42%`` while one runs."""
+    if rebuild != "running":
+        return rebuild
+    return f"rebuilding {100 * done // total}%" if total else "rebuilding"
 
 
 # Columns of the nested tables in the human status view (those present are shown).
@@ -74,6 +86,9 @@ def render_status(document: Mapping[str, Any]) -> str:
             parts.append(f"{key}: -")
             continue
         present = [c for c in columns if any(c in item for item in items)]
+        if key == "replicas":
+            items = [{**item, "rebuild": rebuild_cell(item.get("rebuild", ""), item.get("rebuild_done", 0),
+                                                      item.get("rebuild_total", 0))} for item in items]
         rows = [[item.get(c) for c in present] for item in items]
         table = render_table([c.upper() for c in present], rows)
         parts.append(f"{key}:\n" + "\n".join("  " + line for line in table.splitlines()))

@@ -11,11 +11,13 @@ from typing import Any
 
 from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
 from adapters.cli.errors import ExitCode
+from adapters.cli.history_view import rebuild_cell
 from adapters.cli.output import print_json, render_table
 from domain.services import Replicas, Volumes
 
 EPILOG = "Exit codes: 0 ok, 2 bad arguments, 3 unknown volume, 7 store unavailable."
 COLUMNS = ("name", "node", "mode", "address", "data_dir", "rebuild", "failures", "last_failure")
+"""Columns of the table; ``--json`` adds ``rebuild_bytes_done`` and ``rebuild_bytes_total``."""
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -42,11 +44,14 @@ def _ls(args: argparse.Namespace) -> int:
         rows: list[dict[str, Any]] = [
             {"name": r.name, "node": r.node, "mode": r.mode, "address": r.address, "data_dir": r.data_dir,
              "rebuild": r.rebuild, "failures": len(r.failures),
-             "last_failure": r.last_failure.reason if r.last_failure else ""}
+             "last_failure": r.last_failure.reason if r.last_failure else "",
+             "rebuild_bytes_done": r.rebuild_done, "rebuild_bytes_total": r.rebuild_total}
             for r in Replicas(app).list_for(args.volume)
         ]
     if args.json:
         print_json(rows)
     else:
-        print(render_table([c.upper() for c in COLUMNS], [[row[c] for c in COLUMNS] for row in rows]))
+        shown = [{**row, "rebuild": rebuild_cell(row["rebuild"], row["rebuild_bytes_done"], row["rebuild_bytes_total"])}
+                 for row in rows]
+        print(render_table([c.upper() for c in COLUMNS], [[row[c] for c in COLUMNS] for row in shown]))
     return ExitCode.OK

@@ -64,3 +64,11 @@ def format_size(size: int) -> str:
             if (size * 10) % unit == 0:
                 return f"{size / unit:.1f}{suffix}"
     return str(size)
+
+
+def format_usage(size: int) -> str:
+    """Measured bytes, rounded for people: 0 -> ``"0"``, 16781312 -> ``"16.0Mi"``, 1000 -> ``"1000"``."""
+    for suffix, unit in _BINARY:
+        if size >= unit:
+            return f"{size / unit:.1f}{suffix}"
+    return str(size)

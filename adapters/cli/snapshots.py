@@ -1,7 +1,7 @@
 """``pronghorn snapshot``: request, list, remove and revert a volume's snapshots.
 
     pronghorn snapshot create VOLUME [NAME] [--label K=V ...] [--wait]
-    pronghorn snapshot ls VOLUME [--json]
+    pronghorn snapshot ls VOLUME [--json]       SIZE: bytes the snapshot's layer holds
     pronghorn snapshot rm VOLUME NAME
     pronghorn snapshot revert VOLUME NAME [--wait]
 
@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.output import print_json, render_table
+from adapters.cli.sizes import format_usage
 from domain.services import Snapshots, Volumes
 
 EPILOG = ("Exit codes: 0 ok, 1 timed out, 2 bad arguments, 3 unknown volume or snapshot, 4 snapshot exists, "
@@ -74,9 +75,10 @@ def _run(args: argparse.Namespace) -> int:
             rows = [{**{c: getattr(s, c) for c in COLUMNS}, "created": s.created.isoformat()}
                     for s in snapshots.list(args.volume)]
             if args.json:
-                print_json(rows)
+                print_json(rows)  # size in bytes
             else:
-                print(render_table([c.upper() for c in COLUMNS], [[r[c] for c in COLUMNS] for r in rows]))
+                shown = [{**r, "size": format_usage(r["size"])} for r in rows]
+                print(render_table([c.upper() for c in COLUMNS], [[r[c] for c in COLUMNS] for r in shown]))
             return ExitCode.OK
         if args.verb == "create":
             name = args.name or "snap-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

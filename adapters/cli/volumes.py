@@ -4,39 +4,46 @@
     pronghorn volume ls [--json]
     pronghorn volume get NAME [--json]
     pronghorn volume expand NAME --size 2Gi
-    pronghorn volume delete NAME
+    pronghorn volume delete NAME [--wait [--timeout S]] [--force]
     pronghorn volume attach|detach|mount|umount ...  (adapters.cli.attachments)
 
 Called by the dispatcher (adapters.cli.main). Commands go through
 ``domain.services``: ``create`` is ``Volumes.provision`` (volume, placed
 replicas and their disk bookings in one transaction; nothing is written when
-no placement exists); ``delete`` starts the deletion and, there being no
-replica processes to stop in this admin CLI, removes the replicas, which
-finishes it. ``get`` prints the volume status folded from its history — the
+no placement exists); ``delete`` records the deletion started (``deleting``; a
+volume without replicas is deleted at once): each node's manager stops its
+replicas, removes their directories and records them removed, the last one
+finishing the deletion (``manager.deletion``); ``--wait`` polls until then.
+``--force`` records every replica removed at once (a node whose manager is gone
+for good; its leftovers are collected if it comes back). ``get`` prints the volume status folded from its history — the
 same document ``pronghorn replay VOLUME --at N`` prints for a past position.
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from adapters.cli import attachments
 from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
-from adapters.cli.errors import ExitCode
+from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.history_view import render_status, status_document
 from adapters.cli.output import print_json, render_table
 from adapters.cli.sizes import SizeError, format_size, parse_size
 from domain.application import ControlPlane
 from domain.services import Replicas, Volumes
-from domain.values import DataLocality, Frontend
+from domain.values import DataLocality, Frontend, VolumeState
 from domain.volume import Volume
 from projections.history import read_history
 
 EPILOG = (
-    "Exit codes: 0 ok, 2 bad arguments or values, 3 unknown volume, 4 volume exists, "
+    "Exit codes: 0 ok, 1 timed out waiting, 2 bad arguments or values, 3 unknown volume, 4 volume exists, "
     "5 not allowed in the volume's state, 6 replicas could not be placed, 7 store unavailable."
 )
+
+POLL_S = 0.2
+DEFAULT_TIMEOUT_S = 120.0
 
 
 def size_argument(text: str) -> int:
@@ -75,7 +82,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _sub(verbs, "get", "show a volume's status")
     expand = _sub(verbs, "expand", "grow a volume")
     expand.add_argument("--size", required=True, type=size_argument, help="new size (larger than the current one)")
-    _sub(verbs, "delete", "delete a volume and release its replicas")
+    delete = _sub(verbs, "delete", "delete a volume (the managers stop its replicas and remove their data)")
+    delete.add_argument("--wait", action="store_true", help="wait until the volume is deleted, then print it")
+    delete.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"give up waiting after S seconds (default {DEFAULT_TIMEOUT_S:.0f})")
+    delete.add_argument("--force", action="store_true",
+                        help="record the replicas removed now, without waiting for their nodes' managers "
+                             "(for nodes gone for good)")
     for name, text in (("attach", "serve a volume on a node (see 'attach --help')"),
                        ("detach", "stop serving a volume"), ("mount", "mount an attached volume"),
                        ("umount", "unmount a volume")):
@@ -131,12 +144,26 @@ def _run(args: argparse.Namespace) -> int:
         elif args.verb == "expand":
             volumes.expand(args.name, args.size)
         elif args.verb == "delete":
-            for replica in sorted(volumes.delete(args.name).replicas):
-                Replicas(app).remove(args.name, replica)
+            _delete(app, args.name, args.force, args.timeout if args.wait else None)
         else:
             volumes.get(args.name)  # VolumeNotFound for an unknown name
         _print_status(app, args.name, args.json)
     return ExitCode.OK
+
+
+def _delete(app: ControlPlane, name: str, force: bool, wait: float | None) -> None:
+    volume = Volumes(app).delete(name)
+    if force:
+        for replica in sorted(volume.replicas):
+            Replicas(app).remove(name, replica)
+    if wait is None:
+        return
+    deadline = time.monotonic() + wait
+    while (volume := Volumes(app).get(name)).state != VolumeState.DELETED:
+        if time.monotonic() >= deadline:
+            raise CommandError(f"volume {name!r} still deleting after {wait:.0f}s, replicas left: "
+                               f"{', '.join(sorted(volume.replicas))} (are their nodes' managers running?)")
+        time.sleep(POLL_S)
 
 
 def _print_status(app: ControlPlane, name: str, as_json: bool) -> None:

@@ -130,6 +130,8 @@ class ReplicaStatusDoc(BaseModel):
     rebuild_source: str
     rebuild_done: int
     rebuild_total: int
+    rebuild_bytes_done: int = Field(0, description="bytes of the rebuild in place (as rebuild_done)")
+    rebuild_bytes_total: int = Field(0, description="bytes the rebuild copies (as rebuild_total; 0: not known)")
 
 
 class SnapshotStatusDoc(BaseModel):

@@ -146,7 +146,14 @@ def test_diff_lists_changed_fields_and_the_events_between(scenario: Scenario) ->
 
 
 def test_delete_then_get_shows_deleted_and_ls_drops_it(scenario: Scenario) -> None:
-    deleted = scenario.cli.json("volume", "delete", "vol-b")
+    # No manager runs here: a plain delete only starts it (the managers finish it) ...
+    deleting = scenario.cli.json("volume", "delete", "vol-b")
+    assert deleting["state"] == "deleting" and len(deleting["replicas"]) == 1
+    assert "vol-b" in [v["name"] for v in scenario.local.json("volume", "ls")]
+    timed_out = scenario.local.fails(ExitCode.FAILURE, "volume", "delete", "vol-b", "--wait", "--timeout", "0.3")
+    assert "still deleting" in timed_out and "r1" in timed_out
+    # ... and --force records the replicas removed at once.
+    deleted = scenario.cli.json("volume", "delete", "vol-b", "--force")
     assert deleted["state"] == "deleted" and deleted["replicas"] == []
     history = scenario.local.json("events", "vol-b")
     assert history[-1]["type"] == "Deleted"

@@ -5,7 +5,6 @@ process table holds exactly one process per instance (nothing orphaned, nothing 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 from collections import Counter
@@ -57,11 +56,7 @@ def test_manager_killed_mid_rebuild_then_restarted(local_cluster: LocalCluster, 
     subprocess.run(["nbdcopy", str(data), cluster.get("crash2")["endpoint"]], check=True, timeout=120)
 
     # With the manager down, replica r3 dies and loses its disk: the next manager must rebuild it in full.
-    cluster.kill_manager(signal.SIGKILL)
-    victim = cluster.instances("node3")["replica:crash2/r3"]
-    os.killpg(victim["pid"], signal.SIGKILL)
-    shutil.rmtree(cluster.home / "nodes/node3/disk/replicas/crash2-r3")
-    cluster.start()
+    victim = cluster.lose_replica("crash2", "r3", "node3")
     with open_control_plane(f"sqlite://{cluster.home / 'events.sqlite'}") as app:
         wait_for("the rebuild to start",
                  lambda: Replicas(app).get("crash2", "r3").rebuild != RebuildState.NONE)

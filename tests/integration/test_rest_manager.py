@@ -2,7 +2,7 @@
 
 Through HTTP only: create a volume, attach it, request a snapshot, and see the
 manager carry both out (replica + engine processes, the snapshot taken through the
-engine); then detach. Processes are cleaned up by the local cluster fixture's rules.
+engine); then detach and delete (202; the manager removes the replicas and finishes it). Processes are cleaned up by the local cluster fixture's rules.
 """
 
 from __future__ import annotations
@@ -56,5 +56,9 @@ def test_volume_lifecycle_through_the_managers_api(cluster_with_api: tuple[Local
     api.ok("POST", "/v1/jobs", {"name": "nightly", "cron": "0 3 * * *", "retain": 2, "volumes": ["vol1"]}, 201)
     api.ok("POST", "/v1/volumes/vol1/detach", expect=202)
     wait_for("vol1 detached", lambda: api.ok("GET", "/v1/volumes/vol1")["state"] == "detached")
+    assert api.ok("DELETE", "/v1/volumes/vol1", expect=202)["state"] in ("deleting", "deleted")
+    wait_for("the manager to finish deleting vol1",
+             lambda: api.ok("GET", "/v1/volumes/vol1")["state"] == "deleted")
+    assert not list(cluster.home.glob("nodes/*/disk/replicas/vol1-*")) and not cluster.server_processes()
     cluster.kill_manager(signal.SIGTERM)
     assert cluster.proc is not None and cluster.proc.returncode == 0

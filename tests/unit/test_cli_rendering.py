@@ -11,8 +11,9 @@ import pytest
 
 from adapters.cli.command import make_parser
 from adapters.cli.errors import ExitCode
+from adapters.cli.history_view import rebuild_cell
 from adapters.cli.output import dumps, render_fields, render_table
-from adapters.cli.sizes import SizeError, format_size, parse_size
+from adapters.cli.sizes import SizeError, format_size, format_usage, parse_size
 from projections.plain import plain
 
 
@@ -106,3 +107,14 @@ def test_parser_errors_are_one_line_and_exit_usage(capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("pronghorn thing: error: ")
+
+
+def test_format_usage_rounds_measured_bytes() -> None:
+    assert [format_usage(n) for n in (0, 1000, 1024, 8 * 1024**2 + 4096, 3 * 1024**3 // 2)] == \
+        ["0", "1000", "1.0Ki", "8.0Mi", "1.5Gi"]
+
+
+def test_rebuild_cell_shows_the_percentage_while_running() -> None:
+    assert rebuild_cell("running", 42 << 20, 100 << 20) == "rebuilding 42%"
+    assert rebuild_cell("running", 0, 0) == "rebuilding"
+    assert rebuild_cell("completed", 100, 100) == "completed"
