@@ -57,6 +57,7 @@ class DesiredEngines:
         self._desired: dict[str, DesiredEngine] = {}
         self.empty_chains: dict[str, SnapshotChain] = {}  # volumes without a saved chain yet
         self.saves = app.saves  # the app's saves when the log was last read
+        self.catalog_reloaded = False  # the batch being folded had a gap in the catalog
 
     # -- filling -----------------------------------------------------------------------
 
@@ -70,7 +71,6 @@ class DesiredEngines:
         catalog = self._get(VOLUMES_CATALOG)
         self.catalog = catalog if isinstance(catalog, Catalog) else Catalog(kind="volumes")
         for name in self.catalog.names:
-            self._hold(name, volume_id(name))
             self._complete(name)
         self.changed = set(self.catalog.names)
 
@@ -81,7 +81,10 @@ class DesiredEngines:
         self.saves = self.app.saves
         while notifications := self.app.recorder.select_notifications(
                 start=self.position, limit=self.batch, inclusive_of_start=False):
+            self.catalog_reloaded = False
             touched = {name for n in notifications if (name := self._fold(n))}
+            if self.catalog_reloaded:  # names may have come and gone unseen
+                touched |= self.catalog.names.keys()
             for name in touched:
                 self._desired.pop(name, None)
                 if name in self.catalog.names:
@@ -115,23 +118,26 @@ class DesiredEngines:
             event.mutate(held)
         elif event.originator_version > held.version + 1:  # a gap: trust the store
             fresh = self._get(aggregate_id)
-            if fresh is not None:
+            if isinstance(fresh, Catalog):
+                self.catalog, self.catalog_reloaded = fresh, True
+            elif fresh is not None:
                 self.aggregates[aggregate_id] = fresh
         if aggregate_id == VOLUMES_CATALOG:
             return str(getattr(event, "name", "")) or None
         return self.owners[aggregate_id]
 
     def _complete(self, name: str) -> None:
-        """Hold every current replica of a live volume and its chain (loaded if not seen yet)."""
+        """Hold a live volume and its current replicas, loading any not held yet (a volume
+        seen for the first time also gets its chain: a chain held later comes by its log)."""
         volume = self.aggregates.get(volume_id(name))
         if volume is None:
             volume = self._hold(name, volume_id(name))
+            if chain_id(name) not in self.aggregates:
+                self._hold(name, chain_id(name))
         if isinstance(volume, Volume):
             for replica in volume.replicas:
                 if replica_id(name, replica) not in self.aggregates:
                     self._hold(name, replica_id(name, replica))
-        if chain_id(name) not in self.aggregates:
-            self._hold(name, chain_id(name))
 
     def _forget(self, name: str) -> None:
         for aggregate_id in [a for a, owner in self.owners.items() if owner == name]:
