@@ -1,10 +1,14 @@
 """``Reconciler``: one level-triggered pass brings this manager's nodes to the desired state.
 
-Every pass reads every volume from the store, derives its desired engine state
-(projections/desired_engine.py), compares it with what the local supervisors and
-the engine report, acts on the difference and records outcomes as events through
-the domain services. Nothing is remembered between passes but running rebuild
-threads, so a restarted manager simply resumes. Per volume:
+Every pass catches up an in-memory read model of the volumes' aggregates with the
+store's log (projections/desired_engines.py: loaded once, then only new events are
+read), takes each volume's desired engine state from it, and for the volumes that
+need it (``manager.attention``: news, not settled, a process exited, a failed
+reconcile, or reached by the round-robin sweep — every volume when there are few)
+compares that with what the local supervisors and the engine report, acts on the
+difference and records outcomes as events through the domain services. Nothing is
+remembered between passes that the store cannot rebuild (the model) but running
+rebuild threads, so a restarted manager simply resumes. Per volume:
 
 - processes should run (attaching/attached): each local replica process is
   ensured; one that died is recorded ``Failed`` (ERR), taken out of the engine,
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -39,6 +44,7 @@ from domain.values import ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
+from manager.attention import SWEEP, Attention, wanted_processes
 from manager.deletion import remove_local_replicas
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
@@ -46,6 +52,7 @@ from manager.replenishment import ReplicaPolicy, remove_stale, replenish
 from manager.snapshot_work import carry_out
 from manager.supervisor import StartFailed, Supervisor, replica_size
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
+from projections.desired_engines import DesiredEngines
 from replica.client import ControlClient
 from replica.errors import ReplicaError
 
@@ -54,6 +61,8 @@ log = logging.getLogger("pronghorn.manager.reconciler")
 STATUS_TIMEOUT_S = 5.0
 PROBE_TIMEOUT_S = 1.0
 REASON_LIMIT = 300
+
+EngineClientFactory = Callable[[str, float], EngineClient]  # (control address, timeout) -> client
 
 
 def _answers(address: str) -> bool:
@@ -73,8 +82,13 @@ def one_line(text: str) -> str:
 
 class Reconciler:
     def __init__(self, app: ControlPlane, supervisors: dict[str, Supervisor], rebuilds: Rebuilds,
-                 policy: ReplicaPolicy | None = None, leader: bool = True) -> None:
+                 policy: ReplicaPolicy | None = None, leader: bool = True,
+                 engine_client: EngineClientFactory = EngineClient, sweep: int = SWEEP) -> None:
         self.app = app
+        self.model = DesiredEngines(app)  # volumes' aggregates in memory, following the store's log
+        self.loaded = False
+        self.attention = Attention(supervisors, sweep)  # which volumes a pass reconciles
+        self.engine_client = engine_client  # a seam: bench/manager_scale.py simulates the data plane
         self.policy = policy or ReplicaPolicy()
         self.leader = leader  # makes the cluster-wide decisions (placing, removing replicas)
         self.supervisors = supervisors
@@ -83,22 +97,33 @@ class Reconciler:
         self.replicas = Replicas(app)
 
     def run_pass(self) -> None:
+        if not self.loaded:
+            self.model.load()  # a (re)started manager reads every volume once, then follows the log
+            self.loaded = True
+        self.model.catch_up()
+        names = self.model.names()
+        due, wrapped = self.attention.plan(names, self.model.take_changed())
         wanted: set[tuple[str, str]] = set()  # (node, instance key)
-        live_dirs: set[str] = set()
-        complete = True  # every volume was read: directories may be collected
-        for name in self.volumes.names():
+        complete = True  # every volume was read and reconciled: directories may be collected
+        for name in names:
             try:
-                volume = self.volumes.get(name)
-                replicas = [self.replicas.get(name, r) for r in sorted(volume.replicas)]
-                desired = desired_engine(volume, replicas)
-                live_dirs.update(r.data_dir for r in desired.replicas)
+                desired, volume = self.model.desired(name), self.model.volume(name)
+                busy = name in due or volume.state == VolumeState.DELETING  # deletions: every pass
+                resting = None if busy else self.attention.at_rest(name, desired)
+                if resting is not None:  # settled, no news: an earlier pass compared it with what runs
+                    wanted |= resting
+                    continue
                 wanted |= self._volume(volume, desired)
             except (DomainError, EngineError, ReplicaError, StartFailed) as exc:
                 log.warning("volume %s: %s", name, exc)
                 complete = False
+                self.attention.retry.add(name)
                 wanted |= {(node, key) for node, sup in self.supervisors.items()
                            for key in sup.keys() if key.split(":", 1)[1].split("/")[0] == name}
-        self._collect(wanted, live_dirs if complete else None)
+        live_dirs = None
+        if complete and wrapped:  # once a sweep round: it lists every replica directory
+            live_dirs = {r.data_dir for name in names for r in self.model.desired(name).replicas}
+        self._collect(wanted, live_dirs)
 
     # -- one volume ------------------------------------------------------------------
 
@@ -112,22 +137,27 @@ class Reconciler:
             if desired.finish == Finish.DETACH and (not volume.node or volume.node in self.supervisors):
                 self.volumes.detached(volume.name)  # the engine's own node records it
             return set()
-        wanted = {(r.node, replica_key(volume.name, r.name)) for r in desired.replicas}
+        wanted = wanted_processes(desired, self.supervisors)
         engine = self.supervisors.get(desired.engine_node)
         if engine is not None:
             self._stop_engines_except(volume.name, desired.engine_node)
-        with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
-            for started in [pool.submit(self._replica, volume, member, engine) for member in desired.replicas]:
-                started.result()
+        if self._all_running(volume.name, desired):
+            for member in desired.replicas:  # nothing to start: no threads
+                self._replica(volume, member, engine)
+        else:
+            with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
+                for started in [pool.submit(self._replica, volume, member, engine) for member in desired.replicas]:
+                    started.result()
         if engine is None:
             return wanted
-        wanted.add((desired.engine_node, engine_key(volume.name)))
-        desired = desired_engine(self.volumes.get(volume.name),
-                                 [self.replicas.get(volume.name, r.name) for r in desired.replicas])
+        self.model.catch_up(if_saved=True)  # what the replicas' start recorded
+        desired = desired_engine(self.model.volume(volume.name),
+                                 [r for r in self.model.replicas(volume.name) if desired.replica(r.name)])
         self._engine(volume, desired, engine)
         if self.leader:
-            volume = self.volumes.get(volume.name)
-            members = [self.replicas.get(volume.name, r) for r in sorted(volume.replicas)]
+            self.model.catch_up(if_saved=True)
+            volume = self.model.volume(volume.name)
+            members = self.model.replicas(volume.name)
             now = datetime.now(UTC)
             remove_stale(self.replicas, volume, members, now)
             replenish(self.replicas, volume, members, self.policy, now)
@@ -149,7 +179,7 @@ class Reconciler:
                 self.replicas.fail(volume.name, member.name, one_line(f"cannot start: {exc}"))
             log.warning("%s: %s", volume.name, exc)
             return
-        if replica_size(member.data_dir) < volume.size and not self._engine_alive(volume.name, engine):
+        if not self._engine_alive(volume.name, engine) and replica_size(member.data_dir) < volume.size:
             with ControlClient(inst.control, timeout=STATUS_TIMEOUT_S) as control:
                 control.expand(volume.size)  # offline expansion (online: the engine expands them all)
         if inst.control != member.address:
@@ -169,7 +199,7 @@ class Reconciler:
             started = set()
         inst = sup.get(key)
         assert inst is not None
-        with EngineClient(inst.control, timeout=STATUS_TIMEOUT_S) as client:
+        with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
             status = client.status()
             if desired.finish == Finish.ATTACH:
                 self.volumes.attached(volume.name, f"nbd://{inst.service}")
@@ -186,7 +216,7 @@ class Reconciler:
                 self._sync_mode(volume.name, member, reported.mode, reported.error, client,
                                 member.name in started)
             if not status.rebuilding:
-                carry_out(self.app, volume.name, client)
+                carry_out(self.app, volume.name, client, self.model.chain(volume.name))
         for member in desired.replicas:
             if member.name in in_engine or not member.address or self.rebuilds.busy(volume.name, member.name):
                 continue
@@ -207,7 +237,9 @@ class Reconciler:
         node's manager saw its process die) takes it out of the engine to be rebuilt."""
         if self.rebuilds.busy(volume, member.name):
             return
-        replica: Replica = self.replicas.get(volume, member.name)
+        replica: Replica = self.model.replica(volume, member.name)
+        if mode != replica.mode:
+            replica = self.replicas.get(volume, member.name)  # about to act: read the store's word
         if mode == ReplicaMode.ERR:
             if replica.mode != ReplicaMode.ERR:
                 self.replicas.fail(volume, member.name, one_line(error or "engine reported an error"))
@@ -231,10 +263,14 @@ class Reconciler:
         if inst is None or not address or sup is None or not sup.alive(inst.key):
             return
         try:
-            with EngineClient(inst.control, timeout=STATUS_TIMEOUT_S) as client:
+            with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
                 client.remove_replica(address)
         except EngineError as exc:
             log.info("%s: engine did not remove %s: %s", volume, address, exc)
+
+    def _all_running(self, volume: str, desired: DesiredEngine) -> bool:
+        return all(sup.alive(replica_key(volume, r.name)) for r in desired.replicas
+                   if (sup := self.supervisors.get(r.node)) is not None)
 
     def _engine_alive(self, volume: str, sup: Supervisor | None) -> bool:
         return sup is not None and sup.alive(engine_key(volume))
@@ -248,14 +284,14 @@ class Reconciler:
 
     def _collect(self, wanted: set[tuple[str, str]], live_dirs: set[str] | None) -> None:
         for node, sup in self.supervisors.items():
-            for key in sup.keys():
-                if (node, key) not in wanted:
-                    log.info("%s: stopping %s (not wanted)", node, key)
-                    sup.stop(key)
+            for key in sorted(k for k in sup.table.records if (node, k) not in wanted):
+                log.info("%s: stopping %s (not wanted)", node, key)
+                sup.stop(key)
             if live_dirs is None:
                 continue
-            running_dirs = {a for inst in sup.table.records.values() for a in inst.args}
-            for data in sorted(sup.directory.glob("disk*/replicas/*")):
-                if str(data) not in live_dirs and str(data) not in running_dirs:
+            unused = sorted(d for d in sup.directory.glob("disk*/replicas/*") if str(d) not in live_dirs)
+            running_dirs = {a for inst in sup.table.records.values() for a in inst.args} if unused else set()
+            for data in unused:
+                if str(data) not in running_dirs:
                     log.info("%s: removing %s (no live replica uses it)", node, data)
                     shutil.rmtree(data, ignore_errors=True)

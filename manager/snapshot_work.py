@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 from domain.application import ControlPlane
 from domain.services import Snapshots
+from domain.snapshots import SnapshotChain
 from engine import errors
 from engine.client import EngineClient
 from proto import engine_pb2 as pb
@@ -40,16 +41,21 @@ def _created(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def carry_out(app: ControlPlane, volume: str, client: EngineClient) -> None:
+def carry_out(app: ControlPlane, volume: str, client: EngineClient, chain: SnapshotChain | None = None) -> None:
+    """``chain``: the volume's chain if the caller holds a current one (else read from the store)."""
     snapshots = Snapshots(app)
-    chain = snapshots.chain(volume)
+    if chain is None:
+        chain = snapshots.chain(volume)
     in_engine = {s.name: s for s in client.snapshots()}
+    recorded = False
     for name, info in in_engine.items():  # engine order: parents first
         if name not in chain.snapshots and name not in chain.requests and not info.removed:
             snapshots.take(volume, name, _created(info.created), info.user_created, dict(info.labels),
                            info.allocated)
+            recorded = True
         elif name in chain.snapshots and chain.snapshots[name].size == 0 and info.allocated:
             snapshots.measure(volume, name, info.allocated, chain.snapshots[name].checksum)
+            recorded = True
     for name, labels in dict(chain.requests).items():
         if name not in in_engine:
             try:
@@ -62,7 +68,8 @@ def carry_out(app: ControlPlane, volume: str, client: EngineClient) -> None:
         info = in_engine[name]
         snapshots.take(volume, name, _created(info.created), True, labels, info.allocated)
         log.info("%s: snapshot %s taken", volume, name)
-    chain = snapshots.chain(volume)
+    if recorded or chain.requests:
+        chain = snapshots.chain(volume)
     doomed = [s.name for s in chain.snapshots.values() if s.removed]
     for name in doomed:
         if name in in_engine and not in_engine[name].removed:

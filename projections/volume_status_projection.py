@@ -47,7 +47,7 @@ def volume_of_new_aggregate(event: Any) -> str | None:
 
 
 @lru_cache(maxsize=1024)
-def _may_start_volume_history(topic: str) -> bool:
+def may_start_volume_history(topic: str) -> bool:
     """Whether events of this topic can create an aggregate that belongs to a volume."""
     return starts_volume_history(resolve_topic(topic))
 
@@ -103,7 +103,7 @@ class VolumeStatusProjection:
             aggregate = notification.originator_id
             volume = owners.get(aggregate)
             if volume is None:
-                if not _may_start_volume_history(notification.topic):
+                if not may_start_volume_history(notification.topic):
                     continue
                 event = decode(notification)
                 volume = volume_of_new_aggregate(event)
