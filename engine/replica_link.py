@@ -13,7 +13,7 @@ import errno
 import socket
 import struct
 
-from engine.spin_receive import receive_into
+from engine.spin_receive import AdaptiveSpin
 from engine.vectored import send_all
 from replica.wire import MAGIC, RESPONSE
 
@@ -60,6 +60,7 @@ class ReplicaLink:
         self.view = memoryview(self.buf)
         self.start = 0
         self.end = 0
+        self.spin = AdaptiveSpin()
 
     def close(self) -> None:
         self.sock.close()
@@ -71,10 +72,10 @@ class ReplicaLink:
         except OSError as exc:
             raise LinkFailure(f"send: {exc.__class__.__name__}") from exc
 
-    def collect(self, count: int, base: int, dests: list, spin_ns: int = 0) -> None:
+    def collect(self, count: int, base: int, dests: list, spin: bool = False) -> None:
         """Read ``count`` responses with seq in [base, base+len(dests)); fill READ dests.
 
-        ``spin_ns``: poll that long before sleeping in each receive (engine/spin_receive.py).
+        ``spin``: poll briefly before sleeping in each receive (engine/spin_receive.py).
         """
         buf, view, sock = self.buf, self.view, self.sock
         start, end = self.start, self.end
@@ -89,7 +90,7 @@ class ReplicaLink:
                         view[: end - start] = view[start:end]
                         end -= start
                         start = 0
-                    n = receive_into(sock, view[end:], spin_ns) if spin_ns else sock.recv_into(view[end:])
+                    n = self.spin.receive_into(sock, view[end:]) if spin else sock.recv_into(view[end:])
                     if not n:
                         raise LinkFailure("replica closed the data connection")
                     end += n

@@ -20,7 +20,6 @@ from enum import IntEnum
 
 from engine.replica_link import LinkFailure, ReplicaLink
 from engine.replicas import Mode, Replica
-from engine.spin_receive import SPIN_NS
 from engine.vectored import send_all_many
 from engine.volume import Volume
 from replica.wire import MAGIC, MAX_IO, REQUEST, SECTOR, Flag, Op
@@ -216,7 +215,7 @@ class Replicator:
         ok = not writes
         # Spin only while ONE replica works for us: with 3 writers, a spinning engine takes the CPU
         # the replicas need (2 cores: qd1 write +90 us with a 50 us spin, read -26 us).
-        spin = SPIN_NS if len(plan) == 1 else 0
+        spin = len(plan) == 1
         for link, entry in plan.items():
             if link not in broken:
                 try:

@@ -18,7 +18,7 @@ import time
 from engine.nbd.handshake import ProtocolViolation
 from engine.nbd.protocol import MAX_BLOCK, REQUEST, REQUEST_MAGIC, SIMPLE_REPLY, SIMPLE_REPLY_MAGIC, Command
 from engine.replicator import IoRequest, Kind, Replicator
-from engine.spin_receive import SPIN_NS, receive_into
+from engine.spin_receive import AdaptiveSpin
 from engine.vectored import send_all
 from engine.volume import IoStats, Volume
 
@@ -57,6 +57,7 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
     view = memoryview(buf)
     start = end = 0
     unpack = REQUEST.unpack_from
+    spin = AdaptiveSpin()
     while True:
         batch: list[IoRequest] = []
         need = HEADER
@@ -102,7 +103,7 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
             view[: end - start] = view[start:end]  # move the partial request to the front
             end -= start
             start = 0
-        n = receive_into(sock, view[end:]) if SPIN_NS else sock.recv_into(view[end:])
+        n = spin.receive_into(sock, view[end:])
         if not n:
             return
         end += n

@@ -48,3 +48,40 @@ def test_the_socket_stays_blocking_with_its_kernel_timeout() -> None:
         else:
             raise AssertionError("no data was sent: the receive must time out")
         assert a.getblocking()
+
+
+def test_adaptive_spin_pauses_when_waits_outlast_the_window_and_tries_again_later() -> None:
+    from engine.spin_receive import BACKOFF, AdaptiveSpin
+
+    a, b = socket.socketpair()
+    with a, b:
+        spin = AdaptiveSpin(limit_ns=1000)  # 1 us: a reply sent 5 ms later always misses it
+        buf = memoryview(bytearray(8))
+        for _ in range(3):  # start credit 8, a miss costs 4: the third miss pauses
+            timer = threading.Timer(0.005, b.sendall, args=(b"x",))
+            timer.start()
+            assert spin.receive_into(a, buf) == 1
+            timer.join()
+        assert spin.misses == 3 and spin.paused == BACKOFF
+        for _ in range(BACKOFF):  # paused: plain blocking receives, not counted
+            b.sendall(b"y")
+            assert spin.receive_into(a, buf) == 1
+        assert spin.misses == 3 and spin.hits == 0 and spin.paused == 0
+        b.sendall(b"z")  # spinning again: data already there is a hit
+        assert spin.receive_into(a, buf) == 1 and spin.hits == 1
+
+
+def test_adaptive_spin_keeps_spinning_while_it_pays_and_zero_turns_it_off() -> None:
+    from engine.spin_receive import AdaptiveSpin
+
+    a, b = socket.socketpair()
+    with a, b:
+        spin = AdaptiveSpin(limit_ns=50_000_000)
+        buf = memoryview(bytearray(8))
+        for _ in range(20):
+            b.sendall(b"x")
+            assert spin.receive_into(a, buf) == 1
+        assert spin.hits == 20 and spin.misses == 0 and spin.paused == 0
+        off = AdaptiveSpin(limit_ns=0)
+        b.sendall(b"y")
+        assert off.receive_into(a, buf) == 1 and off.hits == off.misses == 0
