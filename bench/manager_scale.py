@@ -257,18 +257,19 @@ def report(r: dict[str, Any]) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--volumes", type=int, default=1000)
-    parser.add_argument("--nodes", type=int, default=3)
-    parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--volumes", type=int, default=1000, help="volumes provisioned (default 1000)")
+    parser.add_argument("--nodes", type=int, default=3, help="nodes registered (default 3)")
+    parser.add_argument("--replicas", type=int, default=3, help="replicas per volume (default 3)")
     parser.add_argument("--attached", type=float, default=1.0, help="share of volumes attached (0..1)")
     parser.add_argument("--passes", type=int, default=50, help="steady-state passes")
-    parser.add_argument("--trickle-seconds", type=float, default=20.0)
+    parser.add_argument("--trickle-seconds", type=float, default=20.0,
+                        help="seconds of passes while attach/detach requests arrive (default 20)")
     parser.add_argument("--rate", type=float, default=10.0, help="attach/detach requests per second")
     parser.add_argument("--sweep", type=int, default=0,
                         help="volumes with no news compared with the data plane per pass (default: the manager's)")
     parser.add_argument("--store", default="", help="store URL of an empty store (default: SQLite in a temp "
                         "dir; 'postgresql': a throwaway PostgreSQL cluster)")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument("--role", choices=("provision", "trickle"), help=argparse.SUPPRESS)
     parser.add_argument("--home", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
