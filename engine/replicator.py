@@ -213,8 +213,8 @@ class Replicator:
             for sock, error in unsent.items():
                 broken[by_sock[sock]] = LinkFailure(f"send: {error.__class__.__name__}")
         ok = not writes
-        # Spin only while ONE replica works for us: with 3 writers, a spinning engine takes the CPU
-        # the replicas need (2 cores: qd1 write +90 us with a 50 us spin, read -26 us).
+        # Spin only while ONE replica works for us (reads): with 3 writers a fixed 50 us spin took the
+        # CPU the replicas need (qd1 write +90 us), and the adaptive spin bought nothing (+167 -> +157 us).
         spin = len(plan) == 1
         for link, entry in plan.items():
             if link not in broken:
