@@ -27,6 +27,9 @@ from replica.wire import MAGIC, MAX_IO, REQUEST, SECTOR, Flag, Op
 READ_RUN = 256  # consecutive read batches sent to one RW replica before rotating
 SPLIT_ROUNDS = 64 * 1024  # reads and writes both above this: separate rounds (no send/recv deadlock)
 ZEROES = memoryview(bytes(1 << 20))
+WIRE_FUA = int(Flag.FUA)  # a WRITE's flags on the replica wire when the client asked for FUA
+_OP_WRITE = int(Op.WRITE)
+_RW = Mode.RW  # enum members are looked up once, not per request (~0.1 us each)
 
 
 class Kind(IntEnum):
@@ -169,6 +172,52 @@ class Replicator:
                 return
             _, failed = self._round([], failed)
 
+    def write_aligned(self, writes: list[tuple]) -> bool:
+        """A batch of in-range sector-aligned WRITEs only, each ``(offset, length, wire flags, payload, ...)``.
+
+        The common case, without request objects: True when every RW/WO replica
+        settled the batch and an RW one acknowledged it; False means EIO for all.
+        """
+        self.refresh()
+        pack = REQUEST.pack
+        base = self.seq
+        self.seq = base + len(writes)
+        parts: list = []
+        append = parts.append
+        for seq, w in enumerate(writes, base):
+            append(pack(MAGIC, _OP_WRITE, w[2], w[1], seq, w[0]))
+            append(w[3])
+        return self._settle(parts, len(writes), base)
+
+    def _settle(self, parts: list, count: int, base: int) -> bool:
+        """Send a round of ``count`` non-read requests to every writer and collect their acks."""
+        writers = self.writers
+        broken: dict[ReplicaLink, LinkFailure] = {}
+        if len(writers) == 1:
+            try:
+                writers[0][1].send(parts)
+            except LinkFailure as exc:
+                broken[writers[0][1]] = exc
+        elif writers:  # interleaved, so the replicas drain large batches in parallel
+            unsent = send_all_many({link.sock: parts for _, link in writers}, self.volume.timeout)
+            for _, link in writers:
+                if link.sock in unsent:
+                    broken[link] = LinkFailure(f"send: {unsent[link.sock].__class__.__name__}")
+        dests = [None] * count
+        spin = len(writers) == 1  # as in _round: spin only while one replica works for us
+        ok = False
+        for replica, link in writers:
+            if link not in broken:
+                try:
+                    link.collect(count, base, dests, spin)
+                except LinkFailure as exc:
+                    broken[link] = exc
+            if link in broken:
+                self._fail(replica, broken[link])
+            elif replica.mode is _RW:
+                ok = True
+        return ok
+
     def _round(self, writes: list, reads: list) -> tuple[bool, list]:
         """Send writes to every writer and reads to one reader; return (writes ok, reads to retry)."""
         self.refresh()
@@ -185,6 +234,8 @@ class Replicator:
                 parts.append(pack(MAGIC, op, flags, length, base + j, offset))
                 if payload is not None:
                     parts.append(payload)
+            if not reads:
+                return self._settle(parts, nw, base), []
             for replica, link in self.writers:
                 plan[link] = [replica, parts, nw, [], True]  # shared: the senders never mutate it
         failed: list = []

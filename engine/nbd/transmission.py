@@ -17,7 +17,7 @@ import time
 
 from engine.nbd.handshake import ProtocolViolation
 from engine.nbd.protocol import MAX_BLOCK, REQUEST, REQUEST_MAGIC, SIMPLE_REPLY, SIMPLE_REPLY_MAGIC, Command
-from engine.replicator import IoRequest, Kind, Replicator
+from engine.replicator import SECTOR, WIRE_FUA, IoRequest, Kind, Replicator
 from engine.spin_receive import AdaptiveSpin
 from engine.vectored import send_all
 from engine.volume import IoStats, Volume
@@ -35,6 +35,8 @@ KINDS = {
     Command.TRIM: Kind.TRIM,
     Command.WRITE_ZEROES: Kind.ZERO,
 }
+_WRITE, _READ, _DISC = int(Command.WRITE), int(Command.READ), int(Command.DISC)
+SECTOR_MASK = SECTOR - 1
 ALLOWED_FLAGS = {Kind.READ: FUA, Kind.WRITE: FUA, Kind.FLUSH: FUA, Kind.TRIM: FUA, Kind.ZERO: FUA | NO_HOLE | FAST_ZERO}
 
 
@@ -59,7 +61,9 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
     unpack = REQUEST.unpack_from
     spin = AdaptiveSpin()
     while True:
-        batch: list[IoRequest] = []
+        batch: list[tuple] = []  # Parsed: (offset, length, wire flags, payload, handle, command, flags)
+        aligned = True  # every request so far is an in-range sector-aligned WRITE (the fast path)
+        size = volume.size
         need = HEADER
         disconnect = False
         read_bytes = 0
@@ -67,26 +71,33 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
             magic, flags, command, handle, offset, length = unpack(buf, start)
             if magic != REQUEST_MAGIC:
                 raise ProtocolViolation(f"bad request magic {magic:#x}")
-            if command == Command.WRITE or command == Command.READ:
+            if command == _WRITE:
                 if length > MAX_BLOCK:
                     raise ProtocolViolation(f"request length {length} over {MAX_BLOCK}")
-            if command == Command.WRITE:
                 if end - start < HEADER + length:
                     need = HEADER + length
                     break
                 payload = view[start + HEADER : start + HEADER + length]
                 start += HEADER + length
-            else:
-                payload = None
-                start += HEADER
-            if command == Command.DISC:
+                if aligned and (flags & ~FUA or (offset | length) & SECTOR_MASK or not length or offset + length > size):
+                    aligned = False
+                batch.append((offset, length, WIRE_FUA if flags & FUA else 0, payload, handle, command, flags))
+                continue
+            start += HEADER
+            aligned = False
+            if command == _READ:
+                if length > MAX_BLOCK:
+                    raise ProtocolViolation(f"request length {length} over {MAX_BLOCK}")
+                read_bytes += length
+            elif command == _DISC:
                 disconnect = True
                 break
-            if command == Command.READ:
-                read_bytes += length
-            batch.append(_request(volume, flags, command, handle, offset, length, payload))
+            batch.append((offset, length, 0, None, handle, command, flags))
         if batch:
-            _serve_batch(sock, volume, replicator, stats, batch)
+            if aligned:
+                _serve_writes(sock, volume, replicator, stats, batch)
+            else:
+                _serve_batch(sock, volume, replicator, stats, [_request(size, *r) for r in batch])
         if disconnect:
             return
         if read_bytes >= MAX_BATCH_READ:
@@ -110,7 +121,7 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
 
 
 def _request(
-    volume: Volume, flags: int, command: int, handle: int, offset: int, length: int, payload: memoryview | None
+    size: int, offset: int, length: int, _wire: int, payload: memoryview | None, handle: int, command: int, flags: int
 ) -> IoRequest:
     kind = KINDS.get(command)  # type: ignore[call-overload]
     if kind is None:
@@ -119,9 +130,28 @@ def _request(
     req.handle = handle
     if flags & ~ALLOWED_FLAGS[kind]:
         req.error = errno.EINVAL
-    elif kind is not Kind.FLUSH and offset + length > volume.size:
+    elif kind is not Kind.FLUSH and offset + length > size:
         req.error = errno.ENOSPC if kind in (Kind.WRITE, Kind.ZERO) else errno.EINVAL
     return req
+
+
+def _serve_writes(
+    sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats, batch: list[tuple]
+) -> None:
+    """A batch of in-range aligned WRITEs only: no request objects, counters once per batch."""
+    began = time.monotonic_ns()
+    stats.batches += 1
+    with volume.gate:
+        ok = replicator.write_aligned(batch)
+    error = 0 if ok else errno.EIO
+    pack = SIMPLE_REPLY.pack
+    sock.sendall(b"".join([pack(SIMPLE_REPLY_MAGIC, error, w[4]) for w in batch]))
+    if ok:
+        stats.writes += len(batch)
+        stats.write_bytes += sum([w[1] for w in batch])
+    else:
+        stats.errors += len(batch)
+    stats.latency_ns += (time.monotonic_ns() - began) * len(batch)
 
 
 def _serve_batch(
