@@ -186,14 +186,23 @@ class SparseFileChain:
 
     def write(self, data: memoryview | bytes, offset: int, flags: int = 0) -> None:
         length = len(data)
-        if length > MAX_IO or offset + length > self.meta.size:
+        end = offset + length
+        if length > MAX_IO or end > self.meta.size:
             raise _einval(f"I/O [{offset}, +{length}) outside volume of {self.meta.size} bytes")
-        if length == 0:
-            return
-        if (offset | length) & 4095:
+        if not (offset | length) & 4095 and length:  # aligned: the hot path, inline
+            fds = self.fds
+            head = len(fds) - 1
+            done = os.pwrite(fds[head], data, offset)
+            if done < length:
+                self._pwrite(memoryview(data)[done:], offset + done)
+            if length == 4096:
+                self.map.loc[offset >> 12] = head
+            else:
+                self.map.set(offset >> 12, end >> 12, head)
+        elif length:
             self._write_unaligned(data, offset)
         else:
-            self._pwrite(data, offset)
+            return
         self.revision += 1
         if flags & _FUA:
             self.flush()

@@ -23,6 +23,8 @@ from replica.wire import MAGIC, MAX_IO, REQUEST, RESPONSE, Op
 log = logging.getLogger(__name__)
 
 HEADER = REQUEST.size
+HEADER_OUT = RESPONSE.size
+ACKS = 4096  # write acks buffered per batch before they are sent
 IN_BUFFER = MAX_IO + (1 << 20)
 OUT_BUFFER = 2 * MAX_IO
 IOV_MAX = 1000
@@ -54,8 +56,11 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
     inbuf = mmap.mmap(-1, IN_BUFFER)  # anonymous maps: pages are touched only when used
     inview = memoryview(inbuf)
     outview = memoryview(mmap.mmap(-1, OUT_BUFFER))
+    acks = bytearray(ACKS * HEADER_OUT)  # headers of payload-less responses, sent as one buffer per batch
+    ackview = memoryview(acks)
     start = end = 0
-    pack, unpack = RESPONSE.pack, REQUEST.unpack_from
+    pack, pack_into, unpack = RESPONSE.pack, RESPONSE.pack_into, REQUEST.unpack_from
+    write = chain.write
     while True:
         if end == IN_BUFFER or (start and IN_BUFFER - start < HEADER + MAX_IO):
             inbuf[: end - start] = inbuf[start:end]  # compact: keep the partial request
@@ -66,25 +71,28 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
             return
         end += got
         parts: list[memoryview | bytes] = []
-        outpos = 0
+        outpos = acked = 0
         with chain.lock:
             while end - start >= HEADER:
                 magic, op, flags, length, seq, offset = unpack(inbuf, start)
                 if magic != MAGIC:
                     raise ProtocolError(f"bad magic {magic:#x}")
-                status = 0
+                if acked == ACKS:  # the ack buffer is full: its headers go out first
+                    send_all(conn, [*parts, ackview])
+                    parts, outpos, acked = [], 0, 0
                 if op == _WRITE:
                     if length > MAX_IO:
                         raise ProtocolError(f"WRITE of {length} bytes exceeds {MAX_IO}")
-                    if end - start < HEADER + length:
+                    stop = start + HEADER + length
+                    if stop > end:
                         break
-                    data = inview[start + HEADER : start + HEADER + length]
-                    start += HEADER + length
                     try:
-                        chain.write(data, offset, flags)
+                        write(inview[start + HEADER : stop], offset, flags)
+                        pack_into(acks, acked * HEADER_OUT, MAGIC, 0, 0, seq)
                     except OSError as exc:
-                        status = exc.errno or errno.EIO
-                    parts.append(pack(MAGIC, status, 0, seq))
+                        pack_into(acks, acked * HEADER_OUT, MAGIC, exc.errno or errno.EIO, 0, seq)
+                    acked += 1
+                    start = stop
                     continue
                 start += HEADER
                 if op == _READ:
@@ -104,6 +112,7 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
                     parts.append(pack(MAGIC, 0, length, seq))
                     parts.append(dst)
                     continue
+                status = 0
                 try:
                     if op == _UNMAP:
                         chain.unmap(offset, length, flags)
@@ -116,6 +125,8 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
                 parts.append(pack(MAGIC, status, 0, seq))
         if start == end:
             start = end = 0
+        if acked:
+            parts.append(ackview[: acked * HEADER_OUT])
         if parts:
             send_all(conn, parts)
 
