@@ -18,7 +18,7 @@ import errno
 from dataclasses import dataclass
 from enum import IntEnum
 
-from engine.replica_link import LinkFailure, ReplicaLink
+from engine.replica_link import LinkFailure, ReplicaLink, expected_acks
 from engine.replicas import Mode, Replica
 from engine.vectored import send_all_many
 from engine.volume import Volume
@@ -205,11 +205,12 @@ class Replicator:
                     broken[link] = LinkFailure(f"send: {unsent[link.sock].__class__.__name__}")
         dests = [None] * count
         spin = len(writers) == 1  # as in _round: spin only while one replica works for us
+        acks = expected_acks(base, count)  # built once, compared against each writer's answer
         ok = False
         for replica, link in writers:
             if link not in broken:
                 try:
-                    link.collect(count, base, dests, spin)
+                    link.collect(count, base, dests, spin, acks)
                 except LinkFailure as exc:
                     broken[link] = exc
             if link in broken:

@@ -37,6 +37,7 @@ KINDS = {
 }
 _WRITE, _READ, _DISC = int(Command.WRITE), int(Command.READ), int(Command.DISC)
 SECTOR_MASK = SECTOR - 1
+_K_READ, _K_WRITE, _K_FLUSH = Kind.READ, Kind.WRITE, Kind.FLUSH  # enum members looked up once
 ALLOWED_FLAGS = {Kind.READ: FUA, Kind.WRITE: FUA, Kind.FLUSH: FUA, Kind.TRIM: FUA, Kind.ZERO: FUA | NO_HOLE | FAST_ZERO}
 
 
@@ -144,13 +145,13 @@ def _serve_writes(
     with volume.gate:
         ok = replicator.write_aligned(batch)
     error = 0 if ok else errno.EIO
-    pack = SIMPLE_REPLY.pack
-    sock.sendall(b"".join([pack(SIMPLE_REPLY_MAGIC, error, w[4]) for w in batch]))
     if ok:
         stats.writes += len(batch)
         stats.write_bytes += sum([w[1] for w in batch])
     else:
         stats.errors += len(batch)
+    pack = SIMPLE_REPLY.pack
+    sock.sendall(b"".join([pack(SIMPLE_REPLY_MAGIC, error, w[4]) for w in batch]))
     stats.latency_ns += (time.monotonic_ns() - began) * len(batch)
 
 
@@ -159,25 +160,30 @@ def _serve_batch(
 ) -> None:
     began = time.monotonic_ns()
     stats.batches += 1
-    todo = [r for r in batch if not r.error and (r.length or r.kind is Kind.FLUSH)]
+    todo = [r for r in batch if not r.error and (r.length or r.kind is _K_FLUSH)]
     if todo:
         with volume.gate:
             replicator.execute(todo)
     pack = SIMPLE_REPLY.pack
     parts: list = []
+    errors = reads = read_bytes = writes = write_bytes = 0
     for req in batch:
         parts.append(pack(SIMPLE_REPLY_MAGIC, req.error, req.handle))
         kind = req.kind
         if req.error:
-            stats.errors += 1
-        elif kind is Kind.READ:
+            errors += 1
+        elif kind is _K_READ:
             parts.append(req.data if req.data is not None else bytes(req.length))
-            stats.reads += 1
-            stats.read_bytes += req.length
-        elif kind is Kind.WRITE:
-            stats.writes += 1
-            stats.write_bytes += req.length
-        else:
-            stats.others += 1
+            reads += 1
+            read_bytes += req.length
+        elif kind is _K_WRITE:
+            writes += 1
+            write_bytes += req.length
+    stats.errors += errors
+    stats.reads += reads
+    stats.read_bytes += read_bytes
+    stats.writes += writes
+    stats.write_bytes += write_bytes
+    stats.others += len(batch) - errors - reads - writes
     send_all(sock, parts)
     stats.latency_ns += (time.monotonic_ns() - began) * len(batch)

@@ -93,3 +93,26 @@ def test_send_all_many_interleaves_and_reports_a_stuck_reader() -> None:
     for a, b in pairs:
         a.close()
         b.close()
+
+
+def test_a_batch_waits_until_every_overlapping_pause_ended() -> None:
+    gate = IoGate()
+    entered = threading.Event()
+
+    def batch() -> None:
+        with gate:
+            entered.set()
+
+    first = gate.paused()
+    first.__enter__()
+    with gate.paused():  # a second pause while the first is on: no batch in flight, so no wait
+        thread = threading.Thread(target=batch)
+        thread.start()
+        first.__exit__(None, None, None)
+        assert not entered.wait(0.2)  # the second pause still keeps it out
+    assert entered.wait(5)
+    thread.join(5)
+    with gate:  # the gate is open again and counts in and out
+        pass
+    with gate.paused():
+        pass
