@@ -172,8 +172,9 @@ class Replicator:
                 return
             _, failed = self._round([], failed)
 
-    def write_aligned(self, writes: list[tuple]) -> bool:
-        """A batch of in-range sector-aligned WRITEs only, each ``(offset, length, wire flags, payload, ...)``.
+    def write_aligned(self, writes: list[tuple], nbytes: int) -> bool:
+        """A batch of in-range sector-aligned WRITEs only, each ``(offset, length, wire flags, payload, ...)``,
+        ``nbytes`` payload bytes in all.
 
         The common case, without request objects: True when every RW/WO replica
         settled the batch and an RW one acknowledged it; False means EIO for all.
@@ -187,10 +188,11 @@ class Replicator:
         for seq, w in enumerate(writes, base):
             append(pack(MAGIC, _OP_WRITE, w[2], w[1], seq, w[0]))
             append(w[3])
-        return self._settle(parts, len(writes), base)
+        return self._settle(parts, len(writes), base, nbytes + len(writes) * REQUEST.size)
 
-    def _settle(self, parts: list, count: int, base: int) -> bool:
-        """Send a round of ``count`` non-read requests to every writer and collect their acks."""
+    def _settle(self, parts: list, count: int, base: int, total: int | None = None) -> bool:
+        """Send a round of ``count`` non-read requests (``total`` bytes, if known) to every
+        writer and collect their acks."""
         writers = self.writers
         broken: dict[ReplicaLink, LinkFailure] = {}
         if len(writers) == 1:
@@ -199,7 +201,7 @@ class Replicator:
             except LinkFailure as exc:
                 broken[writers[0][1]] = exc
         elif writers:  # interleaved, so the replicas drain large batches in parallel
-            unsent = send_all_many({link.sock: parts for _, link in writers}, self.volume.timeout)
+            unsent = send_all_many({link.sock: parts for _, link in writers}, self.volume.timeout, total)
             for _, link in writers:
                 if link.sock in unsent:
                     broken[link] = LinkFailure(f"send: {unsent[link.sock].__class__.__name__}")

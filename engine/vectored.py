@@ -35,18 +35,28 @@ def advance(parts: list, sent: int) -> list:
     return rest
 
 
-def send_all_many(pending: dict[socket.socket, list], timeout: float) -> dict[socket.socket, OSError]:
+def send_all_many(
+    pending: dict[socket.socket, list], timeout: float, total: int | None = None
+) -> dict[socket.socket, OSError]:
     """Send each socket its buffers, interleaved, so slow readers drain in parallel.
 
     Returns the sockets that failed (or made no progress within ``timeout``)
     with their error; the others received everything. The first pass needs
     no poller: small batches (qd1) go out in one sendmsg per socket.
+    ``total``: the byte count of every socket's buffers, when the caller knows it
+    (they are all the same size): a whole send is then recognised without summing.
     """
     failed: dict[socket.socket, OSError] = {}
     left: dict[socket.socket, list] = {}
     for sock, parts in pending.items():
         try:
-            parts = advance(parts, sock.sendmsg(parts[:IOV_MAX], [], socket.MSG_DONTWAIT))
+            if total is not None and len(parts) <= IOV_MAX:
+                sent = sock.sendmsg(parts, [], socket.MSG_DONTWAIT)
+                if sent == total:
+                    continue
+                parts = advance(parts, sent)
+            else:
+                parts = advance(parts, sock.sendmsg(parts[:IOV_MAX], [], socket.MSG_DONTWAIT))
         except BlockingIOError:
             pass
         except OSError as exc:

@@ -67,7 +67,7 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
         size = volume.size
         need = HEADER
         disconnect = False
-        read_bytes = 0
+        read_bytes = write_bytes = 0
         while end - start >= HEADER and read_bytes < MAX_BATCH_READ:
             magic, flags, command, handle, offset, length = unpack(buf, start)
             if magic != REQUEST_MAGIC:
@@ -75,13 +75,15 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
             if command == _WRITE:
                 if length > MAX_BLOCK:
                     raise ProtocolViolation(f"request length {length} over {MAX_BLOCK}")
-                if end - start < HEADER + length:
+                stop = start + HEADER + length
+                if stop > end:
                     need = HEADER + length
                     break
-                payload = view[start + HEADER : start + HEADER + length]
-                start += HEADER + length
+                payload = view[start + HEADER : stop]
+                start = stop
                 if aligned and (flags & ~FUA or (offset | length) & SECTOR_MASK or not length or offset + length > size):
                     aligned = False
+                write_bytes += length
                 batch.append((offset, length, WIRE_FUA if flags & FUA else 0, payload, handle, command, flags))
                 continue
             start += HEADER
@@ -96,7 +98,7 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
             batch.append((offset, length, 0, None, handle, command, flags))
         if batch:
             if aligned:
-                _serve_writes(sock, volume, replicator, stats, batch)
+                _serve_writes(sock, volume, replicator, stats, batch, write_bytes)
             else:
                 _serve_batch(sock, volume, replicator, stats, [_request(size, *r) for r in batch])
         if disconnect:
@@ -137,17 +139,17 @@ def _request(
 
 
 def _serve_writes(
-    sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats, batch: list[tuple]
+    sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats, batch: list[tuple], nbytes: int
 ) -> None:
-    """A batch of in-range aligned WRITEs only: no request objects, counters once per batch."""
+    """A batch of in-range aligned WRITEs only (``nbytes`` of payload): no request objects, counters once."""
     began = time.monotonic_ns()
     stats.batches += 1
     with volume.gate:
-        ok = replicator.write_aligned(batch)
+        ok = replicator.write_aligned(batch, nbytes)
     error = 0 if ok else errno.EIO
     if ok:
         stats.writes += len(batch)
-        stats.write_bytes += sum([w[1] for w in batch])
+        stats.write_bytes += nbytes
     else:
         stats.errors += len(batch)
     pack = SIMPLE_REPLY.pack
