@@ -9,6 +9,7 @@ magic or an unknown op closes that connection only. Started by replica/cli.py.
 
 from __future__ import annotations
 
+import array
 import errno
 import logging
 import mmap
@@ -18,6 +19,7 @@ import threading
 from pathlib import Path
 
 from replica.chain import SparseFileChain
+from replica.map_share import SHARE_INFO
 from replica.wire import MAGIC, MAX_IO, REQUEST, RESPONSE, Op
 
 log = logging.getLogger(__name__)
@@ -27,7 +29,8 @@ IN_BUFFER = MAX_IO + (1 << 20)
 OUT_BUFFER = 2 * MAX_IO
 IOV_MAX = 1000
 SEND_BUFFER = 4 << 20  # a batch of 16 x 128k read responses in one sendmsg (capped by net.core.wmem_max)
-_READ, _WRITE, _UNMAP, _FLUSH, _PING = (int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING))
+_READ, _WRITE, _UNMAP, _FLUSH, _PING, _SHARE = (
+    int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING, Op.SHARE))
 
 
 class ProtocolError(Exception):
@@ -48,6 +51,20 @@ def send_all(sock: socket.socket, parts: list[memoryview | bytes]) -> None:
             sent -= len(batch[i])
             i += 1
         parts[:i + 1] = [memoryview(batch[i])[sent:]]
+
+
+def send_share(conn: socket.socket, chain: SparseFileChain, seq: int) -> None:
+    """Answer SHARE: the location map's memfd and the layer fds (caller holds the chain lock)."""
+    if conn.family != socket.AF_UNIX:
+        send_all(conn, [RESPONSE.pack(MAGIC, errno.ENOTSUP, 0, seq)])
+        return
+    memfd, layer_fds, sectors = chain.share()
+    info = SHARE_INFO.pack(len(layer_fds), sectors)
+    fds = array.array("i", [memfd, *layer_fds])
+    parts = [RESPONSE.pack(MAGIC, 0, len(info), seq), info]
+    sent = conn.sendmsg(parts, [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+    if sent < len(parts[0]) + len(info):
+        send_all(conn, [(parts[0] + info)[sent:]])
 
 
 def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
@@ -103,6 +120,11 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
                     outpos += length
                     parts.append(pack(MAGIC, 0, length, seq))
                     parts.append(dst)
+                    continue
+                if op == _SHARE:
+                    send_all(conn, parts)  # earlier responses first: the fds travel with this one
+                    parts, outpos = [], 0
+                    send_share(conn, chain, seq)
                     continue
                 try:
                     if op == _UNMAP:
