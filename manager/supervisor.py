@@ -25,6 +25,7 @@ there. ``hung`` tells a stuck replica from one cut off by the network. Used by
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -60,6 +61,7 @@ STOP_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 RESTART_BACKOFF_S = 10.0  # after a failed start, the next attempt waits this long
 READY_POLL_S = 0.005
+UNIX_PATH_MAX = 107  # bytes of a unix socket path (sun_path holds 108 with the NUL)
 PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
 
 
@@ -190,16 +192,31 @@ class Supervisor:
         except OSError as exc:
             raise StartFailed(f"{key}: cannot create {data_dir}: {exc.strerror}") from exc
 
+        local = self._data_socket(volume, replica)
+
         def args(port: int) -> list[str]:
             limit = ["--sync-rate-limit", str(self.sync_rate_limit)] if self.sync_rate_limit else []
             return ["replica", "serve", "--dir", data_dir, "--size", str(size),
-                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}", *limit]
+                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}", *local, *limit]
 
         def record(port: int) -> Instance:
             return Instance(key, InstanceKind.REPLICA, volume, args(port), f"{self.host}:{port}",
                             f"{self.host}:{port + 1}")
 
         return self._start(record, ports, 2)
+
+    def _data_socket(self, volume: str, replica: str) -> list[str]:
+        """``--data-socket PATH`` for a replica an engine on this machine reaches over a unix socket
+        (and then reads from directly: engine/local_reads.py); none in a network namespace, whose
+        cut link must cut the data path too, or when the path is too long for a unix socket."""
+        if self.netns is not None:
+            return []
+        short = hashlib.sha1(f"{volume}/{replica}".encode()).hexdigest()[:12]
+        for name in (f"{volume}.{replica}.data", f"{short}.data"):
+            path = self.directory / "sockets" / name
+            if len(os.fsencode(path)) <= UNIX_PATH_MAX:
+                return ["--data-socket", str(path)]
+        return []
 
     def ensure_engine(self, volume: str, size: int, replicas: list[str]) -> Instance:
         """The running engine of ``volume`` on this node (started on ``replicas`` if needed)."""
