@@ -25,19 +25,17 @@ there. ``hung`` tells a stuck replica from one cut off by the network. Used by
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from manager.addresses import free_ports, replica_data_socket
 from manager.instances import (
     Instance,
     InstanceKind,
@@ -61,7 +59,6 @@ STOP_TIMEOUT_S = 10.0
 START_ATTEMPTS = 3
 RESTART_BACKOFF_S = 10.0  # after a failed start, the next attempt waits this long
 READY_POLL_S = 0.005
-UNIX_PATH_MAX = 107  # bytes of a unix socket path (sun_path holds 108 with the NUL)
 PRONGHORN = str(Path(sys.executable).with_name("pronghorn"))
 
 
@@ -75,23 +72,6 @@ def replica_size(data_dir: str) -> int:
         return int(load_volume_meta(Path(data_dir)).size)
     except (OSError, ValueError):
         return 0
-
-
-def free_ports(host: str, count: int, netns: NetworkNamespace | None = None) -> int:
-    """A port P with P..P+count-1 free on ``host`` (in ``netns``), outside the ephemeral range."""
-    if netns is not None:
-        return netns.run(lambda: free_ports(host, count))
-    rng = random.Random()
-    for _ in range(100):
-        port = rng.randrange(20000, 32000 - count)
-        try:
-            for candidate in range(port, port + count):
-                with socket.socket() as probe:
-                    probe.bind((host, candidate))
-        except OSError:
-            continue
-        return port
-    raise StartFailed(f"no free ports on {host}")
 
 
 class Supervisor:
@@ -208,15 +188,9 @@ class Supervisor:
     def _data_socket(self, volume: str, replica: str) -> list[str]:
         """``--data-socket PATH`` for a replica an engine on this machine reaches over a unix socket
         (and then reads from directly: engine/local_reads.py); none in a network namespace, whose
-        cut link must cut the data path too, or when the path is too long for a unix socket."""
-        if self.netns is not None:
-            return []
-        short = hashlib.sha1(f"{volume}/{replica}".encode()).hexdigest()[:12]
-        for name in (f"{volume}.{replica}.data", f"{short}.data"):
-            path = self.directory / "sockets" / name
-            if len(os.fsencode(path)) <= UNIX_PATH_MAX:
-                return ["--data-socket", str(path)]
-        return []
+        cut link must cut the data path too."""
+        path = None if self.netns is not None else replica_data_socket(self.directory / "sockets", volume, replica)
+        return ["--data-socket", str(path)] if path is not None else []
 
     def ensure_engine(self, volume: str, size: int, replicas: list[str]) -> Instance:
         """The running engine of ``volume`` on this node (started on ``replicas`` if needed)."""
@@ -246,6 +220,8 @@ class Supervisor:
         error: Exception | None = None
         for attempt in range(START_ATTEMPTS):
             port = preferred[0] if attempt == 0 and preferred else free_ports(self.host, span, self.netns)
+            if port is None:
+                raise StartFailed(f"no free ports on {self.host}")
             inst = record(port)
             try:
                 return self._spawn(inst)
