@@ -60,9 +60,15 @@ def send_share(conn: socket.socket, chain: SparseFileChain, seq: int) -> None:
         return
     memfd, layer_fds, sectors = chain.share()
     info = SHARE_INFO.pack(len(layer_fds), sectors)
-    fds = array.array("i", [memfd, *layer_fds])
-    parts = [RESPONSE.pack(MAGIC, 0, len(info), seq), info]
-    sent = conn.sendmsg(parts, [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+    readonly: list[int] = []  # the engine gets read-only descriptors of the same files
+    try:
+        for fd in (memfd, *layer_fds):
+            readonly.append(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC))
+        parts = [RESPONSE.pack(MAGIC, 0, len(info), seq), info]
+        sent = conn.sendmsg(parts, [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", readonly))])
+    finally:
+        for fd in readonly:
+            os.close(fd)
     if sent < len(parts[0]) + len(info):
         send_all(conn, [(parts[0] + info)[sent:]])
 

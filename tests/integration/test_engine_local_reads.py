@@ -9,6 +9,7 @@ and expand, so its shared view must be renewed each time the layer set changes.
 from __future__ import annotations
 
 import errno
+import os
 import signal
 import socket
 from collections.abc import Callable
@@ -93,6 +94,33 @@ def test_reads_need_no_replica_process_on_this_machine(volume_factory: Callable[
             for replica in volume.replicas:
                 replica.kill(signal.SIGCONT)
     assert set(modes(volume).values()) == {"RW"}
+
+
+def engine_layer_fds(volume: ReplicatedVolume) -> dict[str, int]:
+    """The engine's open descriptors of replica layer files: path -> open flags."""
+    found = {}
+    for fd in os.listdir(f"/proc/{volume.engine.pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{volume.engine.pid}/fd/{fd}")
+            with open(f"/proc/{volume.engine.pid}/fdinfo/{fd}") as info:
+                flags = int(next(line for line in info if line.startswith("flags:")).split()[1], 8)
+        except (FileNotFoundError, StopIteration):
+            continue  # closed meanwhile
+        if os.path.basename(target).startswith(("volume-head-", "volume-snap-")):
+            found[target] = flags
+    return found
+
+
+def test_the_engine_holds_the_replica_files_read_only(volume_factory: Callable[..., ReplicatedVolume]) -> None:
+    volume = volume_factory(replicas_count=2, size=4 * MiB)
+    with NbdClient(volume.uri) as nbd:
+        nbd.write(0, pattern(5, MiB))
+        with volume.engine.client() as control:
+            control.snapshot("s")
+        assert nbd.read(0, MiB) == pattern(5, MiB)
+        held = engine_layer_fds(volume)
+    assert len(held) >= 2, held  # the snapshot layer and the new head
+    assert all(flags & os.O_ACCMODE == os.O_RDONLY for flags in held.values()), held
 
 
 def test_a_dead_replica_is_noticed_by_reads(volume_factory: Callable[..., ReplicatedVolume]) -> None:
