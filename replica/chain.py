@@ -136,6 +136,7 @@ class SparseFileChain:
             if self.fds and not self.readonly:
                 self.flush()
             self._close_fds()
+            self.map.mark_stale()  # closes the map's memfd (an engine's mapping of it lives on)
 
     # --- properties ------------------------------------------------------
     @property
