@@ -28,6 +28,7 @@ HEADER = REQUEST.size
 IN_BUFFER = MAX_IO + (1 << 20)
 OUT_BUFFER = 2 * MAX_IO
 IOV_MAX = 1000
+SCM_MAX_FD = 253  # descriptors one SCM_RIGHTS message may carry (Linux)
 SEND_BUFFER = 4 << 20  # a batch of 16 x 128k read responses in one sendmsg (capped by net.core.wmem_max)
 _READ, _WRITE, _UNMAP, _FLUSH, _PING, _SHARE = (
     int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING, Op.SHARE))
@@ -55,8 +56,8 @@ def send_all(sock: socket.socket, parts: list[memoryview | bytes]) -> None:
 
 def send_share(conn: socket.socket, chain: SparseFileChain, seq: int) -> None:
     """Answer SHARE: the location map's memfd and the layer fds (caller holds the chain lock)."""
-    if conn.family != socket.AF_UNIX:
-        send_all(conn, [RESPONSE.pack(MAGIC, errno.ENOTSUP, 0, seq)])
+    if conn.family != socket.AF_UNIX or len(chain.fds) > SCM_MAX_FD:  # the map's memfd + each layer's
+        send_all(conn, [RESPONSE.pack(MAGIC, errno.ENOTSUP, 0, seq)])  # the engine reads through us
         return
     memfd, layer_fds, sectors = chain.share()
     info = SHARE_INFO.pack(len(layer_fds), sectors)
