@@ -10,7 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.fixtures.engines import start_engine
 from tests.fixtures.nbdkit import start_nbdkit
+from tests.fixtures.replicas import start_replica
 
 REFERENCE = "nbdkit-file"
 
@@ -46,9 +48,6 @@ def nbdkit_file(workdir: Path, size: int) -> Target:
 
 def engine(workdir: Path, size: int, replicas: int) -> Target:
     """An engine on ``replicas`` replica processes (unix data sockets), started by the test fixture modules."""
-    from tests.fixtures.engines import start_engine
-    from tests.fixtures.replicas import start_replica
-
     home = workdir / f"engine{replicas}"
     stack = contextlib.ExitStack()
     try:

@@ -15,6 +15,7 @@ import struct
 import sys
 from array import array
 
+from engine.local_reads import LocalReads, ShareRefused, fetch_share
 from engine.spin_receive import AdaptiveSpin
 from engine.vectored import send_all
 from replica.wire import MAGIC, RESPONSE
@@ -67,9 +68,28 @@ class ReplicaLink:
         self.start = 0
         self.end = 0
         self.spin = AdaptiveSpin()
+        self.local: LocalReads | None = None  # reads from the replica's files (engine/local_reads.py)
+        self.shares = self.sock.family == socket.AF_UNIX  # False once refused or failed
 
     def close(self) -> None:
+        self.drop_local()
         self.sock.close()
+
+    def local_reads(self) -> LocalReads | None:
+        """This replica's files for direct reads, fetched when first needed (the link must be idle)."""
+        if self.local is None and self.shares:
+            try:
+                self.local = LocalReads(self.sock, fetch_share(self.sock))
+            except ShareRefused:
+                self.shares = False
+            except OSError as exc:
+                raise LinkFailure(f"share: {exc.__class__.__name__}") from exc
+        return self.local
+
+    def drop_local(self) -> None:
+        if self.local is not None:
+            self.local.close()
+            self.local = None
 
     def send(self, parts: list) -> None:
         """Send every part (bytes/memoryviews) with as few sendmsg calls as the kernel allows."""

@@ -2,7 +2,9 @@
 
 Called by `engine.nbd.transmission` once per received batch. Every batch goes
 to each replica as ONE vectored send (writes to every RW and WO replica; reads go
-to one RW replica for READ_RUN batches, then the next), responses are collected per replica by seq. A
+to one RW replica for READ_RUN batches, then the next), responses are collected per replica by seq.
+Reads are served from a RW replica's own files instead when it is on this machine
+(engine/local_reads.py), after the batch's writes. A
 write is acknowledged only when every RW/WO replica acknowledged it or turned
 ERR, and at least one replica still RW acknowledged it. Reads on a failed
 replica are retried on another RW replica. Unaligned writes are turned into
@@ -145,7 +147,14 @@ class Replicator:
                             writes.append((Op.UNMAP, fua | Flag.ZERO, off, size, None, req))
                 if offset % SECTOR or (offset + length) % SECTOR:
                     rmw.append(req)
-        if writes and reads and sum(r[1] for r in reads) > SPLIT_ROUNDS and (
+        local = self._local_link() if reads else None
+        if local is not None and local.local is not None:
+            if writes:  # first, as a replica would: a read after a write in one batch sees it
+                self._run(writes, [])
+            if not local.local.serve(reads):
+                local.drop_local()
+                self._run([], reads)
+        elif writes and reads and sum(r[1] for r in reads) > SPLIT_ROUNDS and (
             sum(w[3] for w in writes if w[0] is Op.WRITE) > SPLIT_ROUNDS
         ):
             self._run(writes, [])
@@ -157,6 +166,17 @@ class Replicator:
                 for req in rmw:
                     if not req.error:
                         self._read_modify_write(req)
+
+    def _local_link(self) -> ReplicaLink | None:
+        """A RW replica on this machine whose files this engine reads directly, if any."""
+        for replica, link in self.readers:
+            if link.shares:
+                try:
+                    if link.local_reads() is not None:
+                        return link
+                except LinkFailure as exc:
+                    self._fail(replica, exc)
+        return None
 
     def _run(self, writes: list, reads: list) -> None:
         """Rounds until the writes are settled and every read served or no RW replica left."""

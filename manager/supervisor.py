@@ -28,15 +28,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from manager.addresses import free_ports, replica_data_socket
 from manager.instances import (
     Instance,
     InstanceKind,
@@ -73,23 +72,6 @@ def replica_size(data_dir: str) -> int:
         return int(load_volume_meta(Path(data_dir)).size)
     except (OSError, ValueError):
         return 0
-
-
-def free_ports(host: str, count: int, netns: NetworkNamespace | None = None) -> int:
-    """A port P with P..P+count-1 free on ``host`` (in ``netns``), outside the ephemeral range."""
-    if netns is not None:
-        return netns.run(lambda: free_ports(host, count))
-    rng = random.Random()
-    for _ in range(100):
-        port = rng.randrange(20000, 32000 - count)
-        try:
-            for candidate in range(port, port + count):
-                with socket.socket() as probe:
-                    probe.bind((host, candidate))
-        except OSError:
-            continue
-        return port
-    raise StartFailed(f"no free ports on {host}")
 
 
 class Supervisor:
@@ -190,16 +172,25 @@ class Supervisor:
         except OSError as exc:
             raise StartFailed(f"{key}: cannot create {data_dir}: {exc.strerror}") from exc
 
+        local = self._data_socket(volume, replica)
+
         def args(port: int) -> list[str]:
             limit = ["--sync-rate-limit", str(self.sync_rate_limit)] if self.sync_rate_limit else []
             return ["replica", "serve", "--dir", data_dir, "--size", str(size),
-                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}", *limit]
+                    "--listen", f"{self.host}:{port}", "--data-listen", f"{self.host}:{port + 1}", *local, *limit]
 
         def record(port: int) -> Instance:
             return Instance(key, InstanceKind.REPLICA, volume, args(port), f"{self.host}:{port}",
                             f"{self.host}:{port + 1}")
 
         return self._start(record, ports, 2)
+
+    def _data_socket(self, volume: str, replica: str) -> list[str]:
+        """``--data-socket PATH`` for a replica an engine on this machine reaches over a unix socket
+        (and then reads from directly: engine/local_reads.py); none in a network namespace, whose
+        cut link must cut the data path too."""
+        path = None if self.netns is not None else replica_data_socket(self.directory / "sockets", volume, replica)
+        return ["--data-socket", str(path)] if path is not None else []
 
     def ensure_engine(self, volume: str, size: int, replicas: list[str]) -> Instance:
         """The running engine of ``volume`` on this node (started on ``replicas`` if needed)."""
@@ -229,6 +220,8 @@ class Supervisor:
         error: Exception | None = None
         for attempt in range(START_ATTEMPTS):
             port = preferred[0] if attempt == 0 and preferred else free_ports(self.host, span, self.netns)
+            if port is None:
+                raise StartFailed(f"no free ports on {self.host}")
             inst = record(port)
             try:
                 return self._spawn(inst)

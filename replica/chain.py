@@ -12,19 +12,18 @@ data server does for each batch of requests.
 from __future__ import annotations
 
 import errno
-import mmap
 import os
 import shutil
 import threading
 from pathlib import Path
 
 from replica import metadata as md
+from replica.layer_read import ZEROS, read_layers
 from replica.location_map import LocationMap
 from replica.sparse import punch_hole
 from replica.wire import MAX_IO, SECTOR, Flag
 
 assert SECTOR == 1 << 12  # the hot path shifts by 12
-ZEROS = memoryview(mmap.mmap(-1, MAX_IO, prot=mmap.PROT_READ))  # zero pages, never written
 _FUA = int(Flag.FUA)
 _ZERO = int(Flag.ZERO)
 
@@ -122,6 +121,7 @@ class SparseFileChain:
     def reopen(self) -> None:
         """Re-read volume.meta and rebuild fds and map (after a chain edit)."""
         with self.lock:
+            self.map.mark_stale()
             self._close_fds()
             self.meta = md.load_volume_meta(self.directory)
             self._open_layers()
@@ -136,6 +136,7 @@ class SparseFileChain:
             if self.fds and not self.readonly:
                 self.flush()
             self._close_fds()
+            self.map.mark_stale()  # closes the map's memfd (an engine's mapping of it lives on)
 
     # --- properties ------------------------------------------------------
     @property
@@ -162,27 +163,23 @@ class SparseFileChain:
     def read_into(self, buf: memoryview, offset: int) -> None:
         """Fill ``buf`` with the volume's bytes at ``offset``."""
         length = len(buf)
-        end = offset + length
-        if length > MAX_IO or end > self.meta.size:
+        if length > MAX_IO or offset + length > self.meta.size:
             raise _einval(f"I/O [{offset}, +{length}) outside volume of {self.meta.size} bytes")
-        if length == 0:
-            return
-        first, last = offset >> 12, (end + 4095) >> 12
-        loc = self.map.loc
-        if last - first == 1 or loc.count(loc[first], first, last) == last - first:  # one layer: one preadv
-            self._read_layer(loc[first], buf, offset)
-            return
-        for layer, run_first, run_last in self.map.runs(first, last):
-            start, stop = max(run_first << 12, offset), min(run_last << 12, end)
-            self._read_layer(layer, buf[start - offset : stop - offset], start)
+        if length:
+            read_layers(self.fds, self.map.loc, buf, offset)
 
-    def _read_layer(self, layer: int, dst: memoryview, offset: int) -> None:
-        if layer == 0:
-            dst[:] = ZEROS[: len(dst)]
-            return
-        got = os.preadv(self.fds[layer], [dst], offset)
-        if got < len(dst):  # the layer file is shorter than the volume (grown later)
-            dst[got:] = ZEROS[: len(dst) - got]
+    def share(self) -> tuple[int, list[int], int]:
+        """(memfd of the location map, layer fds bottom to head, sectors) for a same-machine
+        engine (replica/map_share.py); call with ``lock`` held."""
+        if self.map.share is None or self.map.share.fd < 0:  # marked stale by an edit that kept the map
+            self.map.retire()
+        assert self.map.share is not None
+        return self.map.share.fd, self.fds[1:], self.map.sectors
+
+    def retire_share(self) -> None:
+        """Before a change of the layer set: engines reading this chain's files directly must
+        fetch a new share (call with ``lock`` held)."""
+        self.map.retire()
 
     def write(self, data: memoryview | bytes, offset: int, flags: int = 0) -> None:
         length = len(data)

@@ -67,6 +67,7 @@ def snapshot(chain: SparseFileChain, name: str, created: str = "", user_created:
             raise FailedPrecondition(f"chain already has {len(chain.fds) - 1} layers; purge snapshots first")
         d, old_head = chain.directory, chain.meta.head
         chain.flush()
+        chain.retire_share()  # a new head: same-machine engines reading directly fetch the new layer set
         with ExitStack() as undo:
             snap_path = d / md.snap_file(name)
             snap_path.unlink(missing_ok=True)  # an unreferenced leftover
@@ -95,6 +96,7 @@ def revert(chain: SparseFileChain, name: str) -> None:
         if snap.removed:
             raise FailedPrecondition(f"snapshot {name!r} is marked removed")
         old_head = chain.meta.head
+        chain.map.mark_stale()  # the map is rebuilt by reopen() below
         with ExitStack() as undo:
             head, fd = new_head(chain, undo)
             md.fsync_dir(chain.directory)
@@ -143,6 +145,8 @@ def purge(chain: SparseFileChain) -> tuple[list[str], list[str], list[str]]:
     coalesced: list[str] = []
     pruned: list[str] = []
     with chain.lock:
+        if any(s.removed for s in chain.meta.snapshots):
+            chain.map.mark_stale()  # files change below; chain.share() makes a fresh map if none did
         progress = True
         while progress:
             progress = False

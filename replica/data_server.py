@@ -9,6 +9,7 @@ magic or an unknown op closes that connection only. Started by replica/cli.py.
 
 from __future__ import annotations
 
+import array
 import errno
 import logging
 import mmap
@@ -18,6 +19,7 @@ import threading
 from pathlib import Path
 
 from replica.chain import SparseFileChain
+from replica.map_share import SHARE_INFO
 from replica.wire import MAGIC, MAX_IO, REQUEST, RESPONSE, Op
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,10 @@ ACKS = 4096  # write acks buffered per batch before they are sent
 IN_BUFFER = MAX_IO + (1 << 20)
 OUT_BUFFER = 2 * MAX_IO
 IOV_MAX = 1000
+SCM_MAX_FD = 253  # descriptors one SCM_RIGHTS message may carry (Linux)
 SEND_BUFFER = 4 << 20  # a batch of 16 x 128k read responses in one sendmsg (capped by net.core.wmem_max)
-_READ, _WRITE, _UNMAP, _FLUSH, _PING = (int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING))
+_READ, _WRITE, _UNMAP, _FLUSH, _PING, _SHARE = (
+    int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING, Op.SHARE))
 
 
 class ProtocolError(Exception):
@@ -50,6 +54,26 @@ def send_all(sock: socket.socket, parts: list[memoryview | bytes]) -> None:
             sent -= len(batch[i])
             i += 1
         parts[:i + 1] = [memoryview(batch[i])[sent:]]
+
+
+def send_share(conn: socket.socket, chain: SparseFileChain, seq: int) -> None:
+    """Answer SHARE: the location map's memfd and the layer fds (caller holds the chain lock)."""
+    if conn.family != socket.AF_UNIX or len(chain.fds) > SCM_MAX_FD:  # the map's memfd + each layer's
+        send_all(conn, [RESPONSE.pack(MAGIC, errno.ENOTSUP, 0, seq)])  # the engine reads through us
+        return
+    memfd, layer_fds, sectors = chain.share()
+    info = SHARE_INFO.pack(len(layer_fds), sectors)
+    readonly: list[int] = []  # the engine gets read-only descriptors of the same files
+    try:
+        for fd in (memfd, *layer_fds):
+            readonly.append(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC))
+        parts = [RESPONSE.pack(MAGIC, 0, len(info), seq), info]
+        sent = conn.sendmsg(parts, [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", readonly))])
+    finally:
+        for fd in readonly:
+            os.close(fd)
+    if sent < len(parts[0]) + len(info):
+        send_all(conn, [(parts[0] + info)[sent:]])
 
 
 def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
@@ -111,6 +135,13 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
                     outpos += length
                     parts.append(pack(MAGIC, 0, length, seq))
                     parts.append(dst)
+                    continue
+                if op == _SHARE:
+                    if acked:
+                        parts.append(ackview[: acked * HEADER_OUT])
+                    send_all(conn, parts)  # earlier responses first: the fds travel with this one
+                    parts, outpos, acked = [], 0, 0
+                    send_share(conn, chain, seq)
                     continue
                 status = 0
                 try:

@@ -4,14 +4,18 @@ Layer indices: 0 = no layer (a hole, reads zeros), 1 = bottom of the active
 chain, ..., n = head. ``loc`` is the map used by reads; ``base`` is the same
 map without the head (needed by UNMAP to know where an older layer holds data).
 Built from SEEK_DATA/SEEK_HOLE only, never by reading data. Used by
-replica/chain.py; one byte per sector per map, so <= 254 layers.
+replica/chain.py; one byte per sector per map, so <= 254 layers. ``loc`` lives
+in a memfd an engine on the same machine may map (replica/map_share.py):
+:meth:`retire` moves it to a fresh memfd and marks the old one stale.
 """
 
 from __future__ import annotations
 
+import mmap
 import re
 from collections.abc import Iterator
 
+from replica.map_share import SharedMap
 from replica.sparse import data_extents
 from replica.wire import SECTOR
 
@@ -21,7 +25,8 @@ _RUN = re.compile(rb"(.)\1*", re.S)
 
 class LocationMap:
     def __init__(self, sectors: int) -> None:
-        self.loc = bytearray(sectors)
+        self.share: SharedMap | None = SharedMap(sectors) if sectors else None
+        self.loc: bytearray | mmap.mmap = self.share.data if self.share else bytearray(0)
         self.base = bytearray(sectors)
 
     @classmethod
@@ -41,7 +46,26 @@ class LocationMap:
 
     @property
     def sectors(self) -> int:
-        return len(self.loc)
+        return len(self.base)
+
+    def has_data(self) -> bool:
+        """Some sector is in a layer (not every sector a hole)."""
+        return bytes(self.loc).count(0) != len(self.loc)
+
+    def mark_stale(self) -> None:
+        """Readers of the shared map must fetch a new share (this map is about to be replaced)."""
+        if self.share is not None:
+            self.share.mark_stale()
+
+    def retire(self, sectors: int | None = None) -> None:
+        """Mark the shared map stale and go on in a fresh one (grown to ``sectors``)."""
+        sectors = len(self.base) if sectors is None else sectors
+        self.mark_stale()  # first: readers of the old map must see it before anything changes
+        self.share = SharedMap(sectors) if sectors else None
+        fresh = self.share.data if self.share else bytearray(0)
+        keep = min(len(self.loc), sectors)
+        fresh[:keep] = self.loc[:keep]
+        self.loc = fresh
 
     def runs(self, first: int, last: int, which: bytearray | None = None) -> Iterator[tuple[int, int, int]]:
         """Yield (layer, first, last) for maximal runs of one layer in sectors [first, last)."""
@@ -67,7 +91,7 @@ class LocationMap:
         self.base[:] = self.loc
 
     def grow(self, sectors: int) -> None:
-        extra = sectors - len(self.loc)
+        extra = sectors - len(self.base)
         if extra > 0:
-            self.loc.extend(bytes(extra))
+            self.retire(sectors)
             self.base.extend(bytes(extra))

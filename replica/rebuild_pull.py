@@ -80,7 +80,7 @@ def pull_layer(src: ControlClient, layer: LayerSpec, part: Path, chunk_size: int
             os.ftruncate(fd, layer.size)
         have = checksums.chunk_runs(fd, chunk_size)
         # with nothing local that could match, the source need not read the data for digests
-        compare = bool(have) or same is not None or (basis is not None and any(basis.map.loc))
+        compare = bool(have) or same is not None or (basis is not None and basis.map.has_data())
         wanted = src.chunk_checksums(layer.name, chunk_size, extents_only=not compare)
         for index in set(have) - {c.index for c in wanted}:  # data the source does not have
             punch_hole(fd, index * chunk_size, chunk_size)
@@ -168,7 +168,7 @@ def _basis_holds(basis: SparseFileChain, extents: tuple[tuple[int, int], ...]) -
     if any(offset + length > basis.size for offset, length in extents):
         return False
     first, last = extents[0][0] >> 12, (extents[-1][0] + extents[-1][1] + 4095) >> 12
-    return basis.map.loc.count(0, first, last) != last - first
+    return basis.map.loc[first:last].count(0) != last - first
 
 
 def _merged_reader(basis: SparseFileChain) -> checksums.Reader:

@@ -114,6 +114,7 @@ def install(chain: SparseFileChain, layers: list[LayerSpec], partials: Path, sum
     layer checksums made from the verified chunk digests as sidecars; then drop basis/."""
     d = chain.directory
     with chain.lock:
+        chain.map.mark_stale()  # the layer set changes; reopen() below builds a fresh map
         meta = chain.meta.model_copy(deep=True)
         pulled = [layer.name for layer in layers]
         local = meta.active_chain()

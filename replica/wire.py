@@ -10,6 +10,9 @@ Response (16 bytes): magic u16, status u16, length u32, seq u64
                      a successful READ is followed by ``length`` data bytes.
 
 ``status`` is 0 on success, otherwise an errno value (EIO, EINVAL, ENOSPC...).
+SHARE (unix sockets only, else ENOTSUP) answers with a ``map_share.SHARE_INFO``
+payload and, as SCM_RIGHTS, the location map's memfd and the layer files' fds:
+an engine on the same machine then reads the volume directly (replica/map_share.py).
 A request with a bad magic or an unknown op makes the server close the
 connection: the stream can no longer be trusted.
 """
@@ -32,6 +35,7 @@ class Op(IntEnum):
     UNMAP = 3
     FLUSH = 4
     PING = 5
+    SHARE = 6
 
 
 class Flag(IntEnum):

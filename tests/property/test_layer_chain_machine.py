@@ -3,11 +3,15 @@
 Drives SparseFileChain in process: writes (unaligned too), reads, UNMAP with
 and without ZERO, snapshot, revert, mark-removed + purge, expand, reopen from
 disk. Every read is compared with the model; a snapshot's content is checked
-when the machine reverts to it.
+when the machine reverts to it. An engine's view of the chain (the shared
+location map and layer fds, replica/map_share.py) is read as the engine reads
+it: whenever it is not marked stale it must equal the model, and every edit of
+the layer set must mark it stale.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -18,6 +22,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from replica import chain_edits
 from replica.chain import SparseFileChain
+from replica.layer_read import read_layers
+from replica.map_share import MappedShare
 from replica.wire import SECTOR, Flag
 
 START_SECTORS = 12
@@ -31,10 +37,40 @@ class LayerChainMachine(RuleBasedStateMachine):
         self.model = bytearray(START_SECTORS * SECTOR)
         self.snapshots: dict[str, bytes] = {}  # live (not removed) snapshots
         self.counter = 0
+        self.view: MappedShare | None = None  # what an engine on this machine reads
 
     def teardown(self) -> None:
+        self._drop_view()
         self.chain.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _drop_view(self) -> None:
+        if self.view is not None:
+            self.view.close()
+            self.view = None
+
+    def _view_read(self, offset: int, length: int) -> bytes:
+        assert self.view is not None
+        buf = bytearray(length)
+        read_layers(self.view.layer_fds, self.view.loc, memoryview(buf), offset)
+        return bytes(buf)
+
+    def _edited(self) -> None:
+        """After a change of the layer set: a view taken before must say it is stale."""
+        if self.view is not None:
+            assert self.view.stale, "the layer set changed but the shared map is not marked stale"
+            self._drop_view()
+
+    @rule(data=st.data())
+    def engine_read(self, data: st.DataObject) -> None:
+        if self.view is None:  # as received over SCM_RIGHTS: duplicates of the replica's fds
+            with self.chain.lock:
+                memfd, layers, sectors = self.chain.share()
+                self.view = MappedShare(os.dup(memfd), [os.dup(fd) for fd in layers], sectors)
+        size = len(self.model)
+        offset = data.draw(st.integers(0, size - 1))
+        length = data.draw(st.integers(1, size - offset))
+        assert self._view_read(offset, length) == bytes(self.model[offset : offset + length])
 
     def _read(self, offset: int, length: int) -> bytes:
         buf = bytearray(length)
@@ -84,12 +120,14 @@ class LayerChainMachine(RuleBasedStateMachine):
         self.counter += 1
         chain_edits.snapshot(self.chain, name, labels={"n": name})
         self.snapshots[name] = bytes(self.model)
+        self._edited()
 
     @precondition(lambda self: self.snapshots)
     @rule(data=st.data())
     def revert(self, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(sorted(self.snapshots)))
         chain_edits.revert(self.chain, name)
+        self._edited()
         content = self.snapshots[name]
         self.model[:] = content + bytes(len(self.model) - len(content))
         assert self._read(0, len(self.model)) == bytes(self.model)
@@ -102,16 +140,21 @@ class LayerChainMachine(RuleBasedStateMachine):
         del self.snapshots[name]
         if purge:
             chain_edits.purge(self.chain)
+            self._edited()
 
     @rule()
     def purge(self) -> None:
+        removed = any(s.removed for s in self.chain.meta.snapshots)
         chain_edits.purge(self.chain)
+        if removed:
+            self._edited()
 
     @precondition(lambda self: len(self.model) < 40 * SECTOR)
     @rule(extra=st.integers(1, 8))
     def expand(self, extra: int) -> None:
         chain_edits.expand(self.chain, len(self.model) + extra * SECTOR)
         self.model.extend(bytes(extra * SECTOR))
+        self._edited()
 
     @rule(flush=st.booleans())
     def reopen(self, flush: bool) -> None:
@@ -119,7 +162,13 @@ class LayerChainMachine(RuleBasedStateMachine):
             self.chain.close()
         else:  # as after a SIGKILL: no flush (page cache survives a process kill)
             self.chain._close_fds()
+        self._drop_view()  # the engine sees the old process's socket hang up
         self.chain = SparseFileChain(self.tmp / "r")
+
+    @invariant()
+    def fresh_view_matches_model(self) -> None:
+        if self.view is not None and not self.view.stale:
+            assert self._view_read(0, len(self.model)) == bytes(self.model)
 
     @invariant()
     def chain_matches_model(self) -> None:
