@@ -17,9 +17,8 @@ so the rebuilt head never holds holes the installed layers could show through.
 from __future__ import annotations
 
 import errno
-from dataclasses import dataclass
-from enum import IntEnum
 
+from engine.io_request import IoRequest, Kind
 from engine.replica_link import LinkFailure, ReplicaLink, expected_acks
 from engine.replicas import Mode, Replica
 from engine.vectored import send_all_many
@@ -32,30 +31,6 @@ ZEROES = memoryview(bytes(1 << 20))
 WIRE_FUA = int(Flag.FUA)  # a WRITE's flags on the replica wire when the client asked for FUA
 _OP_WRITE = int(Op.WRITE)
 _RW = Mode.RW  # enum members are looked up once, not per request (~0.1 us each)
-
-
-class Kind(IntEnum):
-    READ = 0
-    WRITE = 1
-    TRIM = 2
-    ZERO = 3
-    FLUSH = 4
-
-
-@dataclass(slots=True)
-class IoRequest:
-    """One client request, validated by the frontend; `error`/`data` are the result."""
-
-    kind: Kind
-    offset: int = 0
-    length: int = 0
-    fua: bool = False
-    payload: memoryview | None = None
-    no_hole: bool = False
-    fast_zero: bool = False
-    handle: int = 0
-    error: int = 0
-    data: memoryview | None = None
 
 
 class Replicator:

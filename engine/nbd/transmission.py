@@ -15,9 +15,10 @@ import logging
 import socket
 import time
 
+from engine.io_request import IoRequest, Kind
 from engine.nbd.handshake import ProtocolViolation
 from engine.nbd.protocol import MAX_BLOCK, REQUEST, REQUEST_MAGIC, SIMPLE_REPLY, SIMPLE_REPLY_MAGIC, Command
-from engine.replicator import SECTOR, WIRE_FUA, IoRequest, Kind, Replicator
+from engine.replicator import SECTOR, WIRE_FUA, Replicator
 from engine.spin_receive import AdaptiveSpin
 from engine.vectored import send_all
 from engine.volume import IoStats, Volume
