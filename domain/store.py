@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -36,6 +37,8 @@ SQLITE_FILENAME = "events.sqlite"
 POSTGRES_DEFAULT_PORT = 5432
 POSTGRES_CONNECT_TIMEOUT_S = 5
 SQLITE_LOCK_TIMEOUT_S = 30  # several processes may share one file (CLI next to a manager)
+OPEN_ATTEMPTS = 5
+CONCURRENT_DDL = ("tuple concurrently updated", "pg_type_typname_nsp_index", "already exists")
 
 
 class StoreKind(StrEnum):
@@ -163,13 +166,24 @@ def open_control_plane(url: str | None = None) -> ControlPlane:
     location = parse_store_url(url)
     if location.kind is StoreKind.POSTGRESQL and (unreachable := _postgres_unreachable(location.env)):
         raise StoreUnavailable(location.display, unreachable)
-    try:
-        return ControlPlane(env=location.env)
-    except (PersistenceError, OSError) as exc:
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        if location.kind is StoreKind.POSTGRESQL:
-            reason += " (check user, password and database name)"
-        raise StoreUnavailable(location.display, reason) from exc
+    for attempt in range(1, OPEN_ATTEMPTS + 1):
+        try:
+            return ControlPlane(env=location.env)
+        except (PersistenceError, OSError) as exc:
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            if location.kind is StoreKind.POSTGRESQL and attempt < OPEN_ATTEMPTS and _concurrent_ddl(reason):
+                time.sleep(0.05 * attempt)  # another process created the tables at the same moment: they exist now
+                continue
+            if location.kind is StoreKind.POSTGRESQL:
+                reason += " (check user, password and database name)"
+            raise StoreUnavailable(location.display, reason) from exc
+    raise AssertionError("unreachable")
+
+
+def _concurrent_ddl(reason: str) -> bool:
+    """PostgreSQL's answers when two processes create the same tables at once (CREATE ... IF NOT
+    EXISTS is not safe against a concurrent twin): retrying finds the tables made."""
+    return any(text in reason for text in CONCURRENT_DDL)
 
 
 def _postgres_unreachable(env: dict[str, str]) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -38,3 +40,20 @@ def test_unwritable_sqlite_file_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable) as info:
         open_control_plane("sqlite:///proc/events.sqlite")
     assert str(info.value) == "cannot open event store sqlite:///proc/events.sqlite: unable to open database file"
+
+
+OPENERS = """
+import sys
+from domain.store import open_control_plane
+open_control_plane(sys.argv[1]).close()
+"""
+
+
+@pytest.mark.postgres
+def test_processes_opening_a_fresh_postgresql_store_at_once_all_succeed(postgres_url: str) -> None:
+    """Each opener creates the tables if missing; PostgreSQL refuses some of several concurrent
+    CREATE ... IF NOT EXISTS ("tuple concurrently updated"): the loser must retry, not fail."""
+    starts = [subprocess.Popen([sys.executable, "-c", OPENERS, postgres_url], stderr=subprocess.PIPE, text=True)
+              for _ in range(8)]
+    failures = [p.communicate(timeout=120)[1] for p in starts if p.wait(timeout=120) != 0]
+    assert failures == []
