@@ -2,7 +2,9 @@
 
 Each replicator batch holds the gate open (``with gate:``); ``paused()``
 waits for in-flight batches to drain and keeps new ones out, so a snapshot,
-expand or membership change sees no I/O in flight.
+expand or membership change sees no I/O in flight. ``pauses`` counts them, so a
+connection can drop what it holds from before one (engine/replicator.py: shares
+of replica files that a snapshot or purge may have replaced).
 
 The common case (nobody pausing) costs one plain lock hold on entry and one
 on exit: a batch waits on the condition only while a pause is on, and the
@@ -22,6 +24,7 @@ class IoGate:
         self._cond = threading.Condition(self._lock)
         self._active = 0
         self._closed = 0
+        self.pauses = 0  # pauses begun so far: batches compare it to notice chain edits
 
     def __enter__(self) -> None:
         with self._lock:
@@ -39,6 +42,7 @@ class IoGate:
     def paused(self) -> Iterator[None]:
         with self._lock:
             self._closed += 1
+            self.pauses += 1
             while self._active:
                 self._cond.wait()
         try:

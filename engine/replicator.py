@@ -38,6 +38,7 @@ class Replicator:
         self.volume = volume
         self.links: dict[Replica, ReplicaLink] = {}
         self.version = -1
+        self.pauses = 0
         self.writers: list[tuple[Replica, ReplicaLink]] = []
         self.readers: list[tuple[Replica, ReplicaLink]] = []
         self.rebuilding = False  # a WO replica is in the set: no hole punching (see execute)
@@ -52,6 +53,10 @@ class Replicator:
 
     # -- membership -------------------------------------------------------
     def refresh(self) -> None:
+        if self.volume.gate.pauses != self.pauses:  # a chain edit may have replaced layer files:
+            self.pauses = self.volume.gate.pauses  # do not keep deleted ones open (their space)
+            for link in self.links.values():  # until this connection's next read
+                link.drop_local()
         replica_set = self.volume.replicas
         if replica_set.version == self.version:
             return

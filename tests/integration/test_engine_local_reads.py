@@ -123,6 +123,26 @@ def test_the_engine_holds_the_replica_files_read_only(volume_factory: Callable[.
     assert all(flags & os.O_ACCMODE == os.O_RDONLY for flags in held.values()), held
 
 
+def test_a_connection_that_only_writes_lets_go_of_replaced_layer_files(
+        volume_factory: Callable[..., ReplicatedVolume]) -> None:
+    """After a snapshot and a snapshot deletion, the next batch, even of writes only, drops the
+    descriptors fetched before: a deleted layer file's space must not wait for a read."""
+    volume = volume_factory(replicas_count=2, size=4 * MiB)
+    with NbdClient(volume.uri) as nbd:
+        nbd.write(0, pattern(3, MiB))
+        assert nbd.read(0, MiB) == pattern(3, MiB)
+        assert engine_layer_fds(volume)  # the share is held
+        with volume.engine.client() as control:
+            control.snapshot("s")
+            nbd.write(MiB, pattern(4, MiB))
+            assert engine_layer_fds(volume) == {}
+            control.delete_snapshot("s")
+            nbd.write(2 * MiB, pattern(5, MiB))
+            assert engine_layer_fds(volume) == {}
+        assert nbd.read(0, 3 * MiB) == pattern(3, MiB) + pattern(4, MiB) + pattern(5, MiB)
+        assert not [path for path in engine_layer_fds(volume) if path.endswith("(deleted)")]
+
+
 def test_a_dead_replica_is_noticed_by_reads(volume_factory: Callable[..., ReplicatedVolume]) -> None:
     """A SIGKILLed replica's socket hangs up: the engine stops trusting its files and finds it dead
     without any write (its files could otherwise be taken over by a new process)."""
