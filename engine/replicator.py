@@ -194,17 +194,7 @@ class Replicator:
         """Send a round of ``count`` non-read requests (``total`` bytes, if known) to every
         writer and collect their acks."""
         writers = self.writers
-        broken: dict[ReplicaLink, LinkFailure] = {}
-        if len(writers) == 1:
-            try:
-                writers[0][1].send(parts)
-            except LinkFailure as exc:
-                broken[writers[0][1]] = exc
-        elif writers:  # interleaved, so the replicas drain large batches in parallel
-            unsent = send_all_many({link.sock: parts for _, link in writers}, self.volume.timeout, total)
-            for _, link in writers:
-                if link.sock in unsent:
-                    broken[link] = LinkFailure(f"send: {unsent[link.sock].__class__.__name__}")
+        broken = self._send({link: parts for _, link in writers}, total)
         dests = [None] * count
         spin = len(writers) == 1  # as in _round: spin only while one replica works for us
         acks = expected_acks(base, count)  # built once, compared against each writer's answer
@@ -220,6 +210,22 @@ class Replicator:
             elif replica.mode is _RW:
                 ok = True
         return ok
+
+    def _send(self, parts_of: dict[ReplicaLink, list], total: int | None = None) -> dict[ReplicaLink, LinkFailure]:
+        """Send each link its parts (``total`` bytes each, if known); return the links that failed."""
+        broken: dict[ReplicaLink, LinkFailure] = {}
+        if len(parts_of) == 1:
+            for link, parts in parts_of.items():
+                try:
+                    link.send(parts)
+                except LinkFailure as exc:
+                    broken[link] = exc
+        elif parts_of:  # interleaved, so the replicas drain large batches in parallel
+            by_sock = {link.sock: link for link in parts_of}
+            unsent = send_all_many({link.sock: parts for link, parts in parts_of.items()}, self.volume.timeout, total)
+            for sock, error in unsent.items():
+                broken[by_sock[sock]] = LinkFailure(f"send: {error.__class__.__name__}")
+        return broken
 
     def _round(self, writes: list, reads: list) -> tuple[bool, list]:
         """Send writes to every writer and reads to one reader; return (writes ok, reads to retry)."""
@@ -254,18 +260,7 @@ class Replicator:
                 entry[3] = reads
             else:
                 failed = list(reads)
-        broken: dict[ReplicaLink, LinkFailure] = {}
-        if len(plan) == 1:
-            for link, entry in plan.items():
-                try:
-                    link.send(entry[1])
-                except LinkFailure as exc:
-                    broken[link] = exc
-        elif plan:  # interleaved, so the replicas drain large batches in parallel
-            by_sock = {link.sock: link for link in plan}
-            unsent = send_all_many({link.sock: entry[1] for link, entry in plan.items()}, self.volume.timeout)
-            for sock, error in unsent.items():
-                broken[by_sock[sock]] = LinkFailure(f"send: {error.__class__.__name__}")
+        broken = self._send({link: entry[1] for link, entry in plan.items()})
         ok = not writes
         # Spin only while ONE replica works for us (reads): with 3 writers a fixed 50 us spin took the
         # CPU the replicas need (qd1 write +90 us), and the adaptive spin bought nothing (+167 -> +157 us).
