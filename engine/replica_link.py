@@ -15,7 +15,7 @@ import struct
 import sys
 from array import array
 
-from engine.local_reads import LocalReads, ShareRefused, fetch_share
+from engine.local_replica import LocalReplica, ShareRefused, fetch_share
 from engine.spin_receive import AdaptiveSpin
 from engine.vectored import send_all
 from replica.wire import MAGIC, RESPONSE
@@ -68,18 +68,18 @@ class ReplicaLink:
         self.start = 0
         self.end = 0
         self.spin = AdaptiveSpin()
-        self.local: LocalReads | None = None  # reads from the replica's files (engine/local_reads.py)
+        self.local: LocalReplica | None = None  # I/O on the replica's files (engine/local_replica.py)
         self.shares = self.sock.family == socket.AF_UNIX  # False once refused or failed
 
     def close(self) -> None:
         self.drop_local()
         self.sock.close()
 
-    def local_reads(self) -> LocalReads | None:
-        """This replica's files for direct reads, fetched when first needed (the link must be idle)."""
+    def local_replica(self) -> LocalReplica | None:
+        """This RW replica's files for direct I/O, fetched when first needed (the link must be idle)."""
         if self.local is None and self.shares:
             try:
-                self.local = LocalReads(self.sock, fetch_share(self.sock))
+                self.local = LocalReplica(self.sock, fetch_share(self.sock, writable=True))
             except ShareRefused:
                 self.shares = False
             except OSError as exc:

@@ -4,7 +4,8 @@ Called by `engine.nbd.transmission` once per received batch. Every batch goes
 to each replica as ONE vectored send (writes to every RW and WO replica; reads go
 to one RW replica for READ_RUN batches, then the next), responses are collected per replica by seq.
 Reads are served from a RW replica's own files instead when it is on this machine
-(engine/local_reads.py), after the batch's writes. A
+(engine/local_replica.py), after the batch's writes, and batches of aligned writes
+go into its head directly while the other replicas receive them by socket. A
 write is acknowledged only when every RW/WO replica acknowledged it or turned
 ERR, and at least one replica still RW acknowledged it. Reads on a failed
 replica are retried on another RW replica. Unaligned writes are turned into
@@ -127,12 +128,13 @@ class Replicator:
                             writes.append((Op.UNMAP, fua | Flag.ZERO, off, size, None, req))
                 if offset % SECTOR or (offset + length) % SECTOR:
                     rmw.append(req)
-        local = self._local_link() if reads else None
-        if local is not None and local.local is not None:
+        local = self._local() if reads else None
+        if local is not None and local[1].local is not None:
+            link = local[1]
             if writes:  # first, as a replica would: a read after a write in one batch sees it
                 self._run(writes, [])
-            if not local.local.serve(reads):
-                local.drop_local()
+            if link.local is None or not link.local.serve(reads):
+                link.drop_local()
                 self._run([], reads)
         elif writes and reads and sum(r[1] for r in reads) > SPLIT_ROUNDS and (
             sum(w[3] for w in writes if w[0] is Op.WRITE) > SPLIT_ROUNDS
@@ -147,16 +149,34 @@ class Replicator:
                     if not req.error:
                         self._read_modify_write(req)
 
-    def _local_link(self) -> ReplicaLink | None:
-        """A RW replica on this machine whose files this engine reads directly, if any."""
+    def _local(self) -> tuple[Replica, ReplicaLink] | None:
+        """A RW replica on this machine whose files this engine reads (and writes) directly, if any."""
         for replica, link in self.readers:
             if link.shares:
                 try:
-                    if link.local_reads() is not None:
-                        return link
+                    if link.local_replica() is not None:
+                        return replica, link
                 except LinkFailure as exc:
                     self._fail(replica, exc)
         return None
+
+    def _local_writer(self, writes: list[tuple]) -> tuple[Replica, ReplicaLink] | None:
+        """The RW replica whose head this batch of aligned writes goes to directly, if any:
+        one with a writable share that is current and whose process is alive. A batch with a
+        FUA write goes by socket (the replica makes it durable before it answers)."""
+        local = self._local()
+        if local is None:
+            return None
+        files = local[1].local
+        if files is None or not files.writable:
+            return None
+        if not files.usable():  # a share from before a chain edit, or a dead replica: by socket,
+            local[1].drop_local()  # which marks a dead one ERR; the next batch fetches a fresh share
+            return None
+        for w in writes:
+            if w[2]:
+                return None
+        return local
 
     def _run(self, writes: list, reads: list) -> None:
         """Rounds until the writes are settled and every read served or no RW replica left."""
@@ -188,13 +208,26 @@ class Replicator:
         for seq, w in enumerate(writes, base):
             append(pack(MAGIC, _OP_WRITE, w[2], w[1], seq, w[0]))
             append(w[3])
-        return self._settle(parts, len(writes), base, nbytes + len(writes) * REQUEST.size)
+        total = nbytes + len(writes) * REQUEST.size
+        local = self._local_writer(writes) if self.readers else None
+        if local is None:
+            return self._settle(parts, len(writes), base, total)
+        others = [w for w in self.writers if w[1] is not local[1]]
+        broken = self._send({link: parts for _, link in others}, total)  # they work while we write
+        ok = local[1].local is not None and local[1].local.write(writes)
+        if not ok:
+            self._fail(local[0], LinkFailure("direct write to the head failed, or raced a chain change"))
+        return self._settle(parts, len(writes), base, total, others, broken) or ok
 
-    def _settle(self, parts: list, count: int, base: int, total: int | None = None) -> bool:
+    def _settle(self, parts: list, count: int, base: int, total: int | None = None,
+                writers: list | None = None, broken: dict | None = None) -> bool:
         """Send a round of ``count`` non-read requests (``total`` bytes, if known) to every
-        writer and collect their acks."""
-        writers = self.writers
-        broken = self._send({link: parts for _, link in writers}, total)
+        writer (or to ``writers``, already sent to, ``broken`` the links that failed) and
+        collect their acks; True if a RW replica acknowledged them all."""
+        if writers is None:
+            writers = self.writers
+            broken = self._send({link: parts for _, link in writers}, total)
+        assert broken is not None
         dests = [None] * count
         spin = len(writers) == 1  # as in _round: spin only while one replica works for us
         acks = expected_acks(base, count)  # built once, compared against each writer's answer

@@ -187,7 +187,7 @@ class Supervisor:
 
     def _data_socket(self, volume: str, replica: str) -> list[str]:
         """``--data-socket PATH`` for a replica an engine on this machine reaches over a unix socket
-        (and then reads from directly: engine/local_reads.py); none in a network namespace, whose
+        (and then reads from directly: engine/local_replica.py); none in a network namespace, whose
         cut link must cut the data path too."""
         path = None if self.netns is not None else replica_data_socket(self.directory / "sockets", volume, replica)
         return ["--data-socket", str(path)] if path is not None else []

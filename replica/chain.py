@@ -42,8 +42,8 @@ class SparseFileChain:
         self.readonly = readonly
         self.lock = threading.RLock()
         self.meta = md.load_volume_meta(directory)
-        self.revision = md.load_revision(directory)
-        self._saved_revision = self.revision
+        self._revision = md.load_revision(directory)  # + writes engines made through shares: `revision`
+        self._saved_revision = self._revision
         self.fds: list[int] = []
         self.map = LocationMap(0)
         if not readonly:
@@ -111,7 +111,9 @@ class SparseFileChain:
             for i, name in enumerate(files):
                 writable = i == len(files) - 1 and not self.readonly
                 fds.append(os.open(self.directory / name, os.O_RDWR if writable else os.O_RDONLY))
-            self.map = LocationMap.build(self.meta.size // SECTOR, fds)
+            fresh = LocationMap.build(self.meta.size // SECTOR, fds)
+            self._revision += self.map.shared_writes()  # the old map's engine writes stay counted
+            self.map = fresh
         except BaseException:
             for fd in fds:
                 os.close(fd)
@@ -139,6 +141,15 @@ class SparseFileChain:
             self.map.mark_stale()  # closes the map's memfd (an engine's mapping of it lives on)
 
     # --- properties ------------------------------------------------------
+    @property
+    def revision(self) -> int:
+        """Writes and unmaps applied: this process's own and those engines made through shares."""
+        return self._revision + self.map.shared_writes()
+
+    @revision.setter
+    def revision(self, value: int) -> None:
+        self._revision = value - self.map.shared_writes()
+
     @property
     def size(self) -> int:
         return self.meta.size
@@ -176,6 +187,13 @@ class SparseFileChain:
         assert self.map.share is not None
         return self.map.share.fd, self.fds[1:], self.map.sectors
 
+    def claim_write_slot(self) -> int:
+        """A write slot in the current shared map for a writable share (0: none; not while this
+        replica is a rebuild target or opened read-only); call after `share` with ``lock`` held."""
+        if self.readonly or self.meta.rebuilding or self.map.share is None:
+            return 0
+        return self.map.share.claim_slot()
+
     def retire_share(self) -> None:
         """Before a change of the layer set: engines reading this chain's files directly must
         fetch a new share (call with ``lock`` held)."""
@@ -200,7 +218,7 @@ class SparseFileChain:
             self._write_unaligned(data, offset)
         else:
             return
-        self.revision += 1
+        self._revision += 1
         if flags & _FUA:
             self.flush()
 
@@ -251,7 +269,7 @@ class SparseFileChain:
             elif zero:
                 for pos in range(a * SECTOR, b * SECTOR, MAX_IO):
                     self._pwrite(ZEROS[: min(MAX_IO, b * SECTOR - pos)], pos)
-        self.revision += 1
+        self._revision += 1
         if flags & _FUA:
             self.flush()
 
@@ -261,6 +279,7 @@ class SparseFileChain:
         self.save_revision()
 
     def save_revision(self) -> None:
-        if self.revision != self._saved_revision:
-            md.save_revision(self.directory, self.revision)
-            self._saved_revision = self.revision
+        revision = self.revision
+        if revision != self._saved_revision:
+            md.save_revision(self.directory, revision)
+            self._saved_revision = revision

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from replica.chain import SparseFileChain
 from replica.map_share import SHARE_INFO
-from replica.wire import MAGIC, MAX_IO, REQUEST, RESPONSE, Op
+from replica.wire import MAGIC, MAX_IO, REQUEST, RESPONSE, Flag, Op
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,7 @@ SCM_MAX_FD = 253  # descriptors one SCM_RIGHTS message may carry (Linux)
 SEND_BUFFER = 4 << 20  # a batch of 16 x 128k read responses in one sendmsg (capped by net.core.wmem_max)
 _READ, _WRITE, _UNMAP, _FLUSH, _PING, _SHARE = (
     int(op) for op in (Op.READ, Op.WRITE, Op.UNMAP, Op.FLUSH, Op.PING, Op.SHARE))
+_WRITABLE = int(Flag.WRITABLE)
 
 
 class ProtocolError(Exception):
@@ -56,21 +57,27 @@ def send_all(sock: socket.socket, parts: list[memoryview | bytes]) -> None:
         parts[:i + 1] = [memoryview(batch[i])[sent:]]
 
 
-def send_share(conn: socket.socket, chain: SparseFileChain, seq: int) -> None:
-    """Answer SHARE: the location map's memfd and the layer fds (caller holds the chain lock)."""
+def send_share(conn: socket.socket, chain: SparseFileChain, seq: int, flags: int = 0) -> None:
+    """Answer SHARE: the location map's memfd and the layer fds (caller holds the chain lock).
+
+    The engine gets read-only descriptors of the same files; with Flag.WRITABLE granted
+    (replica/wire.py), the memfd and the head read-write, and a write slot."""
     if conn.family != socket.AF_UNIX or len(chain.fds) > SCM_MAX_FD:  # the map's memfd + each layer's
         send_all(conn, [RESPONSE.pack(MAGIC, errno.ENOTSUP, 0, seq)])  # the engine reads through us
         return
     memfd, layer_fds, sectors = chain.share()
-    info = SHARE_INFO.pack(len(layer_fds), sectors)
-    readonly: list[int] = []  # the engine gets read-only descriptors of the same files
+    slot = chain.claim_write_slot() if flags & _WRITABLE else 0
+    info = SHARE_INFO.pack(len(layer_fds), sectors, slot)
+    writable = {memfd, layer_fds[-1]} if slot else set()
+    opened: list[int] = []
     try:
         for fd in (memfd, *layer_fds):
-            readonly.append(os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC))
+            mode = os.O_RDWR if fd in writable else os.O_RDONLY
+            opened.append(os.open(f"/proc/self/fd/{fd}", mode | os.O_CLOEXEC))
         parts = [RESPONSE.pack(MAGIC, 0, len(info), seq), info]
-        sent = conn.sendmsg(parts, [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", readonly))])
+        sent = conn.sendmsg(parts, [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", opened))])
     finally:
-        for fd in readonly:
+        for fd in opened:
             os.close(fd)
     if sent < len(parts[0]) + len(info):
         send_all(conn, [(parts[0] + info)[sent:]])
@@ -141,7 +148,7 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
                         parts.append(ackview[: acked * HEADER_OUT])
                     send_all(conn, parts)  # earlier responses first: the fds travel with this one
                     parts, outpos, acked = [], 0, 0
-                    send_share(conn, chain, seq)
+                    send_share(conn, chain, seq, flags)
                     continue
                 status = 0
                 try:

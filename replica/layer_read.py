@@ -1,7 +1,7 @@
 """Reading a volume's bytes from its layer files through a location map.
 
 Shared by the replica's chain (replica/chain.py) and by an engine that reads
-a same-machine replica's files directly (engine/local_reads.py), so both
+a same-machine replica's files directly (engine/local_replica.py), so both
 resolve sectors to layers the same way. ``fds[i]`` is layer i's file (index 0
 unused: a hole reads zeros); ``loc`` holds one layer number per 4096-byte sector.
 The caller checks that the range lies inside the volume.

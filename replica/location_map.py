@@ -28,6 +28,7 @@ class LocationMap:
         self.share: SharedMap | None = SharedMap(sectors) if sectors else None
         self.loc: bytearray | mmap.mmap = self.share.data if self.share else bytearray(0)
         self.base = bytearray(sectors)
+        self.retired_writes = 0  # engine writes counted in the slots of memfds this map has left
 
     @classmethod
     def build(cls, sectors: int, layer_fds: list[int]) -> LocationMap:
@@ -57,10 +58,15 @@ class LocationMap:
         if self.share is not None:
             self.share.mark_stale()
 
+    def shared_writes(self) -> int:
+        """Writes engines made directly to the head through shares of this map (replica/map_share.py)."""
+        return self.retired_writes + (self.share.writes() if self.share is not None else 0)
+
     def retire(self, sectors: int | None = None) -> None:
         """Mark the shared map stale and go on in a fresh one (grown to ``sectors``)."""
         sectors = len(self.base) if sectors is None else sectors
         self.mark_stale()  # first: readers of the old map must see it before anything changes
+        self.retired_writes = self.shared_writes()
         self.share = SharedMap(sectors) if sectors else None
         fresh = self.share.data if self.share else bytearray(0)
         keep = min(len(self.loc), sectors)

@@ -12,6 +12,14 @@ replica sets it, under the chain lock, BEFORE it changes the layer set or
 moves the map (snapshot, revert, expand, purge, reopen); from then on it
 updates a fresh memfd only. A reader checks the flag AFTER its reads: if it is
 still clear, nothing its reads depended on had changed (a seqlock's read side).
+
+A WRITABLE share (an engine writing a same-machine RW replica's head itself,
+engine/local_replica.py) also carries a read-write descriptor of the head and
+of the memfd, and a write-counter SLOT: one of the header's u64 words (1..511),
+to which that engine adds every write it made. The replica's revision counter
+is its own count plus every slot of every map it has had (``writes``), so the
+revision stays comparable with replicas that received the same writes by socket.
+Each slot has one writer; a map without free slots hands out read-only shares.
 """
 
 from __future__ import annotations
@@ -21,8 +29,10 @@ import os
 import struct
 
 PAGE = mmap.PAGESIZE
-SHARE_INFO = struct.Struct("<IQ")  # number of layer fds, sectors in the map
+SHARE_INFO = struct.Struct("<IQI")  # number of layer fds, sectors in the map, write slot (0: read-only)
 MAX_LAYER_FDS = 254  # replica/location_map.py MAX_LAYERS
+SLOTS = PAGE // 8  # u64 words in the header; word 0 holds the stale flag
+_SLOT = struct.Struct("=Q")  # native, as the memoryview cast in writes(): both sides share one machine
 
 
 class SharedMap:
@@ -38,6 +48,20 @@ class SharedMap:
             os.close(self.fd)
             raise
         self.sectors = sectors
+        self.next_slot = 1
+
+    def claim_slot(self) -> int:
+        """A write-counter slot for one writable share; 0 when every slot is taken."""
+        if self.next_slot >= SLOTS or self.fd < 0:
+            return 0
+        self.next_slot += 1
+        return self.next_slot - 1
+
+    def writes(self) -> int:
+        """Writes the engines holding writable shares of this map made (sum of the slots)."""
+        if self.next_slot == 1:
+            return 0
+        return sum(memoryview(self.header)[8 : 8 * self.next_slot].cast("Q"))
 
     def mark_stale(self) -> None:
         """Readers holding this map must fetch a new share; the memfd lives on in them."""
@@ -48,16 +72,24 @@ class SharedMap:
 
 
 class MappedShare:
-    """The engine's side: the received memfd mapped read-only, and the layer fds."""
+    """The engine's side: the received memfd mapped (read-write with a write ``slot``), and the layer fds."""
 
-    def __init__(self, memfd: int, layer_fds: list[int], sectors: int) -> None:
+    def __init__(self, memfd: int, layer_fds: list[int], sectors: int, slot: int = 0) -> None:
         self.layer_fds = [-1, *layer_fds]  # index = layer number; 0 = hole
+        prot = mmap.PROT_READ | (mmap.PROT_WRITE if slot else 0)
         try:
-            self.header = mmap.mmap(memfd, PAGE, prot=mmap.PROT_READ)
-            self.loc = mmap.mmap(memfd, sectors, prot=mmap.PROT_READ, offset=PAGE)
+            self.header = mmap.mmap(memfd, PAGE, prot=prot)
+            self.loc = mmap.mmap(memfd, sectors, prot=prot, offset=PAGE)
         finally:
             os.close(memfd)
         self.sectors = sectors
+        self.slot = slot
+        self.head = len(layer_fds)  # the head's layer number
+
+    def add_writes(self, count: int) -> None:
+        """Count ``count`` writes this engine made to the head in its slot (only writer of it)."""
+        at = 8 * self.slot
+        _SLOT.pack_into(self.header, at, _SLOT.unpack_from(self.header, at)[0] + count)
 
     @property
     def stale(self) -> bool:

@@ -12,7 +12,8 @@ Response (16 bytes): magic u16, status u16, length u32, seq u64
 ``status`` is 0 on success, otherwise an errno value (EIO, EINVAL, ENOSPC...).
 SHARE (unix sockets only, else ENOTSUP) answers with a ``map_share.SHARE_INFO``
 payload and, as SCM_RIGHTS, the location map's memfd and the layer files' fds:
-an engine on the same machine then reads the volume directly (replica/map_share.py).
+an engine on the same machine then reads the volume directly (replica/map_share.py),
+and with Flag.WRITABLE also writes the head directly.
 A request with a bad magic or an unknown op makes the server close the
 connection: the stream can no longer be trusted.
 """
@@ -42,6 +43,8 @@ class Flag(IntEnum):
     FUA = 1  # WRITE/UNMAP: durable (fdatasync) before the response
     ZERO = 2  # UNMAP: afterwards the range MUST read as zeros (NBD WRITE_ZEROES);
     # without it UNMAP is advisory (NBD TRIM) and may leave older layers' data visible
+    WRITABLE = 4  # SHARE: also a read-write head and map, and a write slot (replica/map_share.py),
+    # granted unless the replica is a rebuild target or read-only
 
 
 def pack_request(op: Op, seq: int, offset: int = 0, length: int = 0, flags: int = 0) -> bytes:

@@ -6,13 +6,17 @@ disk. Every read is compared with the model; a snapshot's content is checked
 when the machine reverts to it. An engine's view of the chain (the shared
 location map and layer fds, replica/map_share.py) is read as the engine reads
 it: whenever it is not marked stale it must equal the model, and every edit of
-the layer set must mark it stale.
+the layer set must mark it stale. The engine also writes aligned ranges
+through that view into the head (engine/local_replica.py), and the revision
+counter must count those writes with the replica's own, across edits and
+reopens (persisted by flush, as after a SIGKILL otherwise).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 
@@ -20,6 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from engine.local_replica import LocalReplica
 from replica import chain_edits
 from replica.chain import SparseFileChain
 from replica.layer_read import read_layers
@@ -37,17 +42,33 @@ class LayerChainMachine(RuleBasedStateMachine):
         self.model = bytearray(START_SECTORS * SECTOR)
         self.snapshots: dict[str, bytes] = {}  # live (not removed) snapshots
         self.counter = 0
-        self.view: MappedShare | None = None  # what an engine on this machine reads
+        self.view: MappedShare | None = None  # what an engine on this machine reads and writes
+        self.local: LocalReplica | None = None
+        self.link = socket.socketpair()  # stands for the data connection: it never hangs up here
+        self.revision = 0  # writes + unmaps applied, the engine's included
+        self.saved = 0  # the revision as last made durable (flush)
 
     def teardown(self) -> None:
         self._drop_view()
         self.chain.close()
+        for sock in self.link:
+            sock.close()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _drop_view(self) -> None:
         if self.view is not None:
             self.view.close()
             self.view = None
+            self.local = None
+
+    def _ensure_view(self) -> MappedShare:
+        if self.view is None:  # as received over SCM_RIGHTS: duplicates of the replica's fds
+            with self.chain.lock:
+                memfd, layers, sectors = self.chain.share()
+                slot = self.chain.claim_write_slot()
+                self.view = MappedShare(os.dup(memfd), [os.dup(fd) for fd in layers], sectors, slot)
+            self.local = LocalReplica(self.link[0], self.view)
+        return self.view
 
     def _view_read(self, offset: int, length: int) -> bytes:
         assert self.view is not None
@@ -63,14 +84,26 @@ class LayerChainMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def engine_read(self, data: st.DataObject) -> None:
-        if self.view is None:  # as received over SCM_RIGHTS: duplicates of the replica's fds
-            with self.chain.lock:
-                memfd, layers, sectors = self.chain.share()
-                self.view = MappedShare(os.dup(memfd), [os.dup(fd) for fd in layers], sectors)
+        self._ensure_view()
         size = len(self.model)
         offset = data.draw(st.integers(0, size - 1))
         length = data.draw(st.integers(1, size - offset))
         assert self._view_read(offset, length) == bytes(self.model[offset : offset + length])
+
+    @rule(data=st.data(), fills=st.lists(st.integers(1, 255), min_size=1, max_size=3))
+    def engine_write(self, data: st.DataObject, fills: list[int]) -> None:
+        self._ensure_view()
+        assert self.local is not None and self.local.writable and self.local.usable()
+        sectors = len(self.model) // SECTOR
+        batch = []
+        for fill in fills:
+            first = data.draw(st.integers(0, sectors - 1))
+            count = data.draw(st.integers(1, min(3, sectors - first)))
+            payload = bytes([fill]) * count * SECTOR
+            batch.append((first * SECTOR, len(payload), 0, memoryview(payload)))
+            self.model[first * SECTOR : first * SECTOR + len(payload)] = payload
+        assert self.local.write(batch)
+        self.revision += len(batch)
 
     def _read(self, offset: int, length: int) -> bytes:
         buf = bytearray(length)
@@ -85,6 +118,9 @@ class LayerChainMachine(RuleBasedStateMachine):
         payload = bytes([fill]) * length
         self.chain.write(payload, offset, Flag.FUA if fua else 0)
         self.model[offset : offset + length] = payload
+        self.revision += 1
+        if fua:
+            self.saved = self.revision
 
     @rule(data=st.data())
     def read(self, data: st.DataObject) -> None:
@@ -99,6 +135,7 @@ class LayerChainMachine(RuleBasedStateMachine):
         offset = data.draw(st.integers(0, size - 1))
         length = data.draw(st.integers(1, size - offset))
         self.chain.unmap(offset, length, Flag.ZERO if zero else 0)
+        self.revision += 1
         end = offset + length
         if zero:
             self.model[offset:end] = bytes(length)
@@ -119,6 +156,7 @@ class LayerChainMachine(RuleBasedStateMachine):
         name = f"s{self.counter}"
         self.counter += 1
         chain_edits.snapshot(self.chain, name, labels={"n": name})
+        self.saved = self.revision  # a snapshot flushes first
         self.snapshots[name] = bytes(self.model)
         self._edited()
 
@@ -160,8 +198,10 @@ class LayerChainMachine(RuleBasedStateMachine):
     def reopen(self, flush: bool) -> None:
         if flush:
             self.chain.close()
+            self.saved = self.revision
         else:  # as after a SIGKILL: no flush (page cache survives a process kill)
             self.chain._close_fds()
+            self.revision = self.saved
         self._drop_view()  # the engine sees the old process's socket hang up
         self.chain = SparseFileChain(self.tmp / "r")
 
@@ -169,6 +209,10 @@ class LayerChainMachine(RuleBasedStateMachine):
     def fresh_view_matches_model(self) -> None:
         if self.view is not None and not self.view.stale:
             assert self._view_read(0, len(self.model)) == bytes(self.model)
+
+    @invariant()
+    def revision_counts_every_write(self) -> None:
+        assert self.chain.revision == self.revision
 
     @invariant()
     def chain_matches_model(self) -> None:
