@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import socket
 import sys
 import tempfile
 import time
@@ -57,7 +58,10 @@ class Client:
 
 
 class ReplicaSocket:
-    """A replica data socket that acknowledges every request of each send, in order."""
+    """A replica data socket that acknowledges every request of each send, in order (as over TCP:
+    no file share, so every write goes through it)."""
+
+    family = socket.AF_INET
 
     def __init__(self, per_send: int) -> None:
         self.per_send, self.seq, self.out = per_send, 1, b""
