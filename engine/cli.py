@@ -37,6 +37,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     serve.add_argument("--listen", default="127.0.0.1:0", type=parse_address,
                        help="gRPC control HOST:PORT (default 127.0.0.1:0 = free port)")
     serve.add_argument("--replica-timeout", default=8.0, type=float, help="seconds before a silent replica is ERR")
+    serve.add_argument("--no-local-io", dest="local_io", action="store_false",
+                       help="never read or write a same-machine replica's files directly: all I/O goes through "
+                            "the replicas' sockets, where a hung disk is timed out (slower; see README)")
     serve.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
 
     def client_verb(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -75,7 +78,7 @@ def _serve(args: argparse.Namespace, prog: str) -> int:
     from engine.serve import EngineConfig, serve
 
     config = EngineConfig(args.volume, args.size, args.replica, args.nbd, args.nbd_socket, args.listen,
-                          args.replica_timeout)
+                          args.replica_timeout, args.local_io)
     try:
         serve(config)
     except (EngineError, OSError) as exc:

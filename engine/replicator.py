@@ -68,7 +68,8 @@ class Replicator:
         for replica in members:
             if replica.mode is not Mode.ERR and replica not in self.links:
                 try:
-                    self.links[replica] = ReplicaLink(replica.data, self.volume.timeout)
+                    self.links[replica] = link = ReplicaLink(replica.data, self.volume.timeout)
+                    link.shares = link.shares and self.volume.local_io
                 except LinkFailure as exc:
                     replica_set.mark_err(replica, str(exc))
         self.writers = [(r, link) for r, link in self.links.items() if r.mode in (Mode.RW, Mode.WO)]

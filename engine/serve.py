@@ -35,12 +35,13 @@ class EngineConfig:
     nbd_socket: str | None
     listen: tuple[str, int]
     replica_timeout: float
+    local_io: bool = True  # engine/local_replica.py
 
 
 def serve(config: EngineConfig) -> None:
     """Serve until SIGTERM/SIGINT. Raises StartupRefused / OSError before the ready line."""
     replica_set, revision = open_replicas(config.replicas, config.size, config.replica_timeout)
-    volume = Volume(config.volume, config.size, replica_set, config.replica_timeout)
+    volume = Volume(config.volume, config.size, replica_set, config.replica_timeout, config.local_io)
     nbd = NbdServer(volume, config.nbd[0], config.nbd[1], config.nbd_socket)
     controller = Controller(volume, nbd)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8), options=[("grpc.so_reuseport", 0)])

@@ -33,6 +33,7 @@ class Volume:
     size: int
     replicas: ReplicaSet
     timeout: float = 8.0
+    local_io: bool = True  # I/O on same-machine replicas' files (engine/local_replica.py)
     gate: IoGate = field(default_factory=IoGate)
     rmw_lock: threading.Lock = field(default_factory=threading.Lock)
     stats: list[IoStats] = field(default_factory=list)

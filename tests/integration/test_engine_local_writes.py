@@ -8,16 +8,22 @@ The other replicas receive the same writes by socket.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 
-from tests.fixtures import engines
-from tests.fixtures.engines import ReplicatedVolume
-from tests.fixtures.nbd_client import NbdClient
+import pytest
+
+from tests.fixtures import engines, replicas
+from tests.fixtures.engines import ReplicatedVolume, start_engine
+from tests.fixtures.nbd_client import NbdClient, NbdError
+from tests.fixtures.replicas import ReplicaProcess
 from tests.integration.test_engine_local_reads import engine_layer_fds, modes, pattern
 
 volume_factory = engines.volume_factory
+replica_factory = replicas.replica_factory
 MiB = 1 << 20
 KiB = 1 << 10
 
@@ -130,3 +136,28 @@ def test_a_local_replica_killed_during_writes_turns_err_and_writes_go_on(
     for replica in volume.replicas[1:]:
         with replica.data_client() as client:
             assert client.read(0, 8 * MiB) == bytes(model)
+
+
+def test_without_local_io_a_frozen_replica_is_timed_out(tmp_path: Path,
+                                                         replica_factory: Callable[..., ReplicaProcess]) -> None:
+    """``--no-local-io``: the engine holds none of the replica's files and every write goes through
+    the socket, so a replica whose process is frozen (as on a hung disk) is timed out into ERR
+    and the write fails instead of waiting on the disk."""
+    replica = replica_factory(size=4 * MiB, data_socket=True)
+    engine = start_engine("vol", 4 * MiB, [replica.control], tmp_path / "engine", replica_timeout=1.5,
+                          extra_args=["--no-local-io"])
+    try:
+        with NbdClient(engine.uri) as nbd:
+            nbd.write(0, pattern(1, 64 * KiB))
+            assert nbd.read(0, 64 * KiB) == pattern(1, 64 * KiB)
+            assert engine_layer_fds(ReplicatedVolume(engine, [replica])) == {}
+            replica.kill(signal.SIGSTOP)
+            try:
+                with pytest.raises(NbdError) as failed:
+                    nbd.write(0, pattern(2, 64 * KiB))
+                assert failed.value.errno == errno.EIO
+            finally:
+                replica.kill(signal.SIGCONT)
+        assert list(modes(ReplicatedVolume(engine, [replica])).values()) == ["ERR"]
+    finally:
+        engine.cleanup()
