@@ -14,8 +14,9 @@ returns False and the caller reads through the socket instead, which also
 notices a dead replica.
 
 With a writable share, a batch of aligned writes becomes one ``pwrite`` per
-write into the replica's head, then the map bytes, then the share's write
-counter (the replica's revision). The stale flag and the hang-up are checked
+write into the replica's head, then its map bytes, then one more in the share's
+write counter (the replica's revision); the counter's BUSY bit is set for the
+batch, so that a replica whose engine died mid-batch re-marks its head in the map. The stale flag and the hang-up are checked
 BEFORE the writes (the caller holds the I/O gate, and every change of the
 layer set happens with I/O paused, so a clear flag means the head is still
 the head for this whole batch): if either shows, nothing is written and the
@@ -32,7 +33,7 @@ import select
 import socket
 
 from replica.layer_read import read_layers
-from replica.map_share import MAX_LAYER_FDS, SHARE_INFO, MappedShare
+from replica.map_share import BUSY, MAX_LAYER_FDS, SHARE_INFO, SHARE_INFO_RO, MappedShare
 from replica.wire import MAGIC, RESPONSE, Flag, Op, pack_request
 
 ANCILLARY = socket.CMSG_SPACE((MAX_LAYER_FDS + 1) * 4)
@@ -47,8 +48,7 @@ def fetch_share(sock: socket.socket, writable: bool = False) -> MappedShare:
     """Ask an idle replica link for its share (``writable``: ask for the head read-write too;
     the answer may still be read-only). OSError: the link broke; ShareRefused: no share."""
     sock.sendall(pack_request(Op.SHARE, 0, flags=int(Flag.WRITABLE) if writable else 0))
-    want = RESPONSE.size + SHARE_INFO.size
-    data, ancillary, flags, _ = sock.recvmsg(want, ANCILLARY)
+    data, ancillary, flags, _ = sock.recvmsg(RESPONSE.size, ANCILLARY)  # the fds come with the first bytes
     fds: list[int] = []
     for level, kind, payload in ancillary:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
@@ -59,19 +59,19 @@ def fetch_share(sock: socket.socket, writable: bool = False) -> MappedShare:
             raise ShareRefused("too many layer fds")
         if not data:
             raise ConnectionResetError(errno.ECONNRESET, "replica closed the data connection")
-        while len(data) < RESPONSE.size or (not RESPONSE.unpack_from(data)[1] and len(data) < want):
-            more = sock.recv(want - len(data))
-            if not more:
-                raise ConnectionResetError(errno.ECONNRESET, "replica closed the data connection")
-            data += more
+        data += _receive_exactly(sock, RESPONSE.size - len(data))
         magic, status, length, _ = RESPONSE.unpack_from(data)
         if magic != MAGIC:
             raise ConnectionResetError(errno.EPROTO, "bad response to SHARE")
         if status:
             raise ShareRefused(errno.errorcode.get(status, str(status)))
-        if length != SHARE_INFO.size:
-            raise ConnectionResetError(errno.EPROTO, f"SHARE answered {length} bytes, not {SHARE_INFO.size}")
-        count, sectors, slot = SHARE_INFO.unpack_from(data, RESPONSE.size)
+        if length == SHARE_INFO_RO.size:  # not asked for writes, or a replica that never grants them
+            count, sectors = SHARE_INFO_RO.unpack(_receive_exactly(sock, length))
+            slot = 0
+        elif length == SHARE_INFO.size:
+            count, sectors, slot = SHARE_INFO.unpack(_receive_exactly(sock, length))
+        else:
+            raise ConnectionResetError(errno.EPROTO, f"SHARE answered {length} bytes")
         if len(fds) != count + 1 or (slot and not writable):
             raise ConnectionResetError(errno.EPROTO, f"SHARE sent {len(fds)} fds for {count} layers")
         share = MappedShare(fds[0], fds[1:], sectors, slot)
@@ -80,6 +80,16 @@ def fetch_share(sock: socket.socket, writable: bool = False) -> MappedShare:
     finally:
         for fd in fds:  # not handed to a MappedShare
             os.close(fd)
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        more = sock.recv(size - len(data))
+        if not more:
+            raise ConnectionResetError(errno.ECONNRESET, "replica closed the data connection")
+        data += more
+    return data
 
 
 class LocalReplica:
@@ -102,7 +112,9 @@ class LocalReplica:
         replica cannot be trusted with this batch any more (it must become ERR)."""
         share = self.share
         fd, head, loc, sectors = share.layer_fds[share.head], share.head, share.loc, share.sectors
-        pwrite = os.pwrite
+        pwrite, mark = os.pwrite, share.set_written
+        count = share.written()
+        mark(count | BUSY)  # a connection closing with BUSY set makes the replica re-mark its head
         try:
             for w in writes:
                 offset, length, payload = w[0], w[1], w[3]
@@ -117,9 +129,11 @@ class LocalReplica:
                     loc[first] = head
                 else:
                     loc[first:last] = bytes((head,)) * (last - first)
+                count += 1  # counted once data and map byte are in place, as the replica counts its own
+                mark(count | BUSY)
         except OSError:
             return False  # the replica's disk failed (ENOSPC, EIO): as a replica answering an error
-        share.add_writes(len(writes))
+        mark(count)
         self.writes += len(writes)
         return not share.stale and not self.poller.poll(0)
 

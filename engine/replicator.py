@@ -215,8 +215,8 @@ class Replicator:
             return self._settle(parts, len(writes), base, total)
         others = [w for w in self.writers if w[1] is not local[1]]
         broken = self._send({link: parts for _, link in others}, total)  # they work while we write
-        ok = local[1].local is not None and local[1].local.write(writes)
-        if not ok:
+        ok = local[1].local is not None and local[1].local.write(writes) and local[0].mode is _RW
+        if not ok:  # (another connection may have put it in ERR meanwhile)
             self._fail(local[0], LinkFailure("direct write to the head failed, or raced a chain change"))
         return self._settle(parts, len(writes), base, total, others, broken) or ok
 

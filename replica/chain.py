@@ -12,6 +12,7 @@ data server does for each batch of requests.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import threading
@@ -20,10 +21,12 @@ from pathlib import Path
 from replica import metadata as md
 from replica.layer_read import ZEROS, read_layers
 from replica.location_map import LocationMap
-from replica.sparse import punch_hole
+from replica.map_share import SharedMap
+from replica.sparse import data_extents, punch_hole
 from replica.wire import MAX_IO, SECTOR, Flag
 
 assert SECTOR == 1 << 12  # the hot path shifts by 12
+log = logging.getLogger(__name__)
 _FUA = int(Flag.FUA)
 _ZERO = int(Flag.ZERO)
 
@@ -187,12 +190,29 @@ class SparseFileChain:
         assert self.map.share is not None
         return self.map.share.fd, self.fds[1:], self.map.sectors
 
-    def claim_write_slot(self) -> int:
-        """A write slot in the current shared map for a writable share (0: none; not while this
+    def claim_write_slot(self) -> tuple[SharedMap, int] | None:
+        """A write slot in the current shared map for a writable share (None: none; not while this
         replica is a rebuild target or opened read-only); call after `share` with ``lock`` held."""
-        if self.readonly or self.meta.rebuilding or self.map.share is None:
-            return 0
-        return self.map.share.claim_slot()
+        share = self.map.share
+        if self.readonly or self.meta.rebuilding or share is None:
+            return None
+        slot = share.claim_slot()
+        return (share, slot) if slot else None
+
+    def give_back_write_slot(self, share: SharedMap, slot: int) -> None:
+        """The engine holding this slot writes no more (its connection closed or re-shared)."""
+        with self.lock:
+            if self.map.give_back(share, slot) and self.fds:
+                self.remark_head()
+
+    def remark_head(self) -> None:
+        """Point the map at the head for every data extent of the head file: an engine that died
+        between a direct pwrite and its map byte left data the map does not show."""
+        sectors, head = self.map.sectors, self.head_index
+        for offset, length in data_extents(self.head_fd, 0, sectors * SECTOR):
+            self.map.set(offset // SECTOR, min(sectors, -(-(offset + length) // SECTOR)), head)
+        log.warning("%s: an engine died inside a batch of direct writes; head re-marked in the map",
+                    self.directory)
 
     def retire_share(self) -> None:
         """Before a change of the layer set: engines reading this chain's files directly must

@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 
 from replica.chain import SparseFileChain
-from replica.map_share import SHARE_INFO
+from replica.map_share import SHARE_INFO, SHARE_INFO_RO, SharedMap
 from replica.wire import MAGIC, MAX_IO, REQUEST, RESPONSE, Flag, Op
 
 log = logging.getLogger(__name__)
@@ -57,17 +57,22 @@ def send_all(sock: socket.socket, parts: list[memoryview | bytes]) -> None:
         parts[:i + 1] = [memoryview(batch[i])[sent:]]
 
 
-def send_share(conn: socket.socket, chain: SparseFileChain, seq: int, flags: int = 0) -> None:
+def send_share(conn: socket.socket, chain: SparseFileChain, seq: int, flags: int = 0) -> tuple[SharedMap, int] | None:
     """Answer SHARE: the location map's memfd and the layer fds (caller holds the chain lock).
 
     The engine gets read-only descriptors of the same files; with Flag.WRITABLE granted
-    (replica/wire.py), the memfd and the head read-write, and a write slot."""
+    (replica/wire.py), the memfd and the head read-write, and a write slot, returned
+    with its map: the caller gives it back when this connection is done with it."""
     if conn.family != socket.AF_UNIX or len(chain.fds) > SCM_MAX_FD:  # the map's memfd + each layer's
         send_all(conn, [RESPONSE.pack(MAGIC, errno.ENOTSUP, 0, seq)])  # the engine reads through us
-        return
+        return None
     memfd, layer_fds, sectors = chain.share()
-    slot = chain.claim_write_slot() if flags & _WRITABLE else 0
-    info = SHARE_INFO.pack(len(layer_fds), sectors, slot)
+    held = chain.claim_write_slot() if flags & _WRITABLE else None
+    slot = held[1] if held else 0
+    if flags & _WRITABLE:
+        info = SHARE_INFO.pack(len(layer_fds), sectors, slot)
+    else:  # the original answer, which engines that never ask for writes expect
+        info = SHARE_INFO_RO.pack(len(layer_fds), sectors)
     writable = {memfd, layer_fds[-1]} if slot else set()
     opened: list[int] = []
     try:
@@ -81,9 +86,19 @@ def send_share(conn: socket.socket, chain: SparseFileChain, seq: int, flags: int
             os.close(fd)
     if sent < len(parts[0]) + len(info):
         send_all(conn, [(parts[0] + info)[sent:]])
+    return held
 
 
 def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
+    held: list[tuple[SharedMap, int]] = []  # the write slot this connection's engine holds
+    try:
+        _serve(conn, chain, held)
+    finally:
+        if held:
+            chain.give_back_write_slot(*held[0])
+
+
+def _serve(conn: socket.socket, chain: SparseFileChain, held: list[tuple[SharedMap, int]]) -> None:
     inbuf = mmap.mmap(-1, IN_BUFFER)  # anonymous maps: pages are touched only when used
     inview = memoryview(inbuf)
     outview = memoryview(mmap.mmap(-1, OUT_BUFFER))
@@ -148,7 +163,11 @@ def serve_connection(conn: socket.socket, chain: SparseFileChain) -> None:
                         parts.append(ackview[: acked * HEADER_OUT])
                     send_all(conn, parts)  # earlier responses first: the fds travel with this one
                     parts, outpos, acked = [], 0, 0
-                    send_share(conn, chain, seq, flags)
+                    if held:  # the engine dropped its previous share before asking again
+                        chain.give_back_write_slot(*held.pop())
+                    granted = send_share(conn, chain, seq, flags)
+                    if granted:
+                        held.append(granted)
                     continue
                 status = 0
                 try:

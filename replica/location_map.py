@@ -58,6 +58,15 @@ class LocationMap:
         if self.share is not None:
             self.share.mark_stale()
 
+    def give_back(self, share: SharedMap, slot: int) -> bool:
+        """A writable share's connection is done: keep its count, free its slot. True if the
+        engine died inside a batch (the slot was BUSY). A retired map's counts are kept already."""
+        if share is not self.share:
+            return False
+        count, busy = share.give_back(slot)
+        self.retired_writes += count
+        return busy
+
     def shared_writes(self) -> int:
         """Writes engines made directly to the head through shares of this map (replica/map_share.py)."""
         return self.retired_writes + (self.share.writes() if self.share is not None else 0)

@@ -16,10 +16,16 @@ still clear, nothing its reads depended on had changed (a seqlock's read side).
 A WRITABLE share (an engine writing a same-machine RW replica's head itself,
 engine/local_replica.py) also carries a read-write descriptor of the head and
 of the memfd, and a write-counter SLOT: one of the header's u64 words (1..511),
-to which that engine adds every write it made. The replica's revision counter
-is its own count plus every slot of every map it has had (``writes``), so the
-revision stays comparable with replicas that received the same writes by socket.
-Each slot has one writer; a map without free slots hands out read-only shares.
+to which that engine adds each write once its data and map byte are in place.
+The replica's revision counter is its own count plus every slot of every map it
+has had (``writes``), so the revision stays comparable with replicas that
+received the same writes by socket. Each slot has one writer. The engine sets
+the slot's BUSY bit for the length of a batch: if its data connection closes
+with BUSY set, the engine died mid-batch, and the replica re-marks every data
+extent of its head in the map (a pwrite may have landed before its map byte).
+A slot is given back (its count kept) when the connection that claimed it
+closes or asks for a new share; a map without free slots hands out read-only
+shares. A SHARE without WRITABLE gets the original 12-byte ``SHARE_INFO_RO``.
 """
 
 from __future__ import annotations
@@ -30,9 +36,11 @@ import struct
 
 PAGE = mmap.PAGESIZE
 SHARE_INFO = struct.Struct("<IQI")  # number of layer fds, sectors in the map, write slot (0: read-only)
+SHARE_INFO_RO = struct.Struct("<IQ")  # the answer to a SHARE without Flag.WRITABLE (and from older replicas)
 MAX_LAYER_FDS = 254  # replica/location_map.py MAX_LAYERS
 SLOTS = PAGE // 8  # u64 words in the header; word 0 holds the stale flag
 _SLOT = struct.Struct("=Q")  # native, as the memoryview cast in writes(): both sides share one machine
+BUSY = 1 << 63  # in a slot: its engine is inside a batch of direct writes
 
 
 class SharedMap:
@@ -49,19 +57,31 @@ class SharedMap:
             raise
         self.sectors = sectors
         self.next_slot = 1
+        self.free: list[int] = []  # slots given back
 
     def claim_slot(self) -> int:
         """A write-counter slot for one writable share; 0 when every slot is taken."""
-        if self.next_slot >= SLOTS or self.fd < 0:
+        if self.fd < 0:
+            return 0
+        if self.free:
+            return self.free.pop()
+        if self.next_slot >= SLOTS:
             return 0
         self.next_slot += 1
         return self.next_slot - 1
+
+    def give_back(self, slot: int) -> tuple[int, bool]:
+        """Free ``slot`` (its engine writes no more): (the writes it counted, whether BUSY was set)."""
+        value = _SLOT.unpack_from(self.header, 8 * slot)[0]
+        _SLOT.pack_into(self.header, 8 * slot, 0)
+        self.free.append(slot)
+        return value & ~BUSY, bool(value & BUSY)
 
     def writes(self) -> int:
         """Writes the engines holding writable shares of this map made (sum of the slots)."""
         if self.next_slot == 1:
             return 0
-        return sum(memoryview(self.header)[8 : 8 * self.next_slot].cast("Q"))
+        return sum(v & ~BUSY for v in memoryview(self.header)[8 : 8 * self.next_slot].cast("Q"))
 
     def mark_stale(self) -> None:
         """Readers holding this map must fetch a new share; the memfd lives on in them."""
@@ -86,10 +106,12 @@ class MappedShare:
         self.slot = slot
         self.head = len(layer_fds)  # the head's layer number
 
-    def add_writes(self, count: int) -> None:
-        """Count ``count`` writes this engine made to the head in its slot (only writer of it)."""
-        at = 8 * self.slot
-        _SLOT.pack_into(self.header, at, _SLOT.unpack_from(self.header, at)[0] + count)
+    def written(self) -> int:
+        """What this engine's slot holds (BUSY included)."""
+        return _SLOT.unpack_from(self.header, 8 * self.slot)[0]
+
+    def set_written(self, value: int) -> None:
+        _SLOT.pack_into(self.header, 8 * self.slot, value)
 
     @property
     def stale(self) -> bool:

@@ -65,7 +65,8 @@ class LayerChainMachine(RuleBasedStateMachine):
         if self.view is None:  # as received over SCM_RIGHTS: duplicates of the replica's fds
             with self.chain.lock:
                 memfd, layers, sectors = self.chain.share()
-                slot = self.chain.claim_write_slot()
+                held = self.chain.claim_write_slot()
+                slot = held[1] if held else 0
                 self.view = MappedShare(os.dup(memfd), [os.dup(fd) for fd in layers], sectors, slot)
             self.local = LocalReplica(self.link[0], self.view)
         return self.view
