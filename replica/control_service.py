@@ -106,7 +106,8 @@ class ReplicaControlService(pb_grpc.ReplicaControlServicer):
 
     @mapped_errors
     def GetRevisionCounter(self, request: pb.Empty, context: grpc.ServicerContext) -> pb.RevisionCounter:
-        return pb.RevisionCounter(value=self.chain.revision)
+        with self.chain.lock:  # not halfway through folding a retired map's direct-write count
+            return pb.RevisionCounter(value=self.chain.revision)
 
     @mapped_errors
     def SetRevisionCounter(self, request: pb.RevisionCounter, context: grpc.ServicerContext) -> pb.RevisionCounter:
