@@ -131,7 +131,8 @@ def _print_human(verb: str, data: dict[str, Any]) -> None:
             progress = f" {100 * r['rebuild_bytes_done'] // total}%" if total else ""
             print(f"  {r['address']}\t{r['mode']}{progress}\t{r['data_address']}\t{r['error']}")
         io = data["io"]
-        print(f"  io: {io['reads']} reads, {io['writes']} writes, {io['others']} other, {io['errors']} errors, "
+        print(f"  io: {io['reads']} reads ({io.get('direct_reads', 0)} direct), {io['writes']} writes "
+              f"({io.get('direct_writes', 0)} direct), {io['others']} other, {io['errors']} errors, "
               f"mean latency {io['mean_latency_us']:.1f} us")
         return
     for key, value in data.items():

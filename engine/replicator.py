@@ -23,7 +23,7 @@ from engine.io_request import IoRequest, Kind
 from engine.replica_link import LinkFailure, ReplicaLink, expected_acks
 from engine.replicas import Mode, Replica
 from engine.vectored import send_all_many
-from engine.volume import Volume
+from engine.volume import IoStats, Volume
 from replica.wire import MAGIC, MAX_IO, REQUEST, SECTOR, Flag, Op
 
 READ_RUN = 256  # consecutive read batches sent to one RW replica before rotating
@@ -35,8 +35,9 @@ _RW = Mode.RW  # enum members are looked up once, not per request (~0.1 us each)
 
 
 class Replicator:
-    def __init__(self, volume: Volume) -> None:
+    def __init__(self, volume: Volume, stats: IoStats | None = None) -> None:
         self.volume = volume
+        self.stats = stats if stats is not None else IoStats()  # the connection's: direct reads/writes
         self.links: dict[Replica, ReplicaLink] = {}
         self.version = -1
         self.pauses = 0
@@ -137,6 +138,8 @@ class Replicator:
             if link.local is None or not link.local.serve(reads):
                 link.drop_local()
                 self._run([], reads)
+            else:
+                self.stats.direct_reads += len(reads)
         elif writes and reads and sum(r[1] for r in reads) > SPLIT_ROUNDS and (
             sum(w[3] for w in writes if w[0] is Op.WRITE) > SPLIT_ROUNDS
         ):
@@ -218,6 +221,8 @@ class Replicator:
         ok = local[1].local is not None and local[1].local.write(writes) and local[0].mode is _RW
         if not ok:  # (another connection may have put it in ERR meanwhile)
             self._fail(local[0], LinkFailure("direct write to the head failed, or raced a chain change"))
+        else:
+            self.stats.direct_writes += len(writes)
         return self._settle(parts, len(writes), base, total, others, broken) or ok
 
     def _settle(self, parts: list, count: int, base: int, total: int | None = None,

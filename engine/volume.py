@@ -25,6 +25,8 @@ class IoStats:
     errors: int = 0
     batches: int = 0
     latency_ns: int = 0  # sum over requests of (reply sent - batch received)
+    direct_reads: int = 0  # reads served from a same-machine replica's files (engine/local_replica.py)
+    direct_writes: int = 0  # writes the engine made into a same-machine replica's head
 
 
 @dataclass

@@ -44,8 +44,8 @@ ALLOWED_FLAGS = {Kind.READ: FUA, Kind.WRITE: FUA, Kind.FLUSH: FUA, Kind.TRIM: FU
 
 def serve_transmission(sock: socket.socket, volume: Volume) -> None:
     """Serve requests until the client disconnects or breaks the protocol."""
-    replicator = Replicator(volume)
     stats = IoStats()
+    replicator = Replicator(volume, stats)
     volume.stats.append(stats)
     try:
         _loop(sock, volume, replicator, stats)

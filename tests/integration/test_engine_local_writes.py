@@ -57,6 +57,9 @@ def test_writes_need_no_process_for_the_local_replica(volume_factory: Callable[.
         nbd.flush()
     assert list(modes(volume).values()) == ["RW"]
     assert revisions(volume) == [6]
+    with volume.engine.client() as control:
+        io = control.status().io
+    assert (io.direct_writes, io.direct_reads) == (6, 1)
     with replica.data_client() as client:
         assert client.read(0, 4 * MiB) == bytes(expected)
     replica.restart()  # SIGTERM: the persisted revision counts the direct writes too
@@ -87,6 +90,8 @@ def test_replicas_agree_on_data_and_revision_and_an_engine_restart_keeps_them_al
         assert nbd.read(0, 8 * MiB) == bytes(model)
     counted = revisions(volume)
     assert len(set(counted)) == 1 and counted[0] >= 28, counted
+    with volume.engine.client() as control:  # the aligned writes without FUA, and no other
+        assert control.status().io.direct_writes == 25
     for replica in volume.replicas:
         with replica.data_client() as client:
             assert client.read(0, 8 * MiB) == bytes(model)
@@ -159,5 +164,8 @@ def test_without_local_io_a_frozen_replica_is_timed_out(tmp_path: Path,
             finally:
                 replica.kill(signal.SIGCONT)
         assert list(modes(ReplicatedVolume(engine, [replica])).values()) == ["ERR"]
+        with engine.client() as control:
+            io = control.status().io
+        assert io.writes >= 1 and (io.direct_writes, io.direct_reads) == (0, 0)
     finally:
         engine.cleanup()
