@@ -90,6 +90,10 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
         parser.add_argument("--replica-timeout", type=float, default=None, metavar="SECONDS",
                             help="engines started here turn a replica that stays silent this long ERR "
                             "(default: the engine's, 8)")
+        parser.add_argument("--no-local-io", dest="local_io", action="store_false",
+                            help="engines started here never read or write a same-machine replica's files "
+                                 "directly (all I/O through the replicas' sockets, where a hung disk is timed "
+                                 "out; slower)")
         parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
                             metavar="SECONDS", help="how long a failed replica may take to come back before a "
                             f"new one is placed elsewhere (default {DEFAULT_REPLENISHMENT_WAIT_S:.0f})")
@@ -179,6 +183,7 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
                                                  replica_timeout=args.replica_timeout, launcher=args.launcher)}
         for sup in supervisors.values():
             sup.sync_rate_limit = args.rebuild_rate_limit
+            sup.local_io = args.local_io
         policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
         loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
                            Leadership.for_store(url))

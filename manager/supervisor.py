@@ -90,6 +90,7 @@ class Supervisor:
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
         self.sync_rate_limit = 0  # bytes/s a rebuild may pull into one of its replicas (0: no cap)
+        self.local_io = True  # False: engines get --no-local-io (engine/local_replica.py)
         self.adopt()
         # instances are forked by the node's launcher when it runs (see _launch)
         # (in the node's network namespace, if it has one: its children are born there)
@@ -206,6 +207,8 @@ class Supervisor:
                     "--nbd", f"{self.host}:{port + 1}", "--listen", f"{self.host}:{port}", "--nbd-socket", sock]
             for address in replicas:
                 args += ["--replica", f"tcp://{address}"]
+            if not self.local_io:
+                args.append("--no-local-io")
             if self.replica_timeout is not None:
                 args += ["--replica-timeout", str(self.replica_timeout)]
             return Instance(key, InstanceKind.ENGINE, volume, args, f"{self.host}:{port}", f"{self.host}:{port + 1}")
