@@ -283,9 +283,9 @@ class SparseFileChain:
                 if last * SECTOR < end:
                     self._write_unaligned(ZEROS[: end - last * SECTOR], last * SECTOR)
         for below, a, b in self.map.runs(first, last, self.map.base) if first < last else ():
-            if below == 0:
+            if below == 0:  # map first: an engine's direct write racing us then ends with data
+                self.map.set(a, b, 0)  # and map both present or both gone, never data the map hides
                 punch_hole(self.head_fd, a * SECTOR, (b - a) * SECTOR)
-                self.map.set(a, b, 0)
             elif zero:
                 for pos in range(a * SECTOR, b * SECTOR, MAX_IO):
                     self._pwrite(ZEROS[: min(MAX_IO, b * SECTOR - pos)], pos)
