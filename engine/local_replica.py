@@ -16,8 +16,8 @@ notices a dead replica.
 With a writable share, a batch of aligned writes becomes one ``pwrite`` per
 write into the replica's head, then its map bytes, then one more in the share's
 write counter (the replica's revision); the counter's BUSY bit is set for the
-batch, so that a replica whose engine died mid-batch re-marks its head in the map. The stale flag and the hang-up are checked
-BEFORE the writes (the caller holds the I/O gate, and every change of the
+batch, so that a replica whose engine died mid-batch re-marks its head in the
+map. The stale flag and the hang-up are checked BEFORE the writes (the caller holds the I/O gate, and every change of the
 layer set happens with I/O paused, so a clear flag means the head is still
 the head for this whole batch): if either shows, nothing is written and the
 caller sends the batch by socket. They are checked again AFTER: if either
@@ -100,10 +100,9 @@ class LocalReplica:
         self.poller = select.poll()
         self.poller.register(sock, _ALERT)
         self.writable = share.slot != 0
-        self.writes = 0  # writes made directly, for status
 
     def usable(self) -> bool:
-        """The share is current and the replica alive: what `write` needs BEFORE writing."""
+        """The share is current and the replica alive: checked before writing, after reading and writing."""
         return not self.share.stale and not self.poller.poll(0)
 
     def write(self, writes: list[tuple]) -> bool:
@@ -134,8 +133,7 @@ class LocalReplica:
         except OSError:
             return False  # the replica's disk failed (ENOSPC, EIO): as a replica answering an error
         mark(count)
-        self.writes += len(writes)
-        return not share.stale and not self.poller.poll(0)
+        return self.usable()
 
     def serve(self, reads: list) -> bool:
         """Fill every read's destination; False if the result cannot be trusted (see module doc)."""
@@ -148,7 +146,7 @@ class LocalReplica:
                 read_layers(fds, loc, dest, offset)
         except OSError:
             return False
-        return not share.stale and not self.poller.poll(0)
+        return self.usable()
 
     def close(self) -> None:
         self.share.close()

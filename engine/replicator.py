@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 
 from engine.io_request import IoRequest, Kind
+from engine.local_replica import LocalReplica
 from engine.replica_link import LinkFailure, ReplicaLink, expected_acks
 from engine.replicas import Mode, Replica
 from engine.vectored import send_all_many
@@ -164,23 +165,24 @@ class Replicator:
                     self._fail(replica, exc)
         return None
 
-    def _local_writer(self, writes: list[tuple]) -> tuple[Replica, ReplicaLink] | None:
+    def _local_writer(self, writes: list[tuple]) -> tuple[Replica, ReplicaLink, LocalReplica] | None:
         """The RW replica whose head this batch of aligned writes goes to directly, if any:
         one with a writable share that is current and whose process is alive. A batch with a
         FUA write goes by socket (the replica makes it durable before it answers)."""
-        local = self._local()
-        if local is None:
-            return None
-        files = local[1].local
-        if files is None or not files.writable:
-            return None
-        if not files.usable():  # a share from before a chain edit, or a dead replica: by socket,
-            local[1].drop_local()  # which marks a dead one ERR; the next batch fetches a fresh share
-            return None
         for w in writes:
             if w[2]:
                 return None
-        return local
+        local = self._local()
+        if local is None:
+            return None
+        replica, link = local
+        files = link.local
+        if files is None or not files.writable:
+            return None
+        if not files.usable():  # a share from before a chain edit, or a dead replica: by socket,
+            link.drop_local()  # which marks a dead one ERR; the next batch fetches a fresh share
+            return None
+        return replica, link, files
 
     def _run(self, writes: list, reads: list) -> None:
         """Rounds until the writes are settled and every read served or no RW replica left."""
@@ -216,11 +218,12 @@ class Replicator:
         local = self._local_writer(writes) if self.readers else None
         if local is None:
             return self._settle(parts, len(writes), base, total)
-        others = [w for w in self.writers if w[1] is not local[1]]
-        broken = self._send({link: parts for _, link in others}, total)  # they work while we write
-        ok = local[1].local is not None and local[1].local.write(writes) and local[0].mode is _RW
-        if not ok:  # (another connection may have put it in ERR meanwhile)
-            self._fail(local[0], LinkFailure("direct write to the head failed, or raced a chain change"))
+        replica, link, files = local
+        others = [w for w in self.writers if w[1] is not link]
+        broken = self._send({other: parts for _, other in others}, total)  # they work while we write
+        ok = files.write(writes) and replica.mode is _RW  # (another connection may have put it in ERR)
+        if not ok:
+            self._fail(replica, LinkFailure("direct write to the head failed, or raced a chain change"))
         else:
             self.stats.direct_writes += len(writes)
         return self._settle(parts, len(writes), base, total, others, broken) or ok

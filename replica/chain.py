@@ -22,7 +22,7 @@ from replica import metadata as md
 from replica.layer_read import ZEROS, read_layers
 from replica.location_map import LocationMap
 from replica.map_share import SharedMap
-from replica.sparse import data_extents, punch_hole
+from replica.sparse import punch_hole
 from replica.wire import MAX_IO, SECTOR, Flag
 
 assert SECTOR == 1 << 12  # the hot path shifts by 12
@@ -208,9 +208,7 @@ class SparseFileChain:
     def remark_head(self) -> None:
         """Point the map at the head for every data extent of the head file: an engine that died
         between a direct pwrite and its map byte left data the map does not show."""
-        sectors, head = self.map.sectors, self.head_index
-        for offset, length in data_extents(self.head_fd, 0, sectors * SECTOR):
-            self.map.set(offset // SECTOR, min(sectors, -(-(offset + length) // SECTOR)), head)
+        self.map.mark_data(self.head_fd, self.head_index)
         log.warning("%s: an engine died inside a batch of direct writes; head re-marked in the map",
                     self.directory)
 

@@ -39,11 +39,16 @@ class LocationMap:
         for index, fd in enumerate(layer_fds, start=1):
             if index == len(layer_fds):
                 lmap.base[:] = lmap.loc
-            for offset, length in data_extents(fd, 0, sectors * SECTOR):
-                first = offset // SECTOR
-                last = min(sectors, -(-(offset + length) // SECTOR))
-                lmap.loc[first:last] = bytes((index,)) * (last - first)
+            lmap.mark_data(fd, index)
         return lmap
+
+    def mark_data(self, fd: int, layer: int) -> None:
+        """Point every sector holding data in ``fd`` (SEEK_DATA/SEEK_HOLE) at ``layer``."""
+        sectors = len(self.base)
+        for offset, length in data_extents(fd, 0, sectors * SECTOR):
+            first = offset // SECTOR
+            last = min(sectors, -(-(offset + length) // SECTOR))
+            self.loc[first:last] = bytes((layer,)) * (last - first)
 
     @property
     def sectors(self) -> int:

@@ -114,7 +114,7 @@ def test_the_engine_may_write_one_head_and_nothing_else(volume_factory: Callable
         held = engine_layer_fds(volume)
     writable = [path for path, flags in held.items() if flags & os.O_ACCMODE == os.O_RDWR]
     assert len(writable) == 1 and os.path.basename(writable[0]).startswith("volume-head-"), held
-    assert all(flags & os.O_ACCMODE in (os.O_RDONLY, os.O_RDWR) for flags in held.values()), held
+    assert len(held) == 2, held  # the one replica's snapshot (read-only) and new head
     for replica in volume.replicas:
         with open(replica.directory / "volume-snap-s.img", "rb") as snap:
             assert snap.read(MiB) == pattern(5, MiB)
