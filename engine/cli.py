@@ -132,7 +132,8 @@ def _print_human(verb: str, data: dict[str, Any]) -> None:
             print(f"  {r['address']}\t{r['mode']}{progress}\t{r['data_address']}\t{r['error']}")
         io = data["io"]
         print(f"  io: {io['reads']} reads ({io.get('direct_reads', 0)} direct), {io['writes']} writes "
-              f"({io.get('direct_writes', 0)} direct), {io['others']} other, {io['errors']} errors, "
+              f"({io.get('direct_writes', 0)} direct, {io.get('overlapped_batches', 0)} batches overlapped), "
+              f"{io['others']} other, {io['errors']} errors, "
               f"mean latency {io['mean_latency_us']:.1f} us")
         return
     for key, value in data.items():

@@ -37,7 +37,7 @@ def render_status(s: EngineState) -> pb.EngineStatus:
         reads=io.reads, writes=io.writes, others=io.others, read_bytes=io.read_bytes,
         write_bytes=io.write_bytes, errors=io.errors,
         mean_latency_us=(io.latency_ns / total / 1000) if total else 0.0,
-        direct_reads=io.direct_reads, direct_writes=io.direct_writes,
+        direct_reads=io.direct_reads, direct_writes=io.direct_writes, overlapped_batches=io.overlapped,
     )
     replicas = [pb.ReplicaStatus(address=r.control, data_address=r.data, mode=r.mode, error=r.error,
                                  rebuild_bytes_done=r.rebuild_done if r.mode is Mode.WO else 0,

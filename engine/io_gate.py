@@ -38,6 +38,11 @@ class IoGate:
             if not self._active and self._closed:
                 self._cond.notify_all()  # a pauser waits for the last batch out
 
+    @property
+    def closing(self) -> bool:
+        """A pause waits (or runs): a holder should stop beginning new work and leave."""
+        return bool(self._closed)
+
     @contextmanager
     def paused(self) -> Iterator[None]:
         with self._lock:

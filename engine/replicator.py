@@ -35,6 +35,16 @@ _OP_WRITE = int(Op.WRITE)
 _RW = Mode.RW  # enum members are looked up once, not per request (~0.1 us each)
 
 
+class WritesInFlight:
+    """A batch of aligned writes sent (and written directly) whose acknowledgements are not yet collected."""
+
+    __slots__ = ("count", "base", "writers", "broken", "direct")
+
+    def __init__(self, count: int, base: int, writers: list, broken: dict, direct: bool = False) -> None:
+        self.count, self.base, self.writers, self.broken = count, base, writers, broken
+        self.direct = direct  # written into the local RW replica's head
+
+
 class Replicator:
     def __init__(self, volume: Volume, stats: IoStats | None = None) -> None:
         self.volume = volume
@@ -154,10 +164,11 @@ class Replicator:
                     if not req.error:
                         self._read_modify_write(req)
 
-    def _local(self) -> tuple[Replica, ReplicaLink] | None:
-        """A RW replica on this machine whose files this engine reads (and writes) directly, if any."""
+    def _local(self, fetch: bool = True) -> tuple[Replica, ReplicaLink] | None:
+        """A RW replica on this machine whose files this engine reads (and writes) directly, if any.
+        ``fetch``: ask for a share not held yet (only on idle links: the answer follows the request)."""
         for replica, link in self.readers:
-            if link.shares:
+            if link.shares and (fetch or link.local is not None):
                 try:
                     if link.local_replica() is not None:
                         return replica, link
@@ -165,14 +176,14 @@ class Replicator:
                     self._fail(replica, exc)
         return None
 
-    def _local_writer(self, writes: list[tuple]) -> tuple[Replica, ReplicaLink, LocalReplica] | None:
+    def _local_writer(self, writes: list[tuple], fetch: bool) -> tuple[Replica, ReplicaLink, LocalReplica] | None:
         """The RW replica whose head this batch of aligned writes goes to directly, if any:
         one with a writable share that is current and whose process is alive. A batch with a
         FUA write goes by socket (the replica makes it durable before it answers)."""
         for w in writes:
             if w[2]:
                 return None
-        local = self._local()
+        local = self._local(fetch)
         if local is None:
             return None
         replica, link = local
@@ -198,13 +209,13 @@ class Replicator:
                 return
             _, failed = self._round([], failed)
 
-    def write_aligned(self, writes: list[tuple], nbytes: int) -> bool:
-        """A batch of in-range sector-aligned WRITEs only, each ``(offset, length, wire flags, payload, ...)``,
-        ``nbytes`` payload bytes in all.
-
-        The common case, without request objects: True when every RW/WO replica
-        settled the batch and an RW one acknowledged it; False means EIO for all.
-        """
+    def begin_writes(self, writes: list[tuple], nbytes: int, idle: bool = True) -> WritesInFlight:
+        """Send a batch of in-range sector-aligned WRITEs only, each ``(offset, length, wire flags,
+        payload, ...)``, ``nbytes`` payload bytes in all (the common case, without request objects),
+        to every RW/WO replica: into a same-machine one's head directly, to the others by socket;
+        `end_writes` collects their acks. The payloads are not needed afterwards. Batches begun one after another are
+        applied in that order by every replica. ``idle``: no batch is in flight (False: a share
+        the link does not hold yet is not asked for, as its answer would queue behind acks)."""
         self.refresh()
         pack = REQUEST.pack
         base = self.seq
@@ -215,9 +226,10 @@ class Replicator:
             append(pack(MAGIC, _OP_WRITE, w[2], w[1], seq, w[0]))
             append(w[3])
         total = nbytes + len(writes) * REQUEST.size
-        local = self._local_writer(writes) if self.readers else None
+        local = self._local_writer(writes, idle) if self.readers else None
         if local is None:
-            return self._settle(parts, len(writes), base, total)
+            writers = self.writers
+            return WritesInFlight(len(writes), base, writers, self._send({link: parts for _, link in writers}, total))
         replica, link, files = local
         others = [w for w in self.writers if w[1] is not link]
         broken = self._send({other: parts for _, other in others}, total)  # they work while we write
@@ -226,17 +238,16 @@ class Replicator:
             self._fail(replica, LinkFailure("direct write to the head failed, or raced a chain change"))
         else:
             self.stats.direct_writes += len(writes)
-        return self._settle(parts, len(writes), base, total, others, broken) or ok
+        return WritesInFlight(len(writes), base, others, broken, ok)
 
-    def _settle(self, parts: list, count: int, base: int, total: int | None = None,
-                writers: list | None = None, broken: dict | None = None) -> bool:
-        """Send a round of ``count`` non-read requests (``total`` bytes, if known) to every
-        writer (or to ``writers``, already sent to, ``broken`` the links that failed) and
-        collect their acks; True if a RW replica acknowledged them all."""
-        if writers is None:
-            writers = self.writers
-            broken = self._send({link: parts for _, link in writers}, total)
-        assert broken is not None
+    def end_writes(self, batch: WritesInFlight) -> bool:
+        """Collect a begun batch's acks: True when every RW/WO replica settled it and a RW one
+        has it; False means EIO for all its writes."""
+        return self._settle(batch.count, batch.base, batch.writers, batch.broken) or batch.direct
+
+    def _settle(self, count: int, base: int, writers: list, broken: dict[ReplicaLink, LinkFailure]) -> bool:
+        """Collect the acks of a round of ``count`` non-read requests already sent to ``writers``
+        (``broken``: the links that failed); True if a RW replica acknowledged them all."""
         dests = [None] * count
         spin = len(writers) == 1  # as in _round: spin only while one replica works for us
         acks = expected_acks(base, count)  # built once, compared against each writer's answer
@@ -286,7 +297,8 @@ class Replicator:
                 if payload is not None:
                     parts.append(payload)
             if not reads:
-                return self._settle(parts, nw, base), []
+                writers = self.writers
+                return self._settle(nw, base, writers, self._send({link: parts for _, link in writers})), []
             for replica, link in self.writers:
                 plan[link] = [replica, parts, nw, [], True]  # shared: the senders never mutate it
         failed: list = []

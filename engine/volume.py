@@ -27,6 +27,7 @@ class IoStats:
     latency_ns: int = 0  # sum over requests of (reply sent - batch received)
     direct_reads: int = 0  # reads served from a same-machine replica's files (engine/local_replica.py)
     direct_writes: int = 0  # writes the engine made into a same-machine replica's head
+    overlapped: int = 0  # write batches sent before the previous one's acks came (engine/nbd/write_pipeline.py)
 
 
 @dataclass

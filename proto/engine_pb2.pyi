@@ -27,7 +27,7 @@ class ReplicaStatus(_message.Message):
     def __init__(self, address: _Optional[str] = ..., data_address: _Optional[str] = ..., mode: _Optional[str] = ..., error: _Optional[str] = ..., rebuild_bytes_done: _Optional[int] = ..., rebuild_bytes_total: _Optional[int] = ...) -> None: ...
 
 class IoCounters(_message.Message):
-    __slots__ = ("reads", "writes", "others", "read_bytes", "write_bytes", "errors", "mean_latency_us", "direct_reads", "direct_writes")
+    __slots__ = ("reads", "writes", "others", "read_bytes", "write_bytes", "errors", "mean_latency_us", "direct_reads", "direct_writes", "overlapped_batches")
     READS_FIELD_NUMBER: _ClassVar[int]
     WRITES_FIELD_NUMBER: _ClassVar[int]
     OTHERS_FIELD_NUMBER: _ClassVar[int]
@@ -37,6 +37,7 @@ class IoCounters(_message.Message):
     MEAN_LATENCY_US_FIELD_NUMBER: _ClassVar[int]
     DIRECT_READS_FIELD_NUMBER: _ClassVar[int]
     DIRECT_WRITES_FIELD_NUMBER: _ClassVar[int]
+    OVERLAPPED_BATCHES_FIELD_NUMBER: _ClassVar[int]
     reads: int
     writes: int
     others: int
@@ -46,7 +47,8 @@ class IoCounters(_message.Message):
     mean_latency_us: float
     direct_reads: int
     direct_writes: int
-    def __init__(self, reads: _Optional[int] = ..., writes: _Optional[int] = ..., others: _Optional[int] = ..., read_bytes: _Optional[int] = ..., write_bytes: _Optional[int] = ..., errors: _Optional[int] = ..., mean_latency_us: _Optional[float] = ..., direct_reads: _Optional[int] = ..., direct_writes: _Optional[int] = ...) -> None: ...
+    overlapped_batches: int
+    def __init__(self, reads: _Optional[int] = ..., writes: _Optional[int] = ..., others: _Optional[int] = ..., read_bytes: _Optional[int] = ..., write_bytes: _Optional[int] = ..., errors: _Optional[int] = ..., mean_latency_us: _Optional[float] = ..., direct_reads: _Optional[int] = ..., direct_writes: _Optional[int] = ..., overlapped_batches: _Optional[int] = ...) -> None: ...
 
 class EngineStatus(_message.Message):
     __slots__ = ("volume", "size", "state", "revision", "replicas", "io", "frontend", "nbd", "nbd_socket", "rebuilding")

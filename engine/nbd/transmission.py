@@ -4,8 +4,10 @@ Called by `engine.nbd.server` after a successful handshake, in that
 connection's thread. Per receive it parses EVERY complete request in the
 buffer, validates it, hands the batch to the connection's `Replicator`, and
 answers the whole batch with ONE sendmsg (reply headers + read payloads as
-memoryviews). Bad input gets an NBD error; a bad magic or an oversized length
-disconnects this connection only.
+memoryviews). Batches of aligned writes go through `engine.nbd.write_pipeline`:
+when the client has sent more already, the next batch goes out to the replicas
+before the last one's acks are collected. Bad input gets an NBD error; a bad
+magic or an oversized length disconnects this connection only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 from engine.io_request import IoRequest, Kind
 from engine.nbd.handshake import ProtocolViolation
 from engine.nbd.protocol import MAX_BLOCK, REQUEST, REQUEST_MAGIC, SIMPLE_REPLY, SIMPLE_REPLY_MAGIC, Command
+from engine.nbd.write_pipeline import WritePipeline
 from engine.replicator import SECTOR, WIRE_FUA, Replicator
 from engine.spin_receive import AdaptiveSpin
 from engine.vectored import send_all
@@ -38,6 +41,7 @@ KINDS = {
 }
 _WRITE, _READ, _DISC = int(Command.WRITE), int(Command.READ), int(Command.DISC)
 SECTOR_MASK = SECTOR - 1
+_DONTWAIT = socket.MSG_DONTWAIT
 _K_READ, _K_WRITE, _K_FLUSH = Kind.READ, Kind.WRITE, Kind.FLUSH  # enum members looked up once
 ALLOWED_FLAGS = {Kind.READ: FUA, Kind.WRITE: FUA, Kind.FLUSH: FUA, Kind.TRIM: FUA, Kind.ZERO: FUA | NO_HOLE | FAST_ZERO}
 
@@ -46,17 +50,19 @@ def serve_transmission(sock: socket.socket, volume: Volume) -> None:
     """Serve requests until the client disconnects or breaks the protocol."""
     stats = IoStats()
     replicator = Replicator(volume, stats)
+    pipeline = WritePipeline(sock, volume, replicator, stats)
     volume.stats.append(stats)
     try:
-        _loop(sock, volume, replicator, stats)
+        _loop(sock, volume, replicator, stats, pipeline)
     finally:
+        pipeline.abandon()
         replicator.close()
         volume.retire(stats)
         requests = stats.reads + stats.writes + stats.others + stats.errors
         log.info("NBD connection closed after %d requests in %d batches", requests, stats.batches)
 
 
-def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats) -> None:
+def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats, pipeline: WritePipeline) -> None:
     buf = bytearray(BUFFER)
     view = memoryview(buf)
     start = end = 0
@@ -99,10 +105,12 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
             batch.append((offset, length, 0, None, handle, command, flags))
         if batch:
             if aligned:
-                _serve_writes(sock, volume, replicator, stats, batch, write_bytes)
+                pipeline.begin(batch, write_bytes)  # answered once the next batch is sent, or below
             else:
+                pipeline.end()
                 _serve_batch(sock, volume, replicator, stats, [_request(size, *r) for r in batch])
         if disconnect:
+            pipeline.end()
             return
         if read_bytes >= MAX_BATCH_READ:
             continue  # more complete requests may wait in the buffer: serve them before receiving
@@ -118,6 +126,19 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
             view[: end - start] = view[start:end]  # move the partial request to the front
             end -= start
             start = 0
+        if pipeline.open:  # requests the client has sent already go out before the acks are collected
+            try:
+                n = sock.recv_into(view[end:], 0, _DONTWAIT)
+            except BlockingIOError:
+                n = -1
+            if n > 0:
+                end += n
+                continue
+            pipeline.end()
+            if not n:
+                return
+        else:
+            pipeline.end()
         n = spin.receive_into(sock, view[end:])
         if not n:
             return
@@ -137,25 +158,6 @@ def _request(
     elif kind is not Kind.FLUSH and offset + length > size:
         req.error = errno.ENOSPC if kind in (Kind.WRITE, Kind.ZERO) else errno.EINVAL
     return req
-
-
-def _serve_writes(
-    sock: socket.socket, volume: Volume, replicator: Replicator, stats: IoStats, batch: list[tuple], nbytes: int
-) -> None:
-    """A batch of in-range aligned WRITEs only (``nbytes`` of payload): no request objects, counters once."""
-    began = time.monotonic_ns()
-    stats.batches += 1
-    with volume.gate:
-        ok = replicator.write_aligned(batch, nbytes)
-    error = 0 if ok else errno.EIO
-    if ok:
-        stats.writes += len(batch)
-        stats.write_bytes += nbytes
-    else:
-        stats.errors += len(batch)
-    pack = SIMPLE_REPLY.pack
-    sock.sendall(b"".join([pack(SIMPLE_REPLY_MAGIC, error, w[4]) for w in batch]))
-    stats.latency_ns += (time.monotonic_ns() - began) * len(batch)
 
 
 def _serve_batch(
