@@ -40,9 +40,9 @@ class WritesInFlight:
 
     __slots__ = ("count", "base", "writers", "broken", "direct")
 
-    def __init__(self, count: int, base: int, writers: list, broken: dict, direct: bool = False) -> None:
+    def __init__(self, count: int, base: int, writers: list, broken: dict, direct: Replica | None = None) -> None:
         self.count, self.base, self.writers, self.broken = count, base, writers, broken
-        self.direct = direct  # written into the local RW replica's head
+        self.direct = direct  # the same-machine replica whose head the engine wrote the batch into
 
 
 class Replicator:
@@ -164,11 +164,10 @@ class Replicator:
                     if not req.error:
                         self._read_modify_write(req)
 
-    def _local(self, fetch: bool = True) -> tuple[Replica, ReplicaLink] | None:
-        """A RW replica on this machine whose files this engine reads (and writes) directly, if any.
-        ``fetch``: ask for a share not held yet (only on idle links: the answer follows the request)."""
+    def _local(self) -> tuple[Replica, ReplicaLink] | None:
+        """A RW replica on this machine whose files this engine reads (and writes) directly, if any."""
         for replica, link in self.readers:
-            if link.shares and (fetch or link.local is not None):
+            if link.shares:
                 try:
                     if link.local_replica() is not None:
                         return replica, link
@@ -176,14 +175,14 @@ class Replicator:
                     self._fail(replica, exc)
         return None
 
-    def _local_writer(self, writes: list[tuple], fetch: bool) -> tuple[Replica, ReplicaLink, LocalReplica] | None:
+    def _local_writer(self, writes: list[tuple]) -> tuple[Replica, ReplicaLink, LocalReplica] | None:
         """The RW replica whose head this batch of aligned writes goes to directly, if any:
         one with a writable share that is current and whose process is alive. A batch with a
         FUA write goes by socket (the replica makes it durable before it answers)."""
         for w in writes:
             if w[2]:
                 return None
-        local = self._local(fetch)
+        local = self._local()
         if local is None:
             return None
         replica, link = local
@@ -209,13 +208,15 @@ class Replicator:
                 return
             _, failed = self._round([], failed)
 
-    def begin_writes(self, writes: list[tuple], nbytes: int, idle: bool = True) -> WritesInFlight:
+    def begin_writes(self, writes: list[tuple], nbytes: int, after: WritesInFlight | None = None) -> WritesInFlight:
         """Send a batch of in-range sector-aligned WRITEs only, each ``(offset, length, wire flags,
         payload, ...)``, ``nbytes`` payload bytes in all (the common case, without request objects),
         to every RW/WO replica: into a same-machine one's head directly, to the others by socket;
-        `end_writes` collects their acks. The payloads are not needed afterwards. Batches begun one after another are
-        applied in that order by every replica. ``idle``: no batch is in flight (False: a share
-        the link does not hold yet is not asked for, as its answer would queue behind acks)."""
+        `end_writes` collects their acks. The payloads are not needed afterwards. Batches begun
+        one after another are applied in that order by every replica. ``after``: the batch still
+        in flight, if any; unless the engine wrote that one directly too, this one also goes to
+        the same-machine replica by socket (its process could still be applying the one before,
+        and a SHARE's answer would queue behind that batch's acks)."""
         self.refresh()
         pack = REQUEST.pack
         base = self.seq
@@ -226,24 +227,26 @@ class Replicator:
             append(pack(MAGIC, _OP_WRITE, w[2], w[1], seq, w[0]))
             append(w[3])
         total = nbytes + len(writes) * REQUEST.size
-        local = self._local_writer(writes, idle) if self.readers else None
+        idle = after is None or after.direct is not None  # nothing in flight on the local replica's link
+        local = self._local_writer(writes) if idle and self.readers else None
         if local is None:
             writers = self.writers
             return WritesInFlight(len(writes), base, writers, self._send({link: parts for _, link in writers}, total))
         replica, link, files = local
         others = [w for w in self.writers if w[1] is not link]
         broken = self._send({other: parts for _, other in others}, total)  # they work while we write
-        ok = files.write(writes) and replica.mode is _RW  # (another connection may have put it in ERR)
-        if not ok:
+        if not files.write(writes):
             self._fail(replica, LinkFailure("direct write to the head failed, or raced a chain change"))
-        else:
-            self.stats.direct_writes += len(writes)
-        return WritesInFlight(len(writes), base, others, broken, ok)
+            return WritesInFlight(len(writes), base, others, broken)
+        self.stats.direct_writes += len(writes)
+        return WritesInFlight(len(writes), base, others, broken, replica)
 
     def end_writes(self, batch: WritesInFlight) -> bool:
         """Collect a begun batch's acks: True when every RW/WO replica settled it and a RW one
         has it; False means EIO for all its writes."""
-        return self._settle(batch.count, batch.base, batch.writers, batch.broken) or batch.direct
+        ok = self._settle(batch.count, batch.base, batch.writers, batch.broken)
+        direct = batch.direct  # (another connection may have put it in ERR since)
+        return ok or direct is not None and direct.mode is _RW
 
     def _settle(self, count: int, base: int, writers: list, broken: dict[ReplicaLink, LinkFailure]) -> bool:
         """Collect the acks of a round of ``count`` non-read requests already sent to ``writers``

@@ -12,12 +12,18 @@ sleeps waiting for acks the replicas have already sent.
 Nothing changes for the client or for durability: a batch is answered only
 once every RW/WO replica acknowledged it (or turned ERR), and every replica
 applies the batches in the order they were begun (one socket each, and the
-direct writes are made in that order). Anything but aligned writes (reads,
-FLUSH, TRIM...) first ends the batch in flight, so it sees its writes.
+direct writes are made in that order; a batch begun while one that went to the
+same-machine replica by socket is in flight, as a batch with a FUA write does,
+goes there by socket too). Anything but aligned writes (reads, FLUSH, TRIM...)
+first ends the batch in flight, so it sees its writes.
 
-The I/O gate (engine/io_gate.py) is held from the first batch begun to the last
-one ended; the loop stops beginning batches as soon as a pause (snapshot,
-expand, membership change) waits, so a stream of writes cannot starve it.
+The I/O gate (engine/io_gate.py) is held from the first batch begun until the
+acks of the last one are collected; the loop stops beginning batches as soon as
+a pause (snapshot, expand, membership change) waits, so a stream of writes
+cannot starve it. Replies are never waited for while the gate is held: a client
+that stops reading them blocks only its own connection. A connection that goes
+away with a batch in flight still collects that batch's acks before it leaves
+the gate, so a pause never sees a batch half applied.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ import time
 from engine.nbd.protocol import SIMPLE_REPLY, SIMPLE_REPLY_MAGIC
 from engine.replicator import Replicator, WritesInFlight
 from engine.volume import IoStats, Volume
+
+_DONTWAIT = socket.MSG_DONTWAIT
 
 
 class WritePipeline:
@@ -50,37 +58,57 @@ class WritePipeline:
         """Send a batch of aligned writes (``nbytes`` of payload), then answer the one before it, if any."""
         began = time.monotonic_ns()
         self.stats.batches += 1
-        if self.pending is None:
+        previous = self.pending
+        if previous is None:
             self.gate.__enter__()
             try:
                 flight = self.replicator.begin_writes(batch, nbytes)
             except BaseException:
                 self.gate.__exit__(None, None, None)
                 raise
-        else:
-            flight = self.replicator.begin_writes(batch, nbytes, idle=False)
-            self.stats.overlapped += 1
-            self._answer()
+            self.pending = (batch, nbytes, flight, began)
+            return
+        # The same-machine replica's head is written directly only if the batch before did not
+        # go to that replica by socket (a FUA batch does): it could still be applying that one.
+        flight = self.replicator.begin_writes(batch, nbytes, after=previous[2])
         self.pending = (batch, nbytes, flight, began)
+        self.stats.overlapped += 1
+        replies = self._collect(previous)
+        try:
+            sent = self.sock.send(replies, _DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent < len(replies):  # the client is not reading its replies: never wait for it holding the gate
+            self.sock.sendall(replies[sent:] + self._close_round())
 
     def end(self) -> None:
-        """Answer the batch in flight, if any, and leave the gate."""
+        """Answer the batch in flight, if any, after leaving the gate."""
         if self.pending is not None:
+            self.sock.sendall(self._close_round())
+
+    def abandon(self) -> None:
+        """The connection is going away: collect the acks of the batch in flight (so a pause that
+        follows finds it applied by every replica) and leave the gate, answering nothing."""
+        if self.pending is not None:
+            flight = self.pending[2]
+            self.pending = None
             try:
-                self._answer()
+                self.replicator.end_writes(flight)
             finally:
                 self.gate.__exit__(None, None, None)
 
-    def abandon(self) -> None:
-        """The connection is going away: leave the gate without answering the batch in flight."""
-        if self.pending is not None:
+    def _close_round(self) -> bytes:
+        """Collect the batch in flight and leave the gate; its replies."""
+        assert self.pending is not None
+        try:
+            return self._collect(self.pending)
+        finally:
             self.pending = None
             self.gate.__exit__(None, None, None)
 
-    def _answer(self) -> None:
-        assert self.pending is not None
-        batch, nbytes, flight, began = self.pending
-        self.pending = None
+    def _collect(self, entry: tuple[list[tuple], int, WritesInFlight, int]) -> bytes:
+        """Collect a batch's acks and count it; its replies."""
+        batch, nbytes, flight, began = entry
         stats = self.stats
         if self.replicator.end_writes(flight):
             error = 0
@@ -89,6 +117,6 @@ class WritePipeline:
         else:
             error = errno.EIO
             stats.errors += len(batch)
-        pack = SIMPLE_REPLY.pack
-        self.sock.sendall(b"".join([pack(SIMPLE_REPLY_MAGIC, error, w[4]) for w in batch]))
         stats.latency_ns += (time.monotonic_ns() - began) * len(batch)
+        pack = SIMPLE_REPLY.pack
+        return b"".join([pack(SIMPLE_REPLY_MAGIC, error, w[4]) for w in batch])

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from tests.fixtures import engines
 from tests.fixtures.engines import ReplicatedVolume
 from tests.fixtures.nbd_client import (
+    CMD_FLAG_FUA,
     CMD_FLUSH,
     CMD_WRITE,
     REPLY,
@@ -38,8 +39,8 @@ def block(index: int) -> bytes:
     return struct.pack("<Q", index) * (SECTOR // 8)
 
 
-def request(handle: int, offset: int, data: bytes) -> bytes:
-    return REQUEST.pack(REQUEST_MAGIC, 0, CMD_WRITE, handle, offset, len(data)) + data
+def request(handle: int, offset: int, data: bytes, flags: int = 0) -> bytes:
+    return REQUEST.pack(REQUEST_MAGIC, flags, CMD_WRITE, handle, offset, len(data)) + data
 
 
 class WriteStream:
@@ -188,19 +189,117 @@ def test_a_snapshot_is_not_starved_by_a_stream_of_writes(volume_factory: Callabl
     assert replica_contents(volume, 64 * SECTOR) == [expected] * 3
 
 
-def test_a_client_that_disconnects_with_a_batch_in_flight_leaves_the_engine_usable(
+def test_fua_batches_and_direct_batches_on_the_same_sectors_stay_in_order(
         volume_factory: Callable[..., ReplicatedVolume]) -> None:
-    """A connection that closes while its last batch is unanswered must leave the I/O gate: a
-    snapshot afterwards completes, and another connection reads and writes as before."""
+    """A batch with a FUA write goes to the same-machine replica by socket; a batch begun after it
+    must not be written into that replica's head directly while its process may still apply the
+    FUA batch (fdatasync per write) over it. Rounds of 64 FUA writes then 64 plain writes to the
+    same sectors, one send each (many small batches): every replica ends with the plain ones, and
+    so do reads (served from the same-machine replica). Before the fix the same-machine replica
+    kept FUA blocks within 10 rounds."""
     volume = volume_factory(replicas_count=3, size=4 * MiB)
-    nbd = NbdClient(volume.uri)
-    stream = WriteStream(nbd)
-    for first in range(0, 400, GROUP):
-        stream.send([((first + i) % 64 * SECTOR, block(first + i)) for i in range(GROUP)])
-    nbd.sock.shutdown(socket.SHUT_RDWR)  # gone without DISC, replies unread
-    nbd.sock.close()
+    sectors = 64
+    with NbdClient(volume.uri) as nbd:
+        stream = WriteStream(nbd)
+        index = 0
+        for _ in range(12):
+            stream.send_prepared(request(0, 100 * SECTOR, block(0)), 1)  # alone: the engine holds a share
+            stream.wait()
+            for flags in (CMD_FLAG_FUA, 0):
+                for sector in range(sectors):
+                    index += 1
+                    stream.send_prepared(request(index, sector * SECTOR, block(index), flags), 1)
+            stream.wait()
+        stream.flush()
+        assert stream.errors == {}
+    expected = b"".join(block(index - sectors + 1 + s) for s in range(sectors))
+    assert replica_contents(volume, sectors * SECTOR) == [expected] * 3
+    assert set(modes(volume).values()) == {"RW"}
+    with NbdClient(volume.uri) as nbd:
+        assert nbd.read(0, sectors * SECTOR) == expected
+
+
+def call_within(seconds: float, call: Callable[[], object]) -> None:
+    """Run ``call`` in a thread; fail (instead of hanging the suite) if it has not returned in time."""
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"still waiting after {seconds}s: the I/O gate is held"
+    if failure:
+        raise failure[0]
+
+
+def snapshot(volume: ReplicatedVolume, name: str) -> None:
     with volume.engine.client() as control:
-        control.snapshot("after-the-client")
-    with NbdClient(volume.uri) as again:
-        again.write(0, block(9999))
-        assert again.read(0, SECTOR) == block(9999)
+        control.snapshot(name)
+
+
+def test_a_client_that_stops_reading_replies_blocks_only_itself(
+        volume_factory: Callable[..., ReplicatedVolume]) -> None:
+    """A client streams writes and never reads a reply: the engine's replies back up and its
+    connection blocks sending them, but never while it holds the I/O gate. A snapshot still
+    completes and another connection still writes and reads."""
+    volume = volume_factory(replicas_count=3, size=4 * MiB)
+    stuck = NbdClient(volume.uri, receive_buffer=4096)
+    chunk = b"".join(request(i, (i % 64) * SECTOR, block(i)) for i in range(256))
+
+    def flood() -> None:
+        try:
+            while True:
+                stuck.sock.sendall(chunk)  # blocks for good once the engine stops reading
+        except OSError:
+            pass  # closed below
+
+    writer = threading.Thread(target=flood, daemon=True)
+    writer.start()
+    try:
+        # Until the engine's reply buffer is full (about 3 MB of replies here) and it stops taking writes.
+        counted, deadline = -1, time.monotonic() + 60
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            with volume.engine.client() as control:
+                writes = control.status().io.writes
+            if writes == counted:
+                break
+            counted = writes
+        assert writes == counted > 0, "the engine never stopped taking writes"
+        call_within(30, lambda: snapshot(volume, "while-stuck"))
+        with NbdClient(volume.uri, timeout=30) as other:
+            other.write(MiB, block(7))
+            assert other.read(MiB, SECTOR) == block(7)
+    finally:
+        stuck.sock.shutdown(socket.SHUT_RDWR)
+        stuck.sock.close()
+        writer.join(10)
+
+
+def test_a_client_reset_with_a_batch_in_flight_leaves_no_batch_half_applied(
+        volume_factory: Callable[..., ReplicatedVolume]) -> None:
+    """A client that resets its connection (RST, replies unread) while a batch is in flight: the
+    engine still collects that batch's acks before it leaves the I/O gate. So the snapshot taken
+    right after completes, and holds the same data on every replica (a reverted volume reads the
+    same from each); a batch only partly applied when the pause began would differ per replica."""
+    volume = volume_factory(replicas_count=3, size=4 * MiB)
+    for attempt in range(8):
+        nbd = NbdClient(volume.uri)
+        first = attempt * 4000
+        nbd.sock.sendall(b"".join(request(i, (i % 64) * SECTOR, block(i)) for i in range(first, first + 4000)))
+        nbd.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        nbd.sock.close()  # RST: the engine's next send or receive fails
+        name = f"after-reset-{attempt}"
+        call_within(30, lambda name=name: snapshot(volume, name))
+        with volume.engine.client() as control:
+            control.frontend_stop()
+            control.revert(name)
+            control.frontend_start()
+        contents = replica_contents(volume, 64 * SECTOR)
+        assert contents[0] == contents[1] == contents[2], f"attempt {attempt}: the snapshot differs per replica"
+        assert set(modes(volume).values()) == {"RW"}
