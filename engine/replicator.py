@@ -164,10 +164,11 @@ class Replicator:
                     if not req.error:
                         self._read_modify_write(req)
 
-    def _local(self) -> tuple[Replica, ReplicaLink] | None:
-        """A RW replica on this machine whose files this engine reads (and writes) directly, if any."""
+    def _local(self, only: Replica | None = None) -> tuple[Replica, ReplicaLink] | None:
+        """A RW replica on this machine whose files this engine reads (and writes) directly, if any
+        (``only``: that replica or none)."""
         for replica, link in self.readers:
-            if link.shares:
+            if link.shares and (only is None or replica is only):
                 try:
                     if link.local_replica() is not None:
                         return replica, link
@@ -175,14 +176,15 @@ class Replicator:
                     self._fail(replica, exc)
         return None
 
-    def _local_writer(self, writes: list[tuple]) -> tuple[Replica, ReplicaLink, LocalReplica] | None:
+    def _local_writer(self, writes: list[tuple], only: Replica | None = None) -> tuple[Replica, ReplicaLink, LocalReplica] | None:
         """The RW replica whose head this batch of aligned writes goes to directly, if any:
-        one with a writable share that is current and whose process is alive. A batch with a
-        FUA write goes by socket (the replica makes it durable before it answers)."""
+        one with a writable share that is current and whose process is alive (``only``: that
+        replica or none). A batch with a FUA write goes by socket (the replica makes it durable
+        before it answers)."""
         for w in writes:
             if w[2]:
                 return None
-        local = self._local()
+        local = self._local(only)
         if local is None:
             return None
         replica, link = local
@@ -214,9 +216,9 @@ class Replicator:
         to every RW/WO replica: into a same-machine one's head directly, to the others by socket;
         `end_writes` collects their acks. The payloads are not needed afterwards. Batches begun
         one after another are applied in that order by every replica. ``after``: the batch still
-        in flight, if any; unless the engine wrote that one directly too, this one also goes to
-        the same-machine replica by socket (its process could still be applying the one before,
-        and a SHARE's answer would queue behind that batch's acks)."""
+        in flight, if any: only the replica the engine wrote that one into directly may take this
+        one directly too; every other replica's process could still be applying the batch before,
+        and a SHARE's answer on its link would queue behind that batch's acks."""
         self.refresh()
         pack = REQUEST.pack
         base = self.seq
@@ -227,8 +229,12 @@ class Replicator:
             append(pack(MAGIC, _OP_WRITE, w[2], w[1], seq, w[0]))
             append(w[3])
         total = nbytes + len(writes) * REQUEST.size
-        idle = after is None or after.direct is not None  # nothing in flight on the local replica's link
-        local = self._local_writer(writes) if idle and self.readers else None
+        if after is None:
+            local = self._local_writer(writes) if self.readers else None
+        elif after.direct is not None:  # only that replica's link is idle: any other has the batch in flight
+            local = self._local_writer(writes, after.direct)
+        else:
+            local = None
         if local is None:
             writers = self.writers
             return WritesInFlight(len(writes), base, writers, self._send({link: parts for _, link in writers}, total))

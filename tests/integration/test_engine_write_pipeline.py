@@ -8,6 +8,7 @@ high queue depth, so the engine finds the next batch already received while one 
 
 from __future__ import annotations
 
+import signal
 import socket
 import struct
 import threading
@@ -303,3 +304,43 @@ def test_a_client_reset_with_a_batch_in_flight_leaves_no_batch_half_applied(
         contents = replica_contents(volume, 64 * SECTOR)
         assert contents[0] == contents[1] == contents[2], f"attempt {attempt}: the snapshot differs per replica"
         assert set(modes(volume).values()) == {"RW"}
+
+
+def test_the_direct_replica_failing_mid_pipeline_fails_only_that_replica(
+        volume_factory: Callable[..., ReplicatedVolume]) -> None:
+    """All three replicas are on this machine. One connection streams pipelined writes, written
+    directly into replica-0's head; replica-0's process is frozen (its head still takes the direct
+    writes), and a FLUSH on a second connection times it out, turning it ERR while batches are in
+    flight on the first. The batch after one written directly must not turn to replica-1 or
+    replica-2 directly: their links still carry the batch before (a SHARE there would read that
+    batch's acks as its answer and fail them too, faulting the volume). Only replica-0 turns ERR,
+    and no write fails."""
+    volume = volume_factory(replicas_count=3, size=4 * MiB, replica_timeout=1.0)
+    groups = [b"".join(request(i, (i % 64) * SECTOR, block(i)) for i in range(g * 64, g * 64 + 64)) for g in range(8)]
+    done = threading.Event()
+    with NbdClient(volume.uri) as nbd:
+        stream = WriteStream(nbd)
+
+        def write_until_done() -> None:
+            while not done.is_set():
+                for data in groups:
+                    stream.send_prepared(data, 64)
+                while stream.sent - stream.answered > 2048 and not done.is_set():
+                    time.sleep(0.001)
+
+        writer = threading.Thread(target=write_until_done, daemon=True)
+        writer.start()
+        frozen = volume.replicas[0]
+        try:
+            time.sleep(0.5)
+            frozen.kill(signal.SIGSTOP)
+            with NbdClient(volume.uri) as other:
+                other.flush()  # replica-0 does not answer within 1 s: ERR
+            time.sleep(1.0)  # the stream goes on after the failure
+        finally:
+            done.set()
+            writer.join(30)
+            frozen.kill(signal.SIGCONT)
+        stream.flush()
+        assert stream.errors == {}, f"{len(stream.errors)} writes failed"
+    assert list(modes(volume).values()) == ["ERR", "RW", "RW"]
