@@ -231,16 +231,18 @@ class Replicator:
         total = nbytes + len(writes) * REQUEST.size
         if after is None:
             local = self._local_writer(writes) if self.readers else None
-        elif after.direct is not None:  # only that replica's link is idle: any other has the batch in flight
+        elif after.direct is not None and not self.volume.gate.closing:
+            # Only that replica's link is idle: any other carries the batch in flight. (While a pause
+            # waits, no share is fetched: it would outlive the pause's chain edit on an idle connection.)
             local = self._local_writer(writes, after.direct)
         else:
             local = None
         if local is None:
             writers = self.writers
-            return WritesInFlight(len(writes), base, writers, self._send({link: parts for _, link in writers}, total))
+            return WritesInFlight(len(writes), base, writers, self._send_writes(writers, parts, total))
         replica, link, files = local
         others = [w for w in self.writers if w[1] is not link]
-        broken = self._send({other: parts for _, other in others}, total)  # they work while we write
+        broken = self._send_writes(others, parts, total)  # they work while we write
         if not files.write(writes):
             self._fail(replica, LinkFailure("direct write to the head failed, or raced a chain change"))
             return WritesInFlight(len(writes), base, others, broken)
@@ -272,6 +274,16 @@ class Replicator:
             elif replica.mode is _RW:
                 ok = True
         return ok
+
+    def _send_writes(self, writers: list, parts: list, total: int) -> dict[ReplicaLink, LinkFailure]:
+        """Send a batch to ``writers``; a replica whose send failed turns ERR now, not when the batch
+        is collected: a batch begun before that must not wait out its timeout again."""
+        broken = self._send({link: parts for _, link in writers}, total)
+        if broken:
+            for replica, link in writers:
+                if link in broken:
+                    self._fail(replica, broken[link])
+        return broken
 
     def _send(self, parts_of: dict[ReplicaLink, list], total: int | None = None) -> dict[ReplicaLink, LinkFailure]:
         """Send each link its parts (``total`` bytes each, if known); return the links that failed."""

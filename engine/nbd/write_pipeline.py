@@ -79,12 +79,21 @@ class WritePipeline:
         except BlockingIOError:
             sent = 0
         if sent < len(replies):  # the client is not reading its replies: never wait for it holding the gate
+            last = self.pending
             self.sock.sendall(replies[sent:] + self._close_round())
+            self._answered(last)
+        self._answered(previous)
 
     def end(self) -> None:
         """Answer the batch in flight, if any, after leaving the gate."""
         if self.pending is not None:
+            last = self.pending
             self.sock.sendall(self._close_round())
+            self._answered(last)
+
+    def _answered(self, entry: tuple[list[tuple], int, WritesInFlight, int]) -> None:
+        """Latency, as for every batch: from its receipt to its replies sent."""
+        self.stats.latency_ns += (time.monotonic_ns() - entry[3]) * len(entry[0])
 
     def abandon(self) -> None:
         """The connection is going away: collect the acks of the batch in flight (so a pause that
@@ -108,7 +117,7 @@ class WritePipeline:
 
     def _collect(self, entry: tuple[list[tuple], int, WritesInFlight, int]) -> bytes:
         """Collect a batch's acks and count it; its replies."""
-        batch, nbytes, flight, began = entry
+        batch, nbytes, flight, _ = entry
         stats = self.stats
         if self.replicator.end_writes(flight):
             error = 0
@@ -117,6 +126,5 @@ class WritePipeline:
         else:
             error = errno.EIO
             stats.errors += len(batch)
-        stats.latency_ns += (time.monotonic_ns() - began) * len(batch)
         pack = SIMPLE_REPLY.pack
         return b"".join([pack(SIMPLE_REPLY_MAGIC, error, w[4]) for w in batch])
