@@ -68,8 +68,8 @@ class WritePipeline:
                 raise
             self.pending = (batch, nbytes, flight, began)
             return
-        # The same-machine replica's head is written directly only if the batch before did not
-        # go to that replica by socket (a FUA batch does): it could still be applying that one.
+        # Only the replica that took the batch before directly may take this one directly: any
+        # replica that got it by socket (all do when it has a FUA write) may still be applying it.
         flight = self.replicator.begin_writes(batch, nbytes, after=previous[2])
         self.pending = (batch, nbytes, flight, began)
         self.stats.overlapped += 1
