@@ -142,7 +142,7 @@ class Replicator:
                 if offset % SECTOR or (offset + length) % SECTOR:
                     rmw.append(req)
         local = self._local() if reads else None
-        if local is not None and local[1].local is not None:
+        if local is not None:
             link = local[1]
             if writes:  # first, as a replica would: a read after a write in one batch sees it
                 self._run(writes, [])
@@ -164,14 +164,15 @@ class Replicator:
                     if not req.error:
                         self._read_modify_write(req)
 
-    def _local(self, only: Replica | None = None) -> tuple[Replica, ReplicaLink] | None:
+    def _local(self, only: Replica | None = None) -> tuple[Replica, ReplicaLink, LocalReplica] | None:
         """A RW replica on this machine whose files this engine reads (and writes) directly, if any
-        (``only``: that replica or none)."""
+        (``only``: that replica or none), with its link and files."""
         for replica, link in self.readers:
             if link.shares and (only is None or replica is only):
                 try:
-                    if link.local_replica() is not None:
-                        return replica, link
+                    files = link.local_replica()
+                    if files is not None:
+                        return replica, link, files
                 except LinkFailure as exc:
                     self._fail(replica, exc)
         return None
@@ -187,9 +188,8 @@ class Replicator:
         local = self._local(only)
         if local is None:
             return None
-        replica, link = local
-        files = link.local
-        if files is None or not files.writable:
+        replica, link, files = local
+        if not files.writable:
             return None
         if not files.usable():  # a share from before a chain edit, or a dead replica: by socket,
             link.drop_local()  # which marks a dead one ERR; the next batch fetches a fresh share
@@ -275,7 +275,7 @@ class Replicator:
                 ok = True
         return ok
 
-    def _send_writes(self, writers: list, parts: list, total: int) -> dict[ReplicaLink, LinkFailure]:
+    def _send_writes(self, writers: list, parts: list, total: int | None = None) -> dict[ReplicaLink, LinkFailure]:
         """Send a batch to ``writers``; a replica whose send failed turns ERR now, not when the batch
         is collected: a batch begun before that must not wait out its timeout again."""
         broken = self._send({link: parts for _, link in writers}, total)
@@ -319,7 +319,7 @@ class Replicator:
                     parts.append(payload)
             if not reads:
                 writers = self.writers
-                return self._settle(nw, base, writers, self._send({link: parts for _, link in writers})), []
+                return self._settle(nw, base, writers, self._send_writes(writers, parts)), []
             for replica, link in self.writers:
                 plan[link] = [replica, parts, nw, [], True]  # shared: the senders never mutate it
         failed: list = []

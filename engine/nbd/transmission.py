@@ -134,11 +134,10 @@ def _loop(sock: socket.socket, volume: Volume, replicator: Replicator, stats: Io
             if n > 0:
                 end += n
                 continue
-            pipeline.end()
             if not n:
+                pipeline.end()
                 return
-        else:
-            pipeline.end()
+        pipeline.end()
         n = spin.receive_into(sock, view[end:])
         if not n:
             return
