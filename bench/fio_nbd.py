@@ -9,6 +9,10 @@ Rounds are job-major with a shuffled target order and a sync before each run
 rounds, the median paired ratio to the reference with its min..max spread,
 context switches per I/O (whole machine) and CPU us per I/O of each server
 process. Prints a table (or JSON); asserts nothing.
+
+``--targets engine3,plain3`` adds bench/plain_engine.py: plain batching to three
+replica processes, without the engine's direct I/O, write pipeline or polling,
+so what those buy shows apart from what the machine allows.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, os.environ.
 from bench.cpu_placement import Placement  # noqa: E402
 from bench.fio_jobs import JOBS, job_file_text  # noqa: E402
 from bench.fio_schedule import Row, Settings, print_table, run_rounds, summarize  # noqa: E402
-from bench.targets import REFERENCE, TARGET_MAKERS, parse_size, running  # noqa: E402
+from bench.targets import DEFAULT_TARGETS, REFERENCE, TARGET_MAKERS, parse_size, running  # noqa: E402
 
 EXIT_OK, EXIT_USAGE, EXIT_FAILED = 0, 2, 1
 
@@ -50,8 +54,8 @@ def parse_args(argv: list[str] | None, prog: str | None) -> argparse.Namespace:
                         help="do not sync (untimed) before each fio run")
     parser.add_argument("--seed", type=int, help="seed of the shuffled target order")
     parser.add_argument("--prefill-bs", default="4k", help="block size of the sequential prefill (default 4k)")
-    parser.add_argument("--targets", default=",".join(TARGET_MAKERS),
-                        help=f"comma-separated, from {', '.join(TARGET_MAKERS)} (the reference always runs)")
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS),
+                        help=f"comma-separated, from {', '.join(TARGET_MAKERS)} (default {','.join(DEFAULT_TARGETS)}; the reference always runs)")
     parser.add_argument("--workdir", type=Path, help="where images and replica directories go (default: a temp dir)")
     parser.add_argument("--quick", action="store_true",
                         help="--size 256M --runtime 2 --ramp 0 (overrides those): about 4 minutes with 3 rounds")

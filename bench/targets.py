@@ -1,4 +1,4 @@
-"""NBD targets the benchmarks measure: the `nbdkit file` reference and Pronghorn engines.
+"""NBD targets the benchmarks measure: the `nbdkit file` reference, Pronghorn engines, a plain batching server.
 
 Each target owns its processes; `stop()` ends them. Used by bench/fio_nbd.py.
 """
@@ -6,6 +6,8 @@ Each target owns its processes; `stop()` ends them. Used by bench/fio_nbd.py.
 from __future__ import annotations
 
 import contextlib
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,11 +66,43 @@ def engine(workdir: Path, size: int, replicas: int) -> Target:
     return Target(f"engine+{replicas}r", process.uri, pids, stack.close)
 
 
+def plain(workdir: Path, size: int, replicas: int) -> Target:
+    """bench/plain_engine.py on ``replicas`` replica processes (unix data sockets): plain batching, no engine speed-ups."""
+    home = workdir / f"plain{replicas}"
+    stack = contextlib.ExitStack()
+    try:
+        sockets, pids = [], {}
+        for i in range(replicas):
+            started = start_replica(home, size, f"replica-{i}", data_socket=True)
+            stack.callback(started.cleanup)
+            sockets.append(f"unix:{started.data_socket}")
+            pids[f"replica{i}"] = started.pid
+        log = open(home / "plain.log", "ab")  # noqa: SIM115 - closed by the stack
+        stack.callback(log.close)
+        args = [sys.executable, str(Path(__file__).with_name("plain_engine.py")), "--size", str(size)]
+        process = subprocess.Popen([*args, *(f"--replica={s}" for s in sockets)], stdout=subprocess.PIPE, stderr=log)
+        stack.callback(_end, process)
+        uri = process.stdout.readline().decode().strip() if process.stdout else ""
+        if not uri.startswith("nbd://"):
+            raise RuntimeError(f"bench/plain_engine.py did not start: see {home / 'plain.log'}")
+    except BaseException:
+        stack.close()
+        raise
+    return Target(f"plain+{replicas}r", uri, {"plain": process.pid} | pids, stack.close)
+
+
+def _end(process: subprocess.Popen) -> None:
+    process.kill()
+    process.wait()
+
+
 TARGET_MAKERS: dict[str, Callable[[Path, int], Target]] = {
     REFERENCE: nbdkit_file,
     "engine1": lambda workdir, size: engine(workdir, size, 1),
     "engine3": lambda workdir, size: engine(workdir, size, 3),
+    "plain3": lambda workdir, size: plain(workdir, size, 3),
 }
+DEFAULT_TARGETS = (REFERENCE, "engine1", "engine3")
 
 
 @contextlib.contextmanager
