@@ -31,12 +31,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from engine.nbd.handshake import Export, ProtocolViolation, negotiate  # noqa: E402
-from engine.nbd.protocol import MAX_BLOCK, REQUEST, REQUEST_MAGIC, SIMPLE_REPLY, SIMPLE_REPLY_MAGIC, Command  # noqa: E402
+from engine.nbd.protocol import REQUEST, REQUEST_MAGIC, SIMPLE_REPLY, SIMPLE_REPLY_MAGIC, Command  # noqa: E402
 from engine.vectored import send_all, send_all_many  # noqa: E402
 from replica.wire import MAGIC, RESPONSE, Flag, Op  # noqa: E402
 from replica.wire import REQUEST as WIRE_REQUEST  # noqa: E402
 
-BUFFER = 8 << 20
+MAX_IO = 8 << 20  # largest READ/WRITE served
+BUFFER = 2 * MAX_IO + (1 << 20)  # a whole request or read answer always fits after the partial one
 SEND_TIMEOUT = 30.0
 HEADER = REQUEST.size
 _READ, _WRITE, _FLUSH, _DISC = int(Command.READ), int(Command.WRITE), int(Command.FLUSH), int(Command.DISC)
@@ -92,8 +93,10 @@ def serve(client: socket.socket, size: int, addresses: list[str]) -> None:
         others: list = []
         while end - start >= HEADER:
             magic, flags, command, handle, offset, length = REQUEST.unpack_from(buf, start)
-            if magic != REQUEST_MAGIC or length > MAX_BLOCK:
-                raise ProtocolViolation("bad request")
+            if magic != REQUEST_MAGIC:
+                raise ProtocolViolation(f"bad request magic {magic:#x}")
+            if length > MAX_IO:
+                raise ProtocolViolation(f"request length {length} over this server's {MAX_IO}")
             if command == _WRITE:
                 if start + HEADER + length > end:
                     break
@@ -148,7 +151,7 @@ def serve(client: socket.socket, size: int, addresses: list[str]) -> None:
             send_all(client, replies)
         if start == end:
             start = end = 0
-        elif len(buf) - end < HEADER + MAX_BLOCK:
+        elif len(buf) - end < HEADER + MAX_IO:  # room for a whole request after the partial one
             view[: end - start] = view[start:end]
             end -= start
             start = 0

@@ -8,9 +8,10 @@ and, under a hypervisor, a halt exit), blocking on one CPU (a context switch, no
 interrupt), both spinning on non-blocking receives on different CPUs (no sleep),
 and the kernel's choice of CPUs. Prints the median and 90th-percentile round trip.
 
-Every replicated write crosses about six such hops (client, engine, replicas, engine,
-client) where `nbdkit file` crosses two, so it bounds from below the engine's added
-queue-depth-1 write latency, whatever the engine does. Asserts nothing.
+A replicated write takes four to five such wake-ups (client to engine, engine to two
+replicas, replicas to engine, engine to client) where `nbdkit file` takes two, so it
+bounds from below the engine's added queue-depth-1 write latency, whatever the engine
+does. Asserts nothing.
 """
 
 from __future__ import annotations
