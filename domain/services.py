@@ -117,8 +117,8 @@ class Volumes(Service):
     def start_attach(self, name: str, node: str) -> Volume:
         return self._update(name, lambda v: v.start_attach(node))
 
-    def attached(self, name: str, endpoint: str) -> Volume:
-        return self._update(name, lambda v: v.finish_attach(endpoint))
+    def attached(self, name: str, endpoint: str, control: str = "") -> Volume:
+        return self._update(name, lambda v: v.finish_attach(endpoint, control))
 
     def attach_failed(self, name: str, reason: str) -> Volume:
         return self._update(name, lambda v: v.fail_attach(reason))

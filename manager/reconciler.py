@@ -202,7 +202,7 @@ class Reconciler:
         with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
             status = client.status()
             if desired.finish == Finish.ATTACH:
-                self.volumes.attached(volume.name, f"nbd://{inst.service}")
+                self.volumes.attached(volume.name, f"nbd://{inst.service}", inst.control)
             if status.size < volume.size and not status.rebuilding:
                 client.expand(volume.size)
             in_engine = set()
