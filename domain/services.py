@@ -225,6 +225,12 @@ class Nodes(Service):
         return self._update(name, lambda n: n.update_disk(
             path, capacity=capacity, reserved=reserved, tags=tags, schedulable=schedulable))
 
+    def report_unknown_directory(self, name: str, path: str) -> bool:
+        """Record ``UnknownDirectoryFound`` once per path; True when this call recorded it."""
+        first = []
+        self._update(name, lambda n: first.append(n.report_unknown_directory(path)))
+        return first[-1]
+
     def remove_disk(self, name: str, path: str) -> Node:
         return self._update(name, lambda n: n.remove_disk(path))
 
