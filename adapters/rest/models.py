@@ -236,6 +236,8 @@ class NodeDoc(BaseModel):
     tags: list[str]
     schedulable: bool
     disks: list[DiskDoc]
+    unknown_directories: list[str] = Field([], description="paths under a disk's replicas/ that no removed "
+                                           "replica owns: the manager leaves them alone (reported once)")
     version: int
 
 

@@ -9,6 +9,7 @@ has its directory deleted by the garbage pass.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -67,6 +68,9 @@ def test_unknown_directories_are_left_alone_and_reported_once(local_cluster: Loc
     time.sleep(PASSES_S)  # more passes: nothing deleted, nothing reported again
     assert copied.is_dir() and (own / "README").read_text() == "mine\n" and moved.is_dir()
     assert sorted(p for _, p in _all_reports(cluster)) == sorted([str(copied), str(own), str(moved)])
+    shown = json.loads(cluster.cli("node", "get", node, "--json").stdout)["unknown_directories"]
+    assert sorted(shown) == sorted([str(copied), str(own)] + ([str(moved)] if moved.is_relative_to(
+        cluster.home / "nodes" / node) else []))
     assert live.is_dir()
 
 
