@@ -24,14 +24,14 @@ rebuild threads, so a restarted manager simply resumes. Per volume:
   last one records the volume ``Deleted`` (``manager.deletion``).
 - otherwise: the engine and replica processes are stopped and a detaching
   volume is recorded ``Detached``.
-Finally processes and replica directories no live volume wants are removed
-(deleted volumes, removed replicas). Called by ``manager.loop``.
+Finally processes no live volume wants are stopped, and replica directories of
+replicas the log says were removed are deleted (``manager.deletion``: anything else
+under ``replicas/`` is left alone and reported once). Called by ``manager.loop``.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -39,13 +39,13 @@ from datetime import UTC, datetime
 from domain.application import ControlPlane
 from domain.errors import DomainError
 from domain.replica import Replica
-from domain.services import Replicas, Volumes
+from domain.services import Nodes, Replicas, Volumes
 from domain.values import ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
 from manager.attention import SWEEP, Attention, wanted_processes
-from manager.deletion import remove_local_replicas
+from manager.deletion import DirectoryCollector, remove_local_replicas
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
@@ -95,6 +95,7 @@ class Reconciler:
         self.rebuilds = rebuilds
         self.volumes = Volumes(app)
         self.replicas = Replicas(app)
+        self.directories = DirectoryCollector(self.replicas, Nodes(app))  # removes only what the log removed
 
     def run_pass(self) -> None:
         if not self.loaded:
@@ -202,7 +203,7 @@ class Reconciler:
         with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
             status = client.status()
             if desired.finish == Finish.ATTACH:
-                self.volumes.attached(volume.name, f"nbd://{inst.service}")
+                self.volumes.attached(volume.name, f"nbd://{inst.service}", inst.control)
             if status.size < volume.size and not status.rebuilding:
                 client.expand(volume.size)
             in_engine = set()
@@ -291,7 +292,4 @@ class Reconciler:
                 continue
             unused = sorted(d for d in sup.directory.glob("disk*/replicas/*") if str(d) not in live_dirs)
             running_dirs = {a for inst in sup.table.records.values() for a in inst.args} if unused else set()
-            for data in unused:
-                if str(data) not in running_dirs:
-                    log.info("%s: removing %s (no live replica uses it)", node, data)
-                    shutil.rmtree(data, ignore_errors=True)
+            self.directories.collect(node, [d for d in unused if str(d) not in running_dirs])

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from adapters.rest.errors import ApiError, classify, error_body
 from adapters.rest.openapi import openapi_document
-from adapters.rest.routes import Call, Route, all_routes
+from adapters.rest.routes import Call, FrontendProbe, Route, all_routes, mounts_on_this_host
 from domain.application import ControlPlane
 from projections.plain import plain
 
@@ -38,9 +38,11 @@ STOP_POLL_S = 0.1  # how often serve_forever checks for stop(): stop() waits at 
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], app: ControlPlane, routes: list[Route]) -> None:
+    def __init__(self, address: tuple[str, int], app: ControlPlane, routes: list[Route],
+                 frontend_use: FrontendProbe = mounts_on_this_host) -> None:
         super().__init__(address, ApiRequestHandler)
         self.app = app
+        self.frontend_use = frontend_use
         self.routes = routes
         url = f"http://{address[0]}:{self.server_address[1]}"
         self.openapi = json.dumps(openapi_document(routes, url)).encode()
@@ -69,10 +71,11 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             route, params = self._match(url.path)
             model = None
             if route.body is not None:
-                if body is None:
+                if body is None and route.body_required:
                     raise ApiError(HTTPStatus.BAD_REQUEST, "MalformedJSON", "this request needs a JSON body")
-                model = route.body.model_validate(body)
-            document = route.handler(Call(self.server.app, params, dict(parse_qsl(url.query)), model))
+                model = route.body.model_validate({} if body is None else body)
+            document = route.handler(Call(self.server.app, params, dict(parse_qsl(url.query)), model,
+                                          self.server.frontend_use))
             self._send(route.status, json.dumps(plain(document)).encode())
         except Exception as exc:  # noqa: BLE001 - every failure is answered, in one shape
             status, code, message = classify(exc)
@@ -151,9 +154,11 @@ class ApiHandle:
         self.thread.join()
 
 
-def start_api(app: ControlPlane, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> ApiHandle:
-    """Serve the REST API for ``app`` in a background thread (port 0: any free port)."""
-    server = ApiServer((host, port), app, all_routes())
+def start_api(app: ControlPlane, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+              frontend_use: FrontendProbe = mounts_on_this_host) -> ApiHandle:
+    """Serve the REST API for ``app`` in a background thread (port 0: any free port); ``frontend_use``
+    says who uses a volume before a revert (the manager passes one that also asks the engine)."""
+    server = ApiServer((host, port), app, all_routes(), frontend_use)
     thread = threading.Thread(target=server.serve_forever, args=(STOP_POLL_S,), name="pronghorn-api", daemon=True)
     thread.start()
     log.info("REST API on http://%s:%d", host, server.server_address[1])
