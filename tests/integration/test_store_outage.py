@@ -274,6 +274,8 @@ def test_manager_rides_out_a_60s_postgres_outage_under_load(own_postgres: PgClus
         with NbdClient(writer.endpoint) as nbd:
             assert all(nbd.read(offset, 4096) == block for offset, block in writer.written.items())
 
+        # leadership (an advisory lock on a connection the restart cut) is taken again
+        wait_for("leadership taken again", lambda: log.read_text().count("is the cluster's leader") == 2)
         # one warning when the store went away, one when it was back; none per retry
         text = log.read_text()
         assert text.count("pronghorn.store: event store") == 2, text[-3000:]
