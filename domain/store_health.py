@@ -24,6 +24,7 @@ from collections.abc import Callable
 from domain.store_errors import StoreDown
 
 log = logging.getLogger("pronghorn.store")
+log.addHandler(logging.NullHandler())  # a CLI verb configures no logging: its error stays one line on stderr
 
 FIRST_RETRY_S = 0.25
 MAX_RETRY_S = 4.0
