@@ -12,17 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,36 +37,17 @@ from tests.conftest import PRONGHORN
 from tests.fixtures.local_cluster import wait_for
 from tests.fixtures.nbd_client import NbdClient
 from tests.fixtures.pgcluster import PgCluster, running_cluster, start_server, stop_server
+from tests.fixtures.store_outage import (
+    Load,
+    Writer,
+    attached,
+    check_log,
+    request,
+    start_manager,
+    stop_manager,
+)
 
 OUTAGE_S = 60
-ANSWER_TIMEOUT_S = 10.0  # a request not answered in this long counts as hanging (it took 37 s before)
-BANNER = "REST API on "
-MiB = 1 << 20
-
-
-@dataclass
-class Answer:
-    """One REST request's outcome (status 0: no answer: refused, reset or timed out)."""
-
-    method: str
-    path: str
-    body: Any
-    status: int
-    document: Any
-    retry_after: str | None = None
-    during_outage: bool = False
-
-
-def request(api: str, method: str, path: str, body: Any = None) -> Answer:
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(api + path, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=ANSWER_TIMEOUT_S) as reply:
-            return Answer(method, path, body, reply.status, json.loads(reply.read()))
-    except urllib.error.HTTPError as error:
-        return Answer(method, path, body, error.code, json.loads(error.read()), error.headers.get("Retry-After"))
-    except OSError as exc:  # refused, reset, timed out
-        return Answer(method, path, body, 0, repr(exc))
 
 
 @pytest.fixture
@@ -79,127 +55,6 @@ def own_postgres() -> Iterator[PgCluster]:
     """A cluster of this test's own: it is stopped and started again, which the shared one must not be."""
     with running_cluster() as cluster:
         yield cluster
-
-
-@dataclass
-class Load:
-    """REST and CLI commands in a loop, every answer kept, until ``stop``."""
-
-    api: str
-    store: str
-    outage: threading.Event
-    stop: threading.Event = field(default_factory=threading.Event)
-    answers: list[Answer] = field(default_factory=list)
-    cli: list[tuple[str, int, str]] = field(default_factory=list)  # (volume, exit code, stderr)
-    threads: list[threading.Thread] = field(default_factory=list)
-
-    def start(self) -> Load:
-        for target in (self._rest_writer, self._rest_reader, self._cli_writer):
-            self.threads.append(threading.Thread(target=target, daemon=True))
-            self.threads[-1].start()
-        return self
-
-    def finish(self) -> None:
-        self.stop.set()
-        for thread in self.threads:
-            thread.join(timeout=120)
-
-    def call(self, method: str, path: str, body: Any = None) -> Answer:
-        during = self.outage.is_set()
-        answer = request(self.api, method, path, body)
-        answer.during_outage = during and self.outage.is_set()  # down from before it was sent until answered
-        self.answers.append(answer)
-        return answer
-
-    def _rest_writer(self) -> None:
-        i, pause = 0, 0.3
-        while not self.stop.wait(pause):
-            i += 1
-            created = self.call("POST", "/v1/volumes", {"name": f"load{i}", "size": "4Mi", "number_of_replicas": 1})
-            if created.status == 201 and i % 2:
-                self.call("POST", f"/v1/volumes/load{i}/attach", {"node": "node1"})
-            pause = float(created.retry_after or 0.3)  # a polite client: each refused create is retried later
-
-    def _rest_reader(self) -> None:
-        while not self.stop.wait(0.2):
-            self.call("GET", "/v1/volumes")
-            self.call("GET", "/v1/volumes/steady/events")
-
-    def _cli_writer(self) -> None:
-        i = 0
-        while not self.stop.wait(0.5):
-            i += 1
-            done = subprocess.run([PRONGHORN, "volume", "create", f"cli{i}", "--size", "4Mi", "--replicas", "1",
-                                   "--store", self.store], capture_output=True, text=True, timeout=120)
-            self.cli.append((f"cli{i}", done.returncode, done.stderr))
-
-
-class Writer(threading.Thread):
-    """Writes and reads back blocks of an attached volume over NBD: the data plane needs no store."""
-
-    def __init__(self, endpoint: str) -> None:
-        super().__init__(daemon=True)
-        self.endpoint = endpoint
-        self.stop = threading.Event()
-        self.written: dict[int, bytes] = {}
-        self.error: BaseException | None = None
-
-    def run(self) -> None:
-        try:
-            with NbdClient(self.endpoint) as nbd:
-                n = 0
-                while not self.stop.wait(0.05):
-                    offset = (n % 1024) * 4096
-                    block = os.urandom(4096)
-                    nbd.write(offset, block)
-                    nbd.flush()
-                    self.written[offset] = block
-                    n += 1
-        except BaseException as exc:  # noqa: BLE001 - reported by the test
-            self.error = exc
-
-
-def start_manager(home: Path, store: str) -> tuple[subprocess.Popen[bytes], str, Path]:
-    home.mkdir()
-    out, log = home / "manager.out", home / "manager.log"
-    with open(out, "wb") as stdout, open(log, "wb") as stderr:
-        proc = subprocess.Popen([PRONGHORN, "manager", "--store", store, "--node", "node1", "--address", "127.0.1.1",
-                                 "--home", str(home), "--interval", "0.5", "--api", "127.0.0.1:0"],
-                                stdin=subprocess.DEVNULL, stdout=stdout, stderr=stderr, start_new_session=True)
-    line = wait_for("the REST API banner", lambda: next(
-        (text for text in out.read_text().splitlines() if text.startswith(BANNER)), None)
-        or (proc.poll() is not None and "exited"), 60)
-    assert line != "exited", log.read_text()[-3000:]
-    return proc, line[len(BANNER):].split()[0], log
-
-
-def stop_manager(proc: subprocess.Popen[bytes], home: Path) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=60)
-    subprocess.run([PRONGHORN, "down", "--home", str(home)], capture_output=True, timeout=120)
-
-
-def attached(api: str, name: str) -> str:
-    answer = request(api, "GET", f"/v1/volumes/{name}")
-    return str(answer.document["endpoint"]) if answer.status == 200 and answer.document["state"] == "attached" else ""
-
-
-def check_log(app: ControlPlane) -> dict[str, list[tuple[int, str]]]:
-    """Every aggregate's events (version, topic) from the notification log, which must be in
-    order; each aggregate's versions must run 1, 2, 3... (nothing lost, nothing twice)."""
-    ids: list[int] = []
-    events: dict[str, list[tuple[int, str]]] = defaultdict(list)
-    start = 1
-    while batch := app.recorder.select_notifications(start=start, limit=500):  # type: ignore[attr-defined]
-        for n in batch:
-            ids.append(n.id)
-            events[str(n.originator_id)].append((n.originator_version, n.topic))
-        start = batch[-1].id + 1
-    assert ids == sorted(set(ids))
-    for aggregate, versions in events.items():
-        assert [v for v, _ in versions] == list(range(1, len(versions) + 1)), aggregate
-    return events
 
 
 @pytest.mark.slow
@@ -249,7 +104,7 @@ def test_manager_rides_out_a_60s_postgres_outage_under_load(own_postgres: PgClus
             assert "\n" not in answer.document["error"]["message"]
         assert not [a for a in load.answers if a.during_outage and a.status != 503]
         assert {code for _, code, _ in load.cli} <= {0, 7} and 7 in {code for _, code, _ in load.cli}
-        assert all(len(err.strip().splitlines()) == 1 for _, code, err in load.cli if code == 7)
+        assert [err for _, code, err in load.cli if code == 7 and len(err.strip().splitlines()) != 1] == []
 
         # pending work completes: the attach asked for before the outage, the refused commands retried
         # (each is done now, or was recorded before its connection went: a no-op or AlreadyExists)
@@ -376,3 +231,28 @@ def test_a_sqlite_store_locked_past_its_timeout_is_waited_for(tmp_path: Path) ->
         loop.stop.set()
         thread.join(timeout=30)
         app.close()
+
+
+CLI_VERB = """
+import sys
+from adapters.cli.command import run
+from domain.services import Nodes
+from domain.store import open_control_plane
+app = open_control_plane(sys.argv[1])
+print("open", flush=True)
+sys.stdin.readline()  # the test stops the server meanwhile
+sys.exit(run("pronghorn node ls", lambda: Nodes(app).list() and None))
+"""
+
+
+@pytest.mark.postgres
+def test_a_cli_verb_whose_store_goes_away_says_so_in_one_line(own_postgres: PgCluster) -> None:
+    """The store's health warns in the manager's log; in a CLI process (no logging configured)
+    the error stays exactly one line on stderr, with exit code 7."""
+    verb = subprocess.Popen([sys.executable, "-c", CLI_VERB, own_postgres.url()], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert verb.stdout is not None and verb.stdout.readline() == "open\n"
+    stop_server(own_postgres)
+    _, err = verb.communicate("go\n", timeout=60)
+    assert verb.returncode == 7 and len(err.splitlines()) == 1, err
+    assert err.startswith("pronghorn node ls: event store postgresql://postgres@127.0.0.1:")
