@@ -115,7 +115,9 @@ class Rebuilds:
             try:
                 replicas.rebuild_failed(volume, replica, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
             except DomainError:
-                pass
+                pass  # e.g. recorded failed meanwhile
+            except STORE_FAILURES:
+                pass  # the store went away: the next pass decides from the engine's view
         except STORE_FAILURES as exc:  # the store went away: the next pass reads the engine's view
             log.warning("rebuild of %s/%s: outcome not recorded: %s", volume, replica, " ".join(str(exc).split()))
             with self.lock:
