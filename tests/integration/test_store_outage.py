@@ -135,6 +135,7 @@ def test_manager_rides_out_a_60s_postgres_outage_under_load(own_postgres: PgClus
         text = log.read_text()
         assert text.count("pronghorn.store: event store") == 2, text[-3000:]
         assert "unavailable:" in text and "is back after" in text
+        assert "Traceback" not in text, text[-3000:]  # no pass, job run, rebuild or request died of it
 
         # nothing lost or twice: each aggregate's versions are contiguous; every command that succeeded
         # has its events; the job fired each of its fire times once
