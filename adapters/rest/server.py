@@ -6,8 +6,10 @@ optimistic-concurrency conflicts). Per request: match the route (404 / 405
 otherwise), parse the JSON body into the route's pydantic model (400 if it is not
 JSON), call the handler, answer with the route's status and the document as
 JSON. Every failure becomes ``{"error": {"code", "message"}}`` through
-``adapters.rest.errors``. Called by ``pronghorn api`` (``adapters.rest.cli``) and
-by the manager, which owns the application and passes it in.
+``adapters.rest.errors``; a 503 (store unavailable: answered at once while the store
+is down, see ``domain.store_health``) also carries ``Retry-After``. Called by
+``pronghorn api`` (``adapters.rest.cli``) and by the manager, which owns the
+application and passes it in.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from adapters.rest.errors import ApiError, classify, error_body
+from adapters.rest.errors import ApiError, classify, error_body, retry_after
 from adapters.rest.openapi import openapi_document
 from adapters.rest.routes import Call, FrontendProbe, Route, all_routes, mounts_on_this_host
 from domain.application import ControlPlane
@@ -79,9 +81,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             self._send(route.status, json.dumps(plain(document)).encode())
         except Exception as exc:  # noqa: BLE001 - every failure is answered, in one shape
             status, code, message = classify(exc)
-            if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            headers = {}
+            if status == HTTPStatus.SERVICE_UNAVAILABLE:  # the store's health logs its outage, once
+                headers["Retry-After"] = str(retry_after(exc))
+            elif status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 log.warning("%s %s: %s", self.command, self.path, message, exc_info=status == 500)
-            self._send(status, json.dumps(error_body(code, message)).encode())
+            self._send(status, json.dumps(error_body(code, message)).encode(), headers)
 
     def _read_body(self) -> Any:
         if self.headers.get("Transfer-Encoding"):
@@ -120,10 +125,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                            f"{self.command} not allowed on {path} (allowed: {', '.join(sorted(allowed))})")
         raise ApiError(HTTPStatus.NOT_FOUND, "NotFound", f"no route {path} (see /openapi.json)")
 
-    def _send(self, status: HTTPStatus, payload: bytes) -> None:
+    def _send(self, status: HTTPStatus, payload: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
