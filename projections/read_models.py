@@ -15,7 +15,6 @@ CLI (``volume get/ls``, ``events``, ``replay``), the REST API and the manager.
 from __future__ import annotations
 
 import threading
-import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,7 +40,7 @@ class _Held:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-_held: weakref.WeakKeyDictionary[Any, _Held] = weakref.WeakKeyDictionary()
+_HELD = "_pronghorn_read_models"  # the attribute of the application that holds them (they die with it)
 _held_lock = threading.Lock()
 
 
@@ -106,8 +105,9 @@ def cluster_events(app: Application[Any]) -> Poll:
 
 def _holder(app: Application[Any]) -> _Held:
     with _held_lock:
-        held = _held.get(app)
+        held: _Held | None = getattr(app, _HELD, None)
         if held is None:
             view = status_view_of(app)
-            held = _held[app] = _Held(view, VolumeStatusProjection(app, view))
+            held = _Held(view, VolumeStatusProjection(app, view))
+            setattr(app, _HELD, held)
         return held

@@ -11,7 +11,9 @@ same view continues after the last committed batch: nothing is skipped and
 nothing is applied twice. ``follow()`` polls until told to stop (the manager's
 loop). Events of aggregates that belong to no volume (nodes, catalogs) are
 skipped without being decoded. A runner keeps every status it has touched in
-memory (about a kilobyte per volume) and is driven from one thread.
+memory (about a kilobyte per volume) and is driven from one thread; several
+runners (processes) may share one view: a runner that finds the view moved by
+another drops what it holds and reads it from the view again.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ class VolumeStatusProjection:
         self.tracking_name = app.name
         self._owners: dict[UUID | str, str] | None = None  # aggregate id -> volume
         self._cache: dict[str, VolumeStatus] = {}
+        self._committed: int | None = None  # the position this runner's caches belong to
 
     @property
     def position(self) -> int:
@@ -81,6 +84,8 @@ class VolumeStatusProjection:
     def catch_up(self, max_batches: int | None = None) -> int:
         """Process every notification after the view's position (or ``max_batches``); return how many."""
         position = self.position
+        if position != self._committed:  # another runner moved the view: what this one holds is stale
+            self._owners, self._cache = None, {}
         processed = batches = 0
         while max_batches is None or batches < max_batches:
             notifications = self.app.recorder.select_notifications(
@@ -141,6 +146,7 @@ class VolumeStatusProjection:
             self._cache = {}
             raise
         statuses.update(changed)
+        self._committed = notifications[-1].id
 
     def _prefetch(self, names: set[str]) -> None:
         missing = names - self._cache.keys()
