@@ -23,6 +23,8 @@ TIME_HELP = "ISO 8601 time (naive = UTC) or relative to now: -5m, -90s, -2h, -1d
 
 
 def add_filter_options(parser: argparse.ArgumentParser) -> None:
+    # Let "--since -5m" through as a value (argparse takes only plain negative numbers for values).
+    parser._negative_number_matcher = re.compile(r"^-\d+(\.\d+|[smhd])?$")  # noqa: SLF001
     parser.add_argument("--type", action="append", default=[], metavar="T",
                         help="only events of this type, e.g. Attached or Replica.Failed (repeatable)")
     parser.add_argument("--aggregate", default="", metavar="A",
