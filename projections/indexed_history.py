@@ -22,7 +22,7 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from projections.event_filter import EventFilter
-from projections.history import HistoryEntry, HistoryError, Timeline
+from projections.history import HistoryEntry, HistoryError, PositionOutOfRange, Timeline
 from projections.history_rows import IndexedAggregate, IndexRow
 from projections.status_parts import evolve
 from projections.status_views import VolumeStatusView
@@ -30,45 +30,69 @@ from projections.volume_status import VolumeStatus, fold
 
 
 class IndexedHistory(Timeline):
-    """A volume's history: cheap index rows, events decoded on demand."""
+    """A volume's history: index rows read when needed (a position range, or all of them for a
+    search by time or kind), events decoded only for the rows asked for."""
 
-    def __init__(self, app: Application[Any], view: VolumeStatusView, volume: str, rows: Sequence[IndexRow],
-                 aggregates: dict[str, IndexedAggregate]) -> None:
+    def __init__(self, app: Application[Any], view: VolumeStatusView, volume: str, length: int,
+                 aggregates: dict[str, IndexedAggregate], after: int = 0) -> None:
         self.app = app
         self.view = view
         self.volume = volume
-        self.rows = tuple(rows)
+        self.length = length  # positions 1..length
         self.aggregates = aggregates
+        self.after = after  # a tail: only the rows after this position are of interest
+        self._rows: tuple[IndexRow, ...] | None = None
+
+    @property
+    def rows(self) -> tuple[IndexRow, ...]:
+        """Every index row after ``after`` (read once)."""
+        if self._rows is None:
+            self._rows = tuple(self.view.history(self.volume, self.after, self.length))
+        return self._rows
 
     def points(self) -> Sequence[IndexRow]:
         return self.rows
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.length
 
     def __iter__(self) -> Iterator[HistoryEntry]:
         return iter(self.entries(self.rows))
 
+    def _range(self, after: int, upto: int) -> Sequence[IndexRow]:
+        """Rows of positions after..upto (1-based, inclusive of ``upto``)."""
+        if self._rows is not None:
+            return self._rows[after - self.after : upto - self.after]
+        return self.view.history(self.volume, after, upto)
+
+    def check_position(self, position: int) -> int:
+        if not 1 <= position <= self.length:
+            raise PositionOutOfRange(
+                f"position {position} is outside volume {self.volume!r}'s history (1..{self.length})"
+            )
+        return position
+
     def between(self, a: int, b: int) -> tuple[HistoryEntry, ...]:
         """Entries after position ``a`` up to and including ``b`` (a <= b)."""
-        return tuple(self.entries(self.rows[min(a, b) : max(a, b)]))
+        return tuple(self.entries(self._range(min(a, b), max(a, b))))
 
     def entry(self, position: int) -> HistoryEntry:
-        return self.entries([self.rows[self.check_position(position) - 1]])[0]
+        return self.entries(self._range(self.check_position(position) - 1, position))[0]
 
     def status_at(self, position: int) -> VolumeStatus:
         """The volume status after the event at ``position``: the nearest checkpoint, then the events after it."""
         self.check_position(position)
         start = self.view.checkpoint(self.volume, position)
         done = start.events if start is not None else 0
-        events = [entry.event for entry in self.entries(self.rows[done:position])]
-        status = fold(events, start)
-        return evolve(status, position=self.rows[position - 1].notification_id)
+        rows = self._range(done, position)
+        status = fold((entry.event for entry in self.entries(rows)), start)
+        return evolve(status, position=rows[-1].notification_id if rows else start.position if start else 0)
 
-    def select(self, wanted: EventFilter, after: int = 0) -> list[HistoryEntry]:
-        """The events after position ``after`` that ``wanted`` asks for, decoded (only those)."""
-        rows = [row for row in self.rows[after:] if self._matches(wanted, row)]
-        return self.entries(wanted.last(rows))
+    def select(self, wanted: EventFilter) -> list[HistoryEntry]:
+        """The events (after ``after``) that ``wanted`` asks for, decoded (only those)."""
+        if wanted == EventFilter(limit=wanted.limit) and wanted.limit is not None:  # the last N: a range
+            return self.entries(self._range(max(self.after, self.length - wanted.limit), self.length))
+        return self.entries(wanted.last([row for row in self.rows if self._matches(wanted, row)]))
 
     def _matches(self, wanted: EventFilter, row: IndexRow) -> bool:
         aggregate = self.aggregates.get(row.aggregate_id)
@@ -103,10 +127,9 @@ class IndexedHistory(Timeline):
 def indexed_history(app: Application[Any], view: VolumeStatusView, volume: str, after: int = 0) -> IndexedHistory:
     """The volume's history from ``view`` (caught up by the caller); HistoryError when it has none.
 
-    With ``after``, only the rows after that position (none is no error): a tail to ``select``
-    from, whose positions and ``status_at`` are not those of the whole history.
+    With ``after``, a tail: ``rows`` and ``select`` only hold the events after that position.
     """
-    rows = view.history(volume, after)
-    if not rows and after == 0:
+    length = view.history_length(volume)
+    if length == 0:
         raise HistoryError(f"volume {volume!r} has no events in this store")
-    return IndexedHistory(app, view, volume, rows, view.history_aggregates(volume))
+    return IndexedHistory(app, view, volume, length, view.history_aggregates(volume), after)

@@ -82,7 +82,7 @@ def volume_events(app: Application[Any], volume: str) -> Poll:
         nonlocal seen
         tail = history(app, volume, after=seen)
         entries = tail.select(wanted)
-        seen = tail.rows[-1].position if tail.rows else seen
+        seen = tail.length
         return entries
 
     return poll

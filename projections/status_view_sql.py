@@ -85,8 +85,12 @@ class SqlTables:
         p = self.placeholder
         return (
             "SELECT position, notification_id, aggregate_id, version, type, timestamp "
-            f"FROM {self._t('volume_history')} WHERE volume = {p} AND position > {p} ORDER BY position"
+            f"FROM {self._t('volume_history')} WHERE volume = {p} AND position > {p} AND position <= {p} "
+            "ORDER BY position"
         )
+
+    def select_history_length(self) -> str:
+        return f"SELECT MAX(position) AS length FROM {self._t('volume_history')} WHERE volume = {self.placeholder}"
 
     def select_history_aggregates(self) -> str:
         return (

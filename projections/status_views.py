@@ -58,8 +58,12 @@ class VolumeStatusView(TrackingRecorder, ABC):
         """Save changed statuses, new owners, the history index's additions and the new position atomically."""
 
     @abstractmethod
-    def history(self, volume: str, after: int = 0) -> list[IndexRow]:
-        """The volume's indexed events after position ``after``, in order."""
+    def history(self, volume: str, after: int = 0, upto: int | None = None) -> list[IndexRow]:
+        """The volume's indexed events after position ``after`` (up to ``upto``), in order."""
+
+    @abstractmethod
+    def history_length(self, volume: str) -> int:
+        """How many events the volume's indexed history holds."""
 
     @abstractmethod
     def history_aggregates(self, volume: str) -> dict[str, IndexedAggregate]:
@@ -114,9 +118,13 @@ class InMemoryStatusView(VolumeStatusView):
                 self._checkpoints[volume].setdefault(position, status)
             self._positions[tracking.application_name] = tracking.notification_id
 
-    def history(self, volume: str, after: int = 0) -> list[IndexRow]:
+    def history(self, volume: str, after: int = 0, upto: int | None = None) -> list[IndexRow]:
         with self._lock:
-            return list(self._history.get(volume, ())[after:])
+            return list(self._history.get(volume, ())[after:upto])
+
+    def history_length(self, volume: str) -> int:
+        with self._lock:
+            return len(self._history.get(volume, ()))
 
     def history_aggregates(self, volume: str) -> dict[str, IndexedAggregate]:
         with self._lock:
@@ -204,12 +212,17 @@ class SqlStatusView(VolumeStatusView):
                 (volume, position, status_to_json(status)) for volume, position, status in history.checkpoints
             ])
 
-    def history(self, volume: str, after: int = 0) -> list[IndexRow]:
+    def history(self, volume: str, after: int = 0, upto: int | None = None) -> list[IndexRow]:
+        rows = self._rows(self.tables.select_history(), (volume, after, upto if upto is not None else 2**62))
         return [
             IndexRow(row["position"], int(row["notification_id"]), row["aggregate_id"], row["version"], row["type"],
                      datetime.fromisoformat(row["timestamp"]))
-            for row in self._rows(self.tables.select_history(), (volume, after))
+            for row in rows
         ]
+
+    def history_length(self, volume: str) -> int:
+        rows = self._rows(self.tables.select_history_length(), (volume,))
+        return int(rows[0]["length"] or 0) if rows else 0
 
     def history_aggregates(self, volume: str) -> dict[str, IndexedAggregate]:
         rows = self._rows(self.tables.select_history_aggregates(), (volume,))

@@ -83,6 +83,9 @@ def check(app: ControlPlane, view: VolumeStatusView, steps: list[tuple[str, int,
             assert indexed.status_at(position) == full.status_at(position), position
         for entry in full:
             assert indexed.position_at(entry.timestamp) == full.position_at(entry.timestamp)
+        assert indexed.select(EventFilter(limit=3)) == list(full)[-3:]
+        assert list(indexed_history(app, view, volume, after=len(full) // 2).select(EventFilter())) == list(
+            full)[len(full) // 2 :]
         wanted = EventFilter(types=frozenset({"Created", "Failed"}), aggregate="Replica", limit=2)
         assert indexed.select(wanted) == [
             e for e in full if e.aggregate == "Replica" and e.type in ("Created", "Failed")][-2:]
