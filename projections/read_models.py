@@ -9,11 +9,13 @@ it (``IntegrityError``) starts again from the new position. One view and runner
 are kept per application and used under a lock, so the REST server's threads share
 them; ``statuses`` / ``history`` are the two questions readers ask, and
 ``volume_events`` / ``cluster_events`` the polls of a reader that follows new events. Called by the
-CLI (``volume get/ls``, ``events``, ``replay``), the REST API and the manager.
+CLI (``volume get/ls``, ``events``, ``replay``), the REST API and the manager
+(``keep_current`` in a thread of its own).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,8 @@ from projections.volume_status import VolumeStatus
 from projections.volume_status_projection import VolumeStatusProjection
 
 ATTEMPTS = 5  # catch-ups that may lose a race with another runner before giving up
+KEEP_CURRENT_S = 1.0
+log = logging.getLogger("pronghorn.read_models")
 
 
 @dataclass
@@ -57,6 +61,17 @@ def current_view(app: Application[Any]) -> VolumeStatusView:
                     raise
                 held.projection = VolumeStatusProjection(app, held.view)  # another runner moved it: go on from there
     return held.view
+
+
+def keep_current(app: Application[Any], stop: threading.Event, interval: float = KEEP_CURRENT_S) -> None:
+    """Catch the view up every ``interval`` seconds until ``stop`` is set (the manager runs this in a
+    thread, so readers find the view current). A failed catch-up (the store away) is retried."""
+    while not stop.is_set():
+        try:
+            current_view(app)
+        except Exception:  # noqa: BLE001 - the next round retries; readers catch up themselves anyway
+            log.warning("read models: catch-up failed, retrying in %.0fs", interval, exc_info=True)
+        stop.wait(interval)
 
 
 def statuses(app: Application[Any], names: list[str]) -> dict[str, VolumeStatus]:

@@ -9,18 +9,24 @@ also when several readers (processes) advance one view in turn with no manager.
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import pytest
 
 from adapters.cli.history_view import status_document
 from adapters.cli.volumes import current_status, list_summaries
 from domain.services import Nodes, Snapshots, Volumes
 from domain.values import GIB, Disk
+from manager.background import background_services
 from projections import read_models
 from projections.history import read_history
+from projections.status_views import status_view_of
 from tests.fixtures.store_backends import Backend
 from tests.integration.test_volume_status_projection import make_history
 
 NAMES = [f"vol-{i}" for i in range(6)]
+WAIT_S = 30
 
 
 def replayed(app: Any, name: str) -> dict[str, Any]:
@@ -64,3 +70,22 @@ def test_readers_take_turns_without_a_manager(store_backend: Backend) -> None:
         history = read_models.history(first, "v")
         assert list(history) == list(read_history(first.recorder, first.mapper, "v"))
     assert current_status(second, "v")["size"] == 4 * GIB
+
+
+def test_the_manager_keeps_the_view_current(store_backend: Backend) -> None:
+    """With a manager's background services running, the view follows new events without any reader."""
+    if store_backend.name == "memory":
+        pytest.skip("an in-memory view lives in one application: no other process could look at it")
+    manager, writer = store_backend.open(), store_backend.open()
+    Nodes(writer).add("n1", "127.0.0.1", disks=[Disk(path="/d", capacity=100 * GIB)])
+    with background_services(manager, api=None, jobs=False):
+        Volumes(writer).create("v", GIB, 1)
+        Volumes(writer).expand("v", 2 * GIB)
+        view = status_view_of(writer)  # what another process sees, without catching up itself
+        last = writer.recorder.max_notification_id()
+        deadline = time.monotonic() + WAIT_S
+        while (view.max_tracking_id(manager.name) or 0) < last and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert view.max_tracking_id(manager.name) == last
+        found = view.get("v")
+        assert found is not None and found.size == 2 * GIB
