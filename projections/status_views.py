@@ -19,13 +19,20 @@ application's); written by ``projections.volume_status_projection``, read by
 from __future__ import annotations
 
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    PersistenceError,
+    Tracking,
+    TrackingRecorder,
+)
 from eventsourcing.utils import Environment
 
 from domain.store import persistence_env
@@ -35,6 +42,7 @@ from projections.status_view_sql import SQLITE_TABLES, SqlTables, postgres_table
 from projections.volume_status import VolumeStatus
 
 VIEW_NAME = "VolumeStatusView"
+CREATE_ATTEMPTS = 5
 
 
 class VolumeStatusView(TrackingRecorder, ABC):
@@ -157,9 +165,18 @@ class SqlStatusView(VolumeStatusView):
         self.datastore = datastore
         self.tables = tables
         self.owns_datastore = owns_datastore
-        with self.datastore.transaction(commit=True) as cursor:
-            for statement in tables.create_statements():
-                cursor.execute(statement)
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                with self.datastore.transaction(commit=True) as cursor:
+                    for statement in tables.create_statements():
+                        cursor.execute(statement)
+                break
+            except PersistenceError:
+                # PostgreSQL's CREATE ... IF NOT EXISTS fails when another process creates the same
+                # table at that moment; again, it finds the table made. Any other failure repeats.
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
 
     def _rows(self, statement: str, params: Any = ()) -> list[Any]:
         with self.datastore.transaction(commit=False) as cursor:
