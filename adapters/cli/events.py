@@ -99,7 +99,7 @@ def _show(args: argparse.Namespace) -> int:
         if not args.follow:
             # The documents are plain data already: no second conversion pass (10k events: ~0.2 s).
             print(json.dumps([entry_document(e) for e in entries], indent=2)) if args.json else print(
-                render_entries(entries, wide=args.wide))
+                render_entries(entries, wide=args.wide, positions=bool(args.volume)))
             return ExitCode.OK
         _print_followed(entries, args, header=True)
         try:
@@ -115,7 +115,7 @@ def _print_followed(entries: list[HistoryEntry], args: argparse.Namespace, heade
         for entry in entries:
             print(json.dumps(entry_document(entry)), flush=True)
     elif entries or header:
-        print(render_entries(entries, wide=args.wide, header=header), flush=True)
+        print(render_entries(entries, wide=args.wide, header=header, positions=bool(args.volume)), flush=True)
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -40,10 +40,12 @@ def entry_document(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
-def render_entries(entries: Iterable[HistoryEntry], wide: bool = False, header: bool = True) -> str:
-    """The events as a table; POS (the per-volume position) only for a volume's history."""
+def render_entries(entries: Iterable[HistoryEntry], wide: bool = False, header: bool = True,
+                   positions: bool | None = None) -> str:
+    """The events as a table; POS (the per-volume position) only for a volume's history
+    (``positions``; by default when the entries have one)."""
     listed = list(entries)
-    positions = any(e.position for e in listed)
+    positions = any(e.position for e in listed) if positions is None else positions
     rows = [
         ((e.position,) if positions else ())
         + (

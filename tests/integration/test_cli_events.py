@@ -63,6 +63,8 @@ def test_filters_select_by_type_aggregate_time_and_count(store: Store) -> None:
     assert store.local.json("events", "vol", "--limit", "2") == every[-2:]
     assert store.local.json("events", "vol", "--since", "-1h") == every
     assert store.local.json("events", "vol", "--until", "2000-01-01") == []
+    assert store.local.ok("events", "vol", "--type", "NoSuchEvent").split() == [  # a volume's table: POS, always
+        "POS", "TIME", "AGGREGATE", "VER", "EVENT", "DATA"]
     assert store.local.json("events", "vol", "--since", every[-1]["timestamp"]) == [
         e for e in every if e["timestamp"] >= every[-1]["timestamp"]]
     assert "invalid limit" in store.local.fails(ExitCode.USAGE, "events", "vol", "--limit", "0")
