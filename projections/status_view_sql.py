@@ -42,6 +42,12 @@ class SqlTables:
             "position INTEGER NOT NULL, status TEXT NOT NULL, PRIMARY KEY (volume, position))",
         ]
 
+    def select_made(self) -> str:
+        """A row naming the table made last by ``create_statements`` (a NULL name or no row: not made)."""
+        if self.placeholder == "?":
+            return "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'volume_status_checkpoints'"
+        return f"SELECT to_regclass('{self._t('volume_status_checkpoints')}') AS name"
+
     def select_statuses(self, count: int) -> str:
         marks = ", ".join([self.placeholder] * count)
         return f"SELECT name, status FROM {self._t('volume_status')} WHERE name IN ({marks})"

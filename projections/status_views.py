@@ -165,6 +165,8 @@ class SqlStatusView(VolumeStatusView):
         self.datastore = datastore
         self.tables = tables
         self.owns_datastore = owns_datastore
+        if any(row["name"] for row in self._rows(tables.select_made())):
+            return  # made already: one query instead of the DDL (PostgreSQL: ~30 ms per reader)
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 with self.datastore.transaction(commit=True) as cursor:
