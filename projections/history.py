@@ -1,6 +1,9 @@
 """A volume's event history, replayed to any point, and the diff between two points.
 
-Used by ``pronghorn events`` / ``pronghorn replay`` (and the demo). The history
+``read_history`` finds a volume's history by scanning the whole notification log:
+the reference the per-volume history index (``projections.indexed_history``, what
+``pronghorn events`` / ``replay`` read) is checked against, and the demo's reader;
+``Timeline``, ``HistoryEntry``, ``diff`` are shared by both. The history
 of volume X is every stored event, in global notification order, of every
 aggregate whose creation event says it belongs to X: the Volume named X,
 and any aggregate created with ``volume == X`` (its SnapshotChain, its Replicas;
