@@ -1,6 +1,9 @@
 """A volume's event history, replayed to any point, and the diff between two points.
 
-Used by ``pronghorn events`` / ``pronghorn replay`` (and the demo). The history
+``read_history`` finds a volume's history by scanning the whole notification log:
+the reference the per-volume history index (``projections.indexed_history``, what
+``pronghorn events`` / ``replay`` read) is checked against, and the demo's reader;
+``Timeline``, ``HistoryEntry``, ``diff`` are shared by both. The history
 of volume X is every stored event, in global notification order, of every
 aggregate whose creation event says it belongs to X: the Volume named X,
 and any aggregate created with ``volume == X`` (its SnapshotChain, its Replicas;
@@ -18,6 +21,7 @@ there is exactly one fold. Reads go through the eventsourcing recorder only.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -79,26 +83,24 @@ class Change:
     after: Any
 
 
-class History(Sequence[HistoryEntry]):
-    """A volume's events in global order, addressable by 1-based position."""
+class Timeline(ABC):
+    """Positions and times of a volume's history: what ``History`` and the indexed history share."""
 
-    def __init__(self, volume: str, entries: Sequence[HistoryEntry]) -> None:
-        self.volume = volume
-        self.entries = tuple(entries)
+    volume: str
 
-    def __len__(self) -> int:
-        return len(self.entries)
+    @abstractmethod
+    def points(self) -> Sequence[Any]:
+        """The history's items in order, each with a ``position`` and a ``timestamp``."""
 
-    def __iter__(self) -> Iterator[HistoryEntry]:
-        return iter(self.entries)
-
-    def __getitem__(self, index: Any) -> Any:
-        return self.entries[index]
+    @abstractmethod
+    def status_at(self, position: int) -> VolumeStatus:
+        """The volume status after the event at ``position``."""
 
     def check_position(self, position: int) -> int:
-        if not 1 <= position <= len(self.entries):
+        count = len(self.points())
+        if not 1 <= position <= count:
             raise PositionOutOfRange(
-                f"position {position} is outside volume {self.volume!r}'s history (1..{len(self.entries)})"
+                f"position {position} is outside volume {self.volume!r}'s history (1..{count})"
             )
         return position
 
@@ -113,16 +115,40 @@ class History(Sequence[HistoryEntry]):
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         found = 0
-        for entry in self.entries:
-            if entry.timestamp > when:
+        points = self.points()
+        for point in points:
+            if point.timestamp > when:
                 break
-            found = entry.position
+            found = point.position
         if found == 0:
-            first = self.entries[0].timestamp.isoformat() if self.entries else "never"
+            first = points[0].timestamp.isoformat() if points else "never"
             raise PositionOutOfRange(
                 f"volume {self.volume!r} had no events at {when.isoformat()} (first event: {first})"
             )
         return found
+
+
+class History(Timeline, Sequence[HistoryEntry]):
+    """A volume's events in global order, addressable by 1-based position."""
+
+    def __init__(self, volume: str, entries: Sequence[HistoryEntry]) -> None:
+        self.volume = volume
+        self.entries = tuple(entries)
+
+    def points(self) -> Sequence[HistoryEntry]:
+        return self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __iter__(self) -> Iterator[HistoryEntry]:
+        return iter(self.entries)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.entries[index]
+
+    def entry(self, position: int) -> HistoryEntry:
+        return self.entries[self.check_position(position) - 1]
 
     def between(self, a: int, b: int) -> tuple[HistoryEntry, ...]:
         """Entries after position ``a`` up to and including ``b`` (a <= b)."""

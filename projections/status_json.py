@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from domain.values import RebuildState, ReplicaMode, Robustness, VolumeState
+from domain.values import DataLocality, Frontend, RebuildState, ReplicaMode, Robustness, VolumeState
 from projections.status_parts import ConditionStatus, ReplicaStatus, SnapshotStatus
 from projections.volume_status import VolumeStatus
 
@@ -21,6 +21,8 @@ def status_to_dict(status: VolumeStatus) -> dict[str, Any]:
     data = dict(vars(status))
     data["state"] = str(status.state)
     data["robustness"] = str(status.robustness)
+    data["data_locality"] = str(status.data_locality)
+    data["frontend"] = str(status.frontend)
     data["updated_at"] = status.updated_at.isoformat() if status.updated_at else ""
     data["replicas"] = [
         {**vars(r), "mode": str(r.mode), "rebuild": str(r.rebuild)} for r in status.replicas
@@ -36,6 +38,9 @@ def status_from_dict(data: dict[str, Any]) -> VolumeStatus:
     fields = dict(data)
     fields["state"] = VolumeState(data["state"])
     fields["robustness"] = Robustness(data["robustness"])
+    # Absent from statuses stored before these fields existed: the defaults then.
+    fields["data_locality"] = DataLocality(data.get("data_locality", DataLocality.DISABLED))
+    fields["frontend"] = Frontend(data.get("frontend", Frontend.NBD))
     fields["updated_at"] = datetime.fromisoformat(data["updated_at"]) if data["updated_at"] else None
     fields["replicas"] = tuple(
         ReplicaStatus(**{**r, "mode": ReplicaMode(r["mode"]), "rebuild": RebuildState(r["rebuild"])})

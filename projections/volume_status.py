@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from domain.values import RebuildState, ReplicaMode, Robustness, VolumeState
+from domain.values import DataLocality, Frontend, RebuildState, ReplicaMode, Robustness, VolumeState
 from projections.status_parts import (
     ConditionStatus,
     ReplicaStatus,
@@ -39,6 +39,8 @@ class VolumeStatus:
     state: VolumeState = VolumeState.CREATING
     robustness: Robustness = Robustness.UNKNOWN
     standby: bool = False
+    data_locality: DataLocality = DataLocality.DISABLED
+    frontend: Frontend = Frontend.NBD
     node: str = ""  # attached (or attaching) to
     endpoint: str = ""  # frontend address while attached
     replicas: tuple[ReplicaStatus, ...] = ()
@@ -142,6 +144,7 @@ def _created(status: VolumeStatus, e: Any) -> VolumeStatus:
     return evolve(
         status, name=e.name, size=e.size, number_of_replicas=e.number_of_replicas,
         state=VolumeState.CREATING, robustness=Robustness.UNKNOWN, standby=e.standby,
+        data_locality=DataLocality(e.data_locality), frontend=Frontend(e.frontend),
     )
 
 

@@ -5,12 +5,15 @@ view's recorded position (``recorder.select_notifications``: polling works on
 every persistence module, and eventsourcing 9.5's SQLite has no subscriptions),
 folds each event of a volume's history into that volume's status with
 ``projections.volume_status.apply``, and commits every batch (statuses, aggregate
-owners and position) in one transaction. Stopped anywhere, a new runner on the
+owners, the per-volume history index of ``projections.history_rows`` and position)
+in one transaction. Stopped anywhere, a new runner on the
 same view continues after the last committed batch: nothing is skipped and
 nothing is applied twice. ``follow()`` polls until told to stop (the manager's
 loop). Events of aggregates that belong to no volume (nodes, catalogs) are
 skipped without being decoded. A runner keeps every status it has touched in
-memory (about a kilobyte per volume) and is driven from one thread.
+memory (about a kilobyte per volume) and is driven from one thread; several
+runners (processes) may share one view: a runner that finds the view moved by
+another drops what it holds and reads it from the view again.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Tracking
 from eventsourcing.utils import resolve_topic
 
+from projections.history_rows import CHECKPOINT_EVERY, HistoryBatch, IndexedAggregate, IndexRow
 from projections.status_parts import evolve
 from projections.status_views import VolumeStatusView
 from projections.volume_status import VolumeStatus, apply
@@ -52,16 +56,25 @@ def may_start_volume_history(topic: str) -> bool:
     return starts_volume_history(resolve_topic(topic))
 
 
+def indexed_aggregate(created: Any, volume: str) -> IndexedAggregate:
+    """How the history index names a volume's new aggregate: by its own name (a replica's), else the volume's."""
+    kind = type(created).__qualname__.rsplit(".", 1)[0]
+    return IndexedAggregate(str(created.originator_id), kind, str(getattr(created, "name", None) or volume))
+
+
 class VolumeStatusProjection:
-    def __init__(self, app: Application[Any], view: VolumeStatusView, batch_size: int = DEFAULT_BATCH) -> None:
-        if batch_size < 1:
-            raise ValueError("batch_size must be at least 1")
+    def __init__(self, app: Application[Any], view: VolumeStatusView, batch_size: int = DEFAULT_BATCH,
+                 checkpoint_every: int = CHECKPOINT_EVERY) -> None:
+        if batch_size < 1 or checkpoint_every < 1:
+            raise ValueError("batch_size and checkpoint_every must be at least 1")
         self.app = app
         self.view = view
         self.batch_size = batch_size
+        self.checkpoint_every = checkpoint_every
         self.tracking_name = app.name
         self._owners: dict[UUID | str, str] | None = None  # aggregate id -> volume
         self._cache: dict[str, VolumeStatus] = {}
+        self._committed: int | None = None  # the position this runner's caches belong to
 
     @property
     def position(self) -> int:
@@ -71,6 +84,8 @@ class VolumeStatusProjection:
     def catch_up(self, max_batches: int | None = None) -> int:
         """Process every notification after the view's position (or ``max_batches``); return how many."""
         position = self.position
+        if position != self._committed:  # another runner moved the view: what this one holds is stale
+            self._owners, self._cache = None, {}
         processed = batches = 0
         while max_batches is None or batches < max_batches:
             notifications = self.app.recorder.select_notifications(
@@ -96,9 +111,10 @@ class VolumeStatusProjection:
         owners = self._owners
         new_owners: dict[str, str] = {}
         touched: dict[str, int] = {}  # volume -> last notification id in this batch
+        history = HistoryBatch()
         statuses = self._cache
         self._prefetch({owners[n.originator_id] for n in notifications if n.originator_id in owners})
-        decode = self.app.mapper.to_domain_event
+        decode: Any = self.app.mapper.to_domain_event
         for notification in notifications:
             aggregate = notification.originator_id
             volume = owners.get(aggregate)
@@ -110,20 +126,27 @@ class VolumeStatusProjection:
                 if volume is None:
                     continue
                 owners[aggregate] = new_owners[str(aggregate)] = volume
+                history.aggregates.append((volume, indexed_aggregate(event, volume)))
                 if volume not in statuses:
                     self._prefetch({volume})
             else:
                 event = decode(notification)
-            statuses[volume] = apply(statuses.get(volume) or VolumeStatus(), event)
+            status = statuses[volume] = apply(statuses.get(volume) or VolumeStatus(), event)
             touched[volume] = notification.id
+            history.rows.append((volume, IndexRow(status.events, notification.id, str(aggregate),
+                                                  notification.originator_version, type(event).__name__,
+                                                  event.timestamp)))
+            if status.events % self.checkpoint_every == 0:
+                history.checkpoints.append((volume, status.events, evolve(status, position=notification.id)))
         changed = {name: evolve(statuses[name], position=last) for name, last in touched.items()}
         try:
-            self.view.commit(changed, new_owners, Tracking(self.tracking_name, notifications[-1].id))
+            self.view.commit(changed, new_owners, Tracking(self.tracking_name, notifications[-1].id), history)
         except BaseException:
             self._owners = None  # the cache ran ahead of the view: forget it
             self._cache = {}
             raise
         statuses.update(changed)
+        self._committed = notifications[-1].id
 
     def _prefetch(self, names: set[str]) -> None:
         missing = names - self._cache.keys()

@@ -30,7 +30,7 @@ from adapters.cli.output import print_json
 from domain.application import ControlPlane
 from domain.services import Volumes
 from domain.values import VolumeState
-from projections.history import read_history
+from projections import read_models
 from projections.status_json import status_to_dict
 
 VERBS = ("attach", "detach", "mount", "umount")
@@ -118,8 +118,7 @@ def _wait(volumes: Volumes, name: str, goal: VolumeState, timeout: float) -> Non
 
 
 def _print(app: ControlPlane, name: str, as_json: bool) -> None:
-    history = read_history(app.recorder, app.mapper, name)
-    status = status_to_dict(history.status_at(len(history)))
+    status = status_to_dict(read_models.statuses(app, [name])[name])  # the persisted view, caught up
     if as_json:
         print_json(status)
     else:

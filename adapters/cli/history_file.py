@@ -33,12 +33,13 @@ from eventsourcing.utils import get_topic
 
 from adapters.cli.errors import CommandError, ExitCode
 from projections.history import History, volume_of
+from projections.indexed_history import IndexedHistory
 
 FORMAT = "pronghorn.volume-history"
 FORMAT_VERSION = 1
 
 
-def export_history(app: Application[Any], history: History, path: Path, source: str) -> int:
+def export_history(app: Application[Any], history: History | IndexedHistory, path: Path, source: str) -> int:
     """Write ``history`` to ``path`` (atomically: temp file + rename); returns the event count."""
     plain_mapper: Mapper[Any] = Mapper(transcoder=app.mapper.transcoder)
     counts: dict[UUID, dict[str, Any]] = {}

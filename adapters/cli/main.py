@@ -45,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(_usage())
         return EXIT_OK
+    if args[0] == "--version":
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            print(f"pronghorn {version('pronghorn')}")
+        except PackageNotFoundError:  # run from a source tree that is not installed
+            print("pronghorn (not installed)")
+        return EXIT_OK
     verb, rest = args[0], args[1:]
     if verb not in VERBS:
         print(f"pronghorn: unknown verb {verb!r} (see 'pronghorn --help')", file=sys.stderr)

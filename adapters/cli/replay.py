@@ -6,7 +6,10 @@
 A point is a position in ``pronghorn events VOLUME`` (1-based) or an ISO 8601
 time (naive times are UTC): the last event at or before it. The status comes
 from folding the history with the volume status projection's fold
-(:mod:`projections.history`). Called by the dispatcher (adapters.cli.main).
+(:mod:`projections.history`), read through the per-volume history index from the
+nearest stored checkpoint (``projections.read_models``). ``--diff A B`` needs A at
+or before B (an A after B is refused, exit 2). Called by the dispatcher
+(adapters.cli.main).
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from adapters.cli.history_view import (
     status_document,
 )
 from adapters.cli.output import print_json
-from projections.history import History, diff, read_history
+from projections import read_models
+from projections.history import Timeline, diff
 
 EPILOG = """\
 POINT is a position from 'pronghorn events VOLUME' (1 = after the first event) or an ISO
 8601 time such as 2026-11-25T21:50:00Z (the last event at or before that time).
+--diff A B shows what changed from A to the later point B (A after B is refused).
 Exit codes: 0 ok, 2 bad arguments or a point outside the history, 3 unknown volume,
 7 store unavailable."""
 
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn replay") -> int:
     return run(prog, lambda: _replay(args))
 
 
-def resolve_point(history: History, text: str) -> int:
+def resolve_point(history: Timeline, text: str) -> int:
     """A position (digits) or an ISO time -> a position in ``history``."""
     text = text.strip()
     if text.isdigit():
@@ -69,20 +74,25 @@ def resolve_point(history: History, text: str) -> int:
 
 def _replay(args: argparse.Namespace) -> int:
     with opened_store(args.store) as app:
-        history = read_history(app.recorder, app.mapper, args.volume)
-    if args.at is not None:
-        document = status_document(history, resolve_point(history, args.at))
-        print_json(document) if args.json else print(render_status(document))
-        return ExitCode.OK
-    a, b = (resolve_point(history, point) for point in args.diff)
-    changes = diff(history.status_at(a), history.status_at(b))
-    between = history.between(a, b)
+        history = read_models.history(app, args.volume)
+        if args.at is not None:
+            document = status_document(history, resolve_point(history, args.at))
+            print_json(document) if args.json else print(render_status(document))
+            return ExitCode.OK
+        a, b = (resolve_point(history, point) for point in args.diff)
+        if a > b:
+            raise CommandError(
+                f"--diff {args.diff[0]} {args.diff[1]}: the first point (position {a}) is after the second "
+                f"(position {b}); give the earlier point first", ExitCode.USAGE)
+        changes = diff(history.status_at(a), history.status_at(b))
+        between = history.between(a, b)
+        first, last = history.entry(a), history.entry(b)
     if args.json:
         print_json(
             {
                 "volume": args.volume,
-                "from": {"position": a, "timestamp": history[a - 1].timestamp},
-                "to": {"position": b, "timestamp": history[b - 1].timestamp},
+                "from": {"position": a, "timestamp": first.timestamp},
+                "to": {"position": b, "timestamp": last.timestamp},
                 "changes": [change_document(c) for c in changes],
                 "events": [entry_document(e) for e in between],
             }
@@ -91,7 +101,7 @@ def _replay(args: argparse.Namespace) -> int:
     print(f"volume {args.volume!r}: position {a} -> {b}")
     print(render_changes(changes))
     print()
-    print(f"events after {min(a, b)} up to {max(a, b)}:" if between else "no events in between")
+    print(f"events after {a} up to {b}:" if between else "no events in between")
     if between:
         print(render_entries(between))
     return ExitCode.OK

@@ -15,8 +15,9 @@ volume without replicas is deleted at once): each node's manager stops its
 replicas, removes their directories and records them removed, the last one
 finishing the deletion (``manager.deletion``); ``--wait`` polls until then.
 ``--force`` records every replica removed at once (a node whose manager is gone
-for good; its leftovers are collected if it comes back). ``get`` prints the volume status folded from its history — the
-same document ``pronghorn replay VOLUME --at N`` prints for a past position.
+for good; its leftovers are collected if it comes back). ``get`` and ``ls`` read the persisted volume status view
+(``projections.read_models``, caught up first): the same document ``pronghorn replay VOLUME --at N`` prints for a
+past position.
 """
 
 from __future__ import annotations
@@ -28,14 +29,14 @@ from typing import Any
 from adapters.cli import attachments
 from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
-from adapters.cli.history_view import render_status, status_document
+from adapters.cli.history_view import render_status, status_document_of
 from adapters.cli.output import print_json, render_table
 from adapters.cli.sizes import SizeError, format_size, parse_size
 from domain.application import ControlPlane
 from domain.services import Replicas, Volumes
 from domain.values import DataLocality, Frontend, VolumeState
-from domain.volume import Volume
-from projections.history import read_history
+from projections import read_models
+from projections.volume_status import VolumeStatus
 
 EPILOG = (
     "Exit codes: 0 ok, 1 timed out waiting, 2 bad arguments or values, 3 unknown volume, 4 volume exists, "
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn volume") -> int:
     return run(f"{prog} {args.verb}", lambda: _run(args))
 
 
-def volume_summary(volume: Volume) -> dict[str, Any]:
+def volume_summary(volume: VolumeStatus) -> dict[str, Any]:
+    """One row of ``volume ls`` (and ``GET /v1/volumes``), from the volume's status."""
     return {
         "name": volume.name,
         "size": volume.size,
@@ -120,7 +122,7 @@ def _run(args: argparse.Namespace) -> int:
     with opened_store(args.store) as app:
         volumes = Volumes(app)
         if args.verb == "ls":
-            summaries = [volume_summary(v) for v in volumes.list()]
+            summaries = list_summaries(app)
             if args.json:
                 print_json(summaries)
             else:
@@ -145,10 +147,23 @@ def _run(args: argparse.Namespace) -> int:
             volumes.expand(args.name, args.size)
         elif args.verb == "delete":
             _delete(app, args.name, args.force, args.timeout if args.wait else None)
-        else:
-            volumes.get(args.name)  # VolumeNotFound for an unknown name
         _print_status(app, args.name, args.json)
     return ExitCode.OK
+
+
+def list_summaries(app: ControlPlane) -> list[dict[str, Any]]:
+    """Summaries of the volumes not deleted (the catalog's names), sorted by name."""
+    found = read_models.statuses(app, Volumes(app).names())
+    return [volume_summary(found[name]) for name in sorted(found) if found[name].state != VolumeState.DELETED]
+
+
+def current_status(app: ControlPlane, name: str) -> dict[str, Any]:
+    """The volume's status document now, from the status view (VolumeNotFound for an unknown name)."""
+    found = read_models.statuses(app, [name]).get(name)
+    if found is None:
+        Volumes(app).get(name)  # VolumeNotFound; a volume without a status yet cannot be, but say so if it is
+        raise CommandError(f"volume {name!r} has no status yet")
+    return status_document_of(found)
 
 
 def _delete(app: ControlPlane, name: str, force: bool, wait: float | None) -> None:
@@ -167,6 +182,5 @@ def _delete(app: ControlPlane, name: str, force: bool, wait: float | None) -> No
 
 
 def _print_status(app: ControlPlane, name: str, as_json: bool) -> None:
-    history = read_history(app.recorder, app.mapper, name)
-    document = status_document(history, len(history))
+    document = current_status(app, name)
     print_json(document) if as_json else print(render_status(document))

@@ -167,6 +167,8 @@ class VolumeStatusDoc(BaseModel):
     state: VolumeState
     robustness: Robustness
     standby: bool
+    data_locality: DataLocality
+    frontend: Frontend
     node: str
     endpoint: str
     replicas: list[ReplicaStatusDoc]
@@ -260,7 +262,8 @@ class Deleted(BaseModel):
 
 
 class HistoryEntryDoc(BaseModel):
-    position: int
+    position: int | None = Field(None, description="per-volume position (absent in the cluster-wide stream)")
+    global_position: int = Field(description="the event's place in the store's notification log")
     aggregate: str
     aggregate_name: str
     aggregate_id: str

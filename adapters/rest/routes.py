@@ -4,14 +4,15 @@ A handler receives a ``Call`` (the application, path parameters, query, the pars
 body model) and returns a JSON-ready document; the route says which status to
 answer with and which models describe the body and the reply, so that the server
 (``adapters.rest.server``) and the OpenAPI document (``adapters.rest.openapi``)
-are both driven by the same table. Handlers live in ``volume_routes`` and
-``cluster_routes``; ``ROUTES`` below joins them.
+are both driven by the same table; a route that can stream names a generator of
+documents (``stream``). Handlers live in ``volume_routes``, ``event_routes`` and
+``cluster_routes``; ``all_routes`` below joins them.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -54,6 +55,7 @@ class Route:
     body: type[BaseModel] | None = None
     query: Mapping[str, str] = field(default_factory=dict)  # optional query parameter -> description
     body_required: bool = True  # False: no body means the body model's defaults
+    stream: Callable[[Call], Iterator[Any]] | None = None  # server-sent events on Accept: text/event-stream
     pattern: re.Pattern[str] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -72,6 +74,7 @@ class Route:
 
 def all_routes() -> list[Route]:
     from adapters.rest.cluster_routes import ROUTES as CLUSTER
+    from adapters.rest.event_routes import ROUTES as EVENTS
     from adapters.rest.volume_routes import ROUTES as VOLUMES
 
-    return [*VOLUMES, *CLUSTER]
+    return [*VOLUMES, *EVENTS, *CLUSTER]

@@ -5,18 +5,22 @@ connection; the event-sourced application is shared, its services retry
 optimistic-concurrency conflicts). Per request: match the route (404 / 405
 otherwise), parse the JSON body into the route's pydantic model (400 if it is not
 JSON), call the handler, answer with the route's status and the document as
-JSON. Every failure becomes ``{"error": {"code", "message"}}`` through
-``adapters.rest.errors``; a 503 (store unavailable: answered at once while the store
-is down, see ``domain.store_health``) also carries ``Retry-After``. Called by
-``pronghorn api`` (``adapters.rest.cli``) and by the manager, which owns the
-application and passes it in.
+JSON; a query parameter the route does not know is refused (400). A route that can
+stream answers ``Accept: text/event-stream`` (or ``?follow=true``) with server-sent
+events until the client leaves or the server stops. Every failure becomes
+``{"error": {"code", "message"}}`` through ``adapters.rest.errors``; a 503 (store
+unavailable: answered at once while the store is down, see ``domain.store_health``)
+also carries ``Retry-After``. Called by ``pronghorn api`` (``adapters.rest.cli``) and
+by the manager, which owns the application and passes it in.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +39,8 @@ DEFAULT_PORT = 9500
 MAX_BODY = 1 << 20
 MAX_DRAINED = 64 << 20  # a larger refused body is not read: the connection is closed instead
 STOP_POLL_S = 0.1  # how often serve_forever checks for stop(): stop() waits at most this long
+STREAM_POLL_S = 0.5  # how often a server-sent event stream looks for new events
+STREAM_KEEPALIVE_S = 15.0  # a comment line this often on an idle stream (finds clients that left)
 
 
 class ApiServer(ThreadingHTTPServer):
@@ -46,6 +52,7 @@ class ApiServer(ThreadingHTTPServer):
         self.app = app
         self.frontend_use = frontend_use
         self.routes = routes
+        self.stopping = threading.Event()  # ends the event streams
         url = f"http://{address[0]}:{self.server_address[1]}"
         self.openapi = json.dumps(openapi_document(routes, url)).encode()
 
@@ -71,13 +78,21 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 self._send(HTTPStatus.OK, self.server.openapi)
                 return
             route, params = self._match(url.path)
+            query = dict(parse_qsl(url.query, keep_blank_values=True))
+            unknown = sorted(set(query) - set(route.query))
+            if unknown:
+                raise ApiError(HTTPStatus.BAD_REQUEST, "UnknownParameter",
+                               f"unknown query parameter(s) {', '.join(unknown)} for {route.path} "
+                               f"(known: {', '.join(route.query) or 'none'})")
+            if route.stream is not None and self._wants_stream(query):
+                self._stream(route.stream(Call(self.server.app, params, query)))
+                return
             model = None
             if route.body is not None:
                 if body is None and route.body_required:
                     raise ApiError(HTTPStatus.BAD_REQUEST, "MalformedJSON", "this request needs a JSON body")
                 model = route.body.model_validate({} if body is None else body)
-            document = route.handler(Call(self.server.app, params, dict(parse_qsl(url.query)), model,
-                                          self.server.frontend_use))
+            document = route.handler(Call(self.server.app, params, query, model, self.server.frontend_use))
             self._send(route.status, json.dumps(plain(document)).encode())
         except Exception as exc:  # noqa: BLE001 - every failure is answered, in one shape
             status, code, message = classify(exc)
@@ -87,6 +102,43 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             elif status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 log.warning("%s %s: %s", self.command, self.path, message, exc_info=status == 500)
             self._send(status, json.dumps(error_body(code, message)).encode(), headers)
+
+    def _wants_stream(self, query: dict[str, str]) -> bool:
+        follow = query.pop("follow", "").lower()
+        if follow not in ("", "true", "false", "1", "0"):
+            raise ApiError(HTTPStatus.BAD_REQUEST, "InvalidValue", f"follow={follow!r}: expected true or false")
+        return follow in ("true", "1") or "text/event-stream" in (self.headers.get("Accept") or "")
+
+    def _stream(self, documents: Iterator[Any]) -> None:
+        """Server-sent events: one ``data:`` line of JSON per document, a comment to keep the line
+        alive; a ``None`` from ``documents`` means "nothing new": wait, then ask again."""
+        first = next(documents, None)  # errors of the first read are answered as usual
+        self.close_connection = True
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        idle = 0.0
+        try:
+            for document in itertools.chain([first], documents):
+                if self.server.stopping.is_set():
+                    return
+                if document is None:
+                    self.server.stopping.wait(STREAM_POLL_S)
+                    idle += STREAM_POLL_S
+                    if idle >= STREAM_KEEPALIVE_S:
+                        self.wfile.write(b": keep-alive\n\n")
+                        self.wfile.flush()
+                        idle = 0.0
+                    continue
+                idle = 0.0
+                payload = json.dumps(plain(document))
+                event_id = document.get("global_position", "") if isinstance(document, dict) else ""
+                self.wfile.write(f"id: {event_id}\ndata: {payload}\n\n".encode())
+                self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            return  # the client went away
 
     def _read_body(self) -> Any:
         if self.headers.get("Transfer-Encoding"):
@@ -156,6 +208,7 @@ class ApiHandle:
         return f"http://{host}:{port}"
 
     def stop(self) -> None:
+        self.server.stopping.set()
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()

@@ -1,9 +1,8 @@
-"""REST handlers for volumes and what hangs off them: replicas, snapshots, event history.
+"""REST handlers for volumes and what hangs off them: replicas, snapshots (events: ``event_routes``).
 
 Each handler makes one application call (``domain.services``) and renders the
 result; a volume is rendered as the same status document ``pronghorn volume get
---json`` prints (``adapters.cli.history_view.status_document``), and ``?at=``
-replays it like ``pronghorn replay --at`` (``projections.history``). Commands the
+--json`` prints, read from the persisted status view (``adapters.cli.volumes.current_status``). Commands the
 manager carries out (attach, detach, delete, snapshot, revert) are recorded as
 intent and answered 202 Accepted.
 """
@@ -13,9 +12,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from adapters.cli.history_view import entry_document, status_document
-from adapters.cli.replay import resolve_point
-from adapters.cli.volumes import volume_summary
+from adapters.cli.volumes import current_status, list_summaries
 from adapters.rest import models as m
 from adapters.rest.routes import Call, Route
 from domain.application import ControlPlane
@@ -23,18 +20,15 @@ from domain.frontend_use import IDLE
 from domain.replica import Replica
 from domain.services import Replicas, Snapshots, Volumes
 from domain.snapshots import SnapshotChain
-from projections.history import read_history
 from projections.plain import plain
 
 
 def status(app: ControlPlane, name: str) -> dict[str, Any]:
-    Volumes(app).get(name)  # VolumeNotFound (404) rather than "no events"
-    history = read_history(app.recorder, app.mapper, name)
-    return status_document(history, len(history))
+    return current_status(app, name)
 
 
 def list_volumes(call: Call) -> Any:
-    return [volume_summary(v) for v in Volumes(call.app).list()]
+    return list_summaries(call.app)
 
 
 def create_volume(call: Call) -> Any:
@@ -114,19 +108,8 @@ def revert_snapshot(call: Call) -> Any:
     return chain_document(Snapshots(call.app).request_revert(volume.name, call.params["snapshot"], use, body.force))
 
 
-def volume_events(call: Call) -> Any:
-    name = call.params["name"]
-    Volumes(call.app).get(name)
-    history = read_history(call.app.recorder, call.app.mapper, name)
-    if "at" in call.query:
-        position = resolve_point(history, call.query["at"])
-        return {"volume": name, "at": position, "status": status_document(history, position)}
-    return [entry_document(entry) for entry in history]
-
-
 V = "/v1/volumes"
 ACCEPTED = HTTPStatus.ACCEPTED
-AT_HELP = "a position (1 = after the first event) or an ISO 8601 time: return the status replayed to that point"
 ROUTES = [
     Route("GET", V, list_volumes, "List volumes (not deleted)", list[m.VolumeSummary]),
     Route("POST", V, create_volume, "Create a volume and place its replicas", m.VolumeStatusDoc,
@@ -150,6 +133,4 @@ ROUTES = [
           "Request a revert to a snapshot (the manager stops the frontend, reverts, restarts); 409 while "
           "the volume is mounted or has NBD clients, unless {\"force\": true}",
           m.SnapshotChainDoc, ACCEPTED, m.SnapshotRevert, body_required=False),
-    Route("GET", V + "/{name}/events", volume_events, "A volume's event history, or its status replayed ?at=",
-          list[m.HistoryEntryDoc] | m.StatusAtDoc, query={"at": AT_HELP}),
 ]

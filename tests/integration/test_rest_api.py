@@ -93,6 +93,8 @@ def test_every_route_end_to_end(api: ApiClient, plane: ControlPlane) -> None:
     assert (replayed["at"], replayed["status"]["events"]) == (2, 2)
     later = api.ok("GET", "/v1/volumes/v1/events?at=" + events[-1]["timestamp"].replace("+", "%2B"))
     assert later["status"] == api.ok("GET", "/v1/volumes/v1")
+    nodes = api.ok("GET", "/v1/events?aggregate=Node")
+    assert {(e["aggregate_name"], e["type"]) for e in nodes} >= {("n1", "Registered"), ("n2", "Cordoned")}
 
     job = api.ok("POST", "/v1/jobs", {"name": "five", "cron": "*/5 * * * *", "retain": 3, "volumes": ["v1"]}, 201)
     assert (job["task"], job["last_fired"], job["fires"]) == ("snapshot", None, 0)

@@ -21,3 +21,9 @@ def test_unknown_verb_is_a_one_line_error():
     assert proc.stdout == ""
     assert proc.stderr.strip().count("\n") == 0
     assert "unknown verb 'frobnicate'" in proc.stderr
+
+
+def test_version_prints_one_line_and_exits_0():
+    proc = subprocess.run([PRONGHORN, "--version"], capture_output=True, text=True)
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith("pronghorn ") and proc.stdout.count("\n") == 1
