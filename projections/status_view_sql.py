@@ -42,6 +42,14 @@ class SqlTables:
             "position INTEGER NOT NULL, status TEXT NOT NULL, PRIMARY KEY (volume, position))",
         ]
 
+    def reset_statements(self) -> list[str]:
+        """Run with ``create_statements`` (only when the index's tables were missing): a view that an
+        earlier build left has statuses and a position but no history index, so everything is
+        projected again from the start."""
+        tables = ("volume_status", "volume_status_owners", "volume_status_tracking", "volume_history",
+                  "volume_history_aggregates", "volume_status_checkpoints")
+        return [f"DELETE FROM {self._t(table)}" for table in tables]
+
     def select_made(self) -> str:
         """A row naming the table made last by ``create_statements`` (a NULL name or no row: not made)."""
         if self.placeholder == "?":

@@ -170,7 +170,7 @@ class SqlStatusView(VolumeStatusView):
         for attempt in range(CREATE_ATTEMPTS):
             try:
                 with self.datastore.transaction(commit=True) as cursor:
-                    for statement in tables.create_statements():
+                    for statement in tables.create_statements() + tables.reset_statements():
                         cursor.execute(statement)
                 break
             except PersistenceError:

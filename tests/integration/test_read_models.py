@@ -89,3 +89,29 @@ def test_the_manager_keeps_the_view_current(store_backend: Backend) -> None:
         assert view.max_tracking_id(manager.name) == last
         found = view.get("v")
         assert found is not None and found.size == 2 * GIB
+
+
+def test_a_view_left_by_an_earlier_build_is_projected_again(tmp_path: Any) -> None:
+    """A store whose status view predates the history index (statuses and a position, no index
+    tables) gets its view rebuilt from the first event, so no volume's history misses its start."""
+    import sqlite3
+
+    from domain.store import open_control_plane
+
+    url = f"sqlite://{tmp_path}/events.sqlite"
+    app = open_control_plane(url)
+    Nodes(app).add("n1", "127.0.0.1", disks=[Disk(path="/d", capacity=100 * GIB)])
+    Volumes(app).create("old", GIB, 1)
+    Volumes(app).expand("old", 2 * GIB)
+    expected = replayed(app, "old")
+    current_status(app, "old")  # the view and index are made and current
+    app.close()
+    with sqlite3.connect(tmp_path / "events.sqlite") as db:  # what the earlier build had: no index tables
+        for table in ("volume_history", "volume_history_aggregates", "volume_status_checkpoints"):
+            db.execute(f"DROP TABLE {table}")
+    app = open_control_plane(url)
+    try:
+        assert current_status(app, "old") == expected
+        assert list(read_models.history(app, "old")) == list(read_history(app.recorder, app.mapper, "old"))
+    finally:
+        app.close()
