@@ -21,7 +21,7 @@ from domain.node import Node, make_disk
 from domain.replica import Replica
 from domain.replica_placement import booking, describe, plan_replicas
 from domain.replicas_service import Replicas
-from domain.scheduling import SchedulingSettings
+from domain.scheduling import SchedulingSettings, check_growth
 from domain.service import Service
 from domain.snapshots_service import Snapshots
 from domain.values import ConditionType, Disk, VolumeState
@@ -89,12 +89,19 @@ class Volumes(Service):
     def finish_creating(self, name: str) -> Volume:
         return self._update(name, Volume.finish_creating)
 
-    def expand(self, name: str, size: int) -> Volume:
-        """Grow the volume; its replicas' bookings on their disks grow with it."""
+    def expand(self, name: str, size: int, settings: SchedulingSettings | None = None) -> Volume:
+        """Grow the volume; its replicas' bookings on their disks grow with it, each disk
+        checked as a new placement is (``SchedulingFailed`` and nothing written otherwise)."""
+        settings = settings or SchedulingSettings()
+
         def command() -> Volume:
             volume = self.get(name)
+            old_size = volume.size
             volume.expand(size)
+            if volume.size == old_size:
+                return volume
             hosts: dict[str, Node] = {}
+            growing: dict[tuple[str, str], list[str]] = {}
             for member in volume.replicas.values():
                 replica = self._load(Replica, replica_id(name, member.name),
                                      partial(ReplicaNotFound, name, member.name))
@@ -102,7 +109,14 @@ class Volumes(Service):
                                                              partial(NodeNotFound, replica.node))
                 hosts[replica.node] = host
                 if replica.disk in host.disks and not host.removed:
-                    host.schedule_replica(replica.disk, booking(name, member.name), volume.size)
+                    growing.setdefault((replica.node, replica.disk), []).append(booking(name, member.name))
+            for (node, disk), bookings in sorted(growing.items()):
+                host = hosts[node]
+                booked = sum(host.scheduled[disk].get(b, 0) for b in bookings)
+                check_growth(settings.request(volume.size, len(bookings)), host, host.disks[disk], booked)
+            for (node, disk), bookings in growing.items():
+                for key in bookings:
+                    hosts[node].schedule_replica(disk, key, volume.size)
             self.app.save(volume, *hosts.values())
             return volume
 
