@@ -73,6 +73,7 @@ class ConditionType(StrEnum):
     SCHEDULED = "Scheduled"
     RESTORE = "Restore"
     TOO_MANY_SNAPSHOTS = "TooManySnapshots"
+    RESIZED = "Resized"  # the engine serves the volume's size (False: an expand was refused, and why)
 
 
 @dataclass(frozen=True)

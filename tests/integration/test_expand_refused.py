@@ -1,0 +1,87 @@
+"""An impossible expand never takes a volume down.
+
+``volume expand`` is checked against each replica disk's room as create is (exit 6
+otherwise). When a size passes the bookings but a replica's filesystem cannot hold it
+(disks declared bigger than they are), the engine's two-phase expand is refused by the
+replicas before anything grows: the volume keeps serving at its old size, every replica
+RW, and the refusal is recorded on the volume.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+from domain.services import Nodes
+from domain.store import open_control_plane
+from tests.fixtures.local_cluster import LocalCluster, local_cluster, wait_for  # noqa: F401
+from tests.integration.test_manager_expand_salvage import nbd_size
+from tests.integration.test_manager_healing import healthy
+
+MiB = 1 << 20
+
+
+def _write_and_read_back(endpoint: str, tmp_path: Path) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(os.urandom(4 * MiB))
+    subprocess.run(["nbdcopy", str(data), endpoint], check=True, timeout=120)
+    back = tmp_path / "back.bin"
+    subprocess.run(["nbdcopy", endpoint, str(back)], check=True, timeout=120)
+    assert back.read_bytes()[: 4 * MiB] == data.read_bytes()
+
+
+def test_expand_beyond_the_disks_is_refused_with_exit_6(local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811
+    cluster = local_cluster
+    cluster.cli("volume", "create", "race1", "--size", "16Mi", "--replicas", "2")
+    cluster.cli("volume", "attach", "race1", "--node", "node1", "--wait")
+    endpoint = cluster.get("race1")["endpoint"]
+
+    done = cluster.cli("volume", "expand", "race1", "--size", "1Ei", check=False)
+    assert done.returncode == 6, done
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert cluster.get("race1")["size"] == 16 * MiB
+    assert nbd_size(endpoint) == 16 * MiB
+    assert healthy(cluster, "race1")
+    _write_and_read_back(endpoint, tmp_path)
+
+
+def _claim_huge_disks(cluster: LocalCluster) -> None:
+    with open_control_plane(f"sqlite://{cluster.home / 'events.sqlite'}") as app:
+        nodes = Nodes(app)
+        for node in nodes.list():  # the disks claim far more than any filesystem holds
+            for path in node.disks:
+                nodes.update_disk(node.name, path, capacity=4 << 60)
+
+
+def _refusal_recorded(cluster: LocalCluster, volume: str) -> bool:
+    return any(c["type"] == "Resized" and c["status"] is False for c in cluster.get(volume).get("conditions", []))
+
+
+def test_expand_a_replica_filesystem_cannot_hold_keeps_serving(local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811
+    cluster = local_cluster
+    cluster.cli("volume", "create", "race2", "--size", "16Mi", "--replicas", "2")
+    cluster.cli("volume", "attach", "race2", "--node", "node1", "--wait")
+    endpoint = cluster.get("race2")["endpoint"]
+    _claim_huge_disks(cluster)
+
+    cluster.cli("volume", "expand", "race2", "--size", "1Ei")  # the bookings allow it
+    wait_for("the refusal to be recorded", lambda: _refusal_recorded(cluster, "race2"))
+    assert nbd_size(endpoint) == 16 * MiB
+    assert healthy(cluster, "race2")
+    _write_and_read_back(endpoint, tmp_path)
+
+
+def test_expand_refused_while_detached_still_attaches(local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811
+    cluster = local_cluster
+    cluster.cli("volume", "create", "race3", "--size", "16Mi", "--replicas", "2")
+    cluster.cli("volume", "attach", "race3", "--node", "node1", "--wait")  # its replicas hold 16 MiB
+    cluster.cli("volume", "detach", "race3", "--wait")
+    _claim_huge_disks(cluster)
+    cluster.cli("volume", "expand", "race3", "--size", "1Ei")
+    cluster.cli("volume", "attach", "race3", "--node", "node1", "--wait")
+    endpoint = cluster.get("race3")["endpoint"]
+    assert nbd_size(endpoint) == 16 * MiB
+    assert _refusal_recorded(cluster, "race3")
+    assert healthy(cluster, "race3")
+    _write_and_read_back(endpoint, tmp_path)
