@@ -24,7 +24,7 @@ from domain.replicas_service import Replicas
 from domain.scheduling import SchedulingSettings, check_growth
 from domain.service import Service
 from domain.snapshots_service import Snapshots
-from domain.values import ConditionType, Disk, VolumeState
+from domain.values import ConditionType, Disk, ResizeReason, VolumeState
 from domain.volume import Volume
 
 __all__ = ["Nodes", "Replicas", "Snapshots", "Volumes"]
@@ -91,7 +91,9 @@ class Volumes(Service):
 
     def expand(self, name: str, size: int, settings: SchedulingSettings | None = None) -> Volume:
         """Grow the volume; its replicas' bookings on their disks grow with it, each disk
-        checked as a new placement is (``SchedulingFailed`` and nothing written otherwise)."""
+        checked as a new placement is (``SchedulingFailed`` and nothing written otherwise).
+        On an attached volume, the ``Resized`` condition says ``Expanding`` until its engine
+        has grown (or refused)."""
         settings = settings or SchedulingSettings()
 
         def command() -> Volume:
@@ -117,6 +119,9 @@ class Volumes(Service):
             for (node, disk), bookings in growing.items():
                 for key in bookings:
                     hosts[node].schedule_replica(disk, key, volume.size)
+            if volume.state == VolumeState.ATTACHED:  # detached: its engine starts at the new size or says why
+                volume.set_condition(ConditionType.RESIZED, False, ResizeReason.EXPANDING,
+                                     "the engine has not grown to the new size yet")
             self.app.save(volume, *hosts.values())
             return volume
 

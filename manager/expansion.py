@@ -4,10 +4,12 @@ The engine grows its replicas itself, in two phases (engine/controller.py): ever
 replica checks it can take the size before any grows, so a refusal changes
 nothing. An engine therefore starts at the size its replicas hold
 (``start_size``), also after an expand made while detached, and is grown once it
-runs (``Expansion.grow``), before ``Attached`` is recorded for a fresh engine. A
-refusal is recorded once as the volume's ``Resized`` condition (False, with the
-engine's reason) and not retried at that size: expanding again, or a restarted
-manager, tries again; a later success sets it True. Called by ``manager.reconciler``.
+runs (``Expansion.reconcile``), before ``Attached`` is recorded for a fresh engine.
+``Volumes.expand`` of an attached volume records the ``Resized`` condition False
+(``Expanding``); the outcome replaces it: True (``Expanded``) once the engine serves
+the size, or False (``ExpandRefused``, with the engine's reason, also recorded when
+an engine starting after an expand cannot grow), then not retried at that size:
+expanding again, or a restarted manager, tries again. Called by ``manager.reconciler``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import logging
 from collections.abc import Collection
 
 from domain.services import Volumes
-from domain.values import ConditionType
+from domain.values import ConditionType, ResizeReason
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
@@ -48,8 +50,11 @@ class Expansion:
         self.volumes = volumes
         self.refused: dict[str, int] = {}  # volume -> the size its engine refused to grow to
 
-    def grow(self, volume: Volume, size: int, client: EngineClient) -> None:
-        """Grow the engine, serving ``size`` bytes, to ``volume.size``; record a refusal."""
+    def reconcile(self, volume: Volume, size: int, client: EngineClient) -> None:
+        """Grow the engine, serving ``size`` bytes, to ``volume.size``; record the outcome."""
+        if size >= volume.size:
+            self._resized(volume, ResizeReason.EXPANDED, f"serving {size} bytes")
+            return
         if self.refused.get(volume.name) == volume.size:
             return
         try:
@@ -58,10 +63,18 @@ class Expansion:
             self.refused[volume.name] = volume.size
             log.warning("%s: expand to %d bytes refused: %s", volume.name, volume.size, exc)
             reason = " ".join(f"serving {size} bytes, not {volume.size}: {exc}".split())[:REASON_LIMIT]
-            self.volumes.set_condition(volume.name, ConditionType.RESIZED, False, "ExpandRefused", reason)
+            self._resized(volume, ResizeReason.REFUSED, reason)
             return
         self.refused.pop(volume.name, None)
-        resized = volume.conditions.get(ConditionType.RESIZED)
-        if resized is not None and not resized.status:
-            self.volumes.set_condition(volume.name, ConditionType.RESIZED, True, "Expanded",
-                                       f"serving {volume.size} bytes")
+        self._resized(volume, ResizeReason.EXPANDED, f"serving {volume.size} bytes")
+
+    def _resized(self, volume: Volume, reason: ResizeReason, message: str) -> None:
+        """Record the outcome of the last expand: a refusal once, a success when one was awaited."""
+        last = volume.conditions.get(ConditionType.RESIZED)
+        if reason == ResizeReason.REFUSED:
+            if last is not None and last.reason == ResizeReason.REFUSED:
+                return
+        elif last is None or last.status:
+            return
+        self.volumes.set_condition(volume.name, ConditionType.RESIZED, reason == ResizeReason.EXPANDED,
+                                   reason, message)

@@ -204,7 +204,7 @@ class Reconciler:
         with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
             status = client.status()
             if started and status.size < volume.size:  # expanded while detached: grown before Attached
-                self.expansion.grow(volume, status.size, client)
+                self.expansion.reconcile(volume, status.size, client)
                 status = client.status()
             if desired.finish == Finish.ATTACH:
                 self.volumes.attached(volume.name, f"nbd://{inst.service}")
@@ -218,8 +218,8 @@ class Reconciler:
                 in_engine.add(member.name)
                 self._sync_mode(volume.name, member, reported.mode, reported.error, client,
                                 member.name in started)
-            if status.size < volume.size and not status.rebuilding:
-                self.expansion.grow(volume, status.size, client)  # after the modes are recorded: it may fail
+            if not status.rebuilding:  # after the modes are recorded: an expand may fail
+                self.expansion.reconcile(volume, status.size, client)
             if not status.rebuilding:
                 carry_out(self.app, volume.name, client, self.model.chain(volume.name))
         for member in desired.replicas:

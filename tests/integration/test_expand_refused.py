@@ -65,8 +65,10 @@ def test_expand_a_replica_filesystem_cannot_hold_keeps_serving(local_cluster: Lo
     endpoint = cluster.get("race2")["endpoint"]
     _claim_huge_disks(cluster)
 
-    cluster.cli("volume", "expand", "race2", "--size", "1Ei")  # the bookings allow it
-    wait_for("the refusal to be recorded", lambda: _refusal_recorded(cluster, "race2"))
+    done = cluster.cli("volume", "expand", "race2", "--size", "1Ei", "--wait", check=False)  # the bookings allow it
+    assert done.returncode == 6, done
+    assert len(done.stderr.strip().splitlines()) == 1 and "CannotHold" in done.stderr, done.stderr
+    assert _refusal_recorded(cluster, "race2")
     assert nbd_size(endpoint) == 16 * MiB
     assert healthy(cluster, "race2")
     _write_and_read_back(endpoint, tmp_path)
