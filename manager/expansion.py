@@ -7,9 +7,10 @@ nothing. An engine therefore starts at the size its replicas hold
 runs (``Expansion.reconcile``), before ``Attached`` is recorded for a fresh engine.
 ``Volumes.expand`` of an attached volume records the ``Resized`` condition False
 (``Expanding``); the outcome replaces it: True (``Expanded``) once the engine serves
-the size, or False (``ExpandRefused``, with the engine's reason, also recorded when
-an engine starting after an expand cannot grow), then not retried at that size:
-expanding again, or a restarted manager, tries again. Called by ``manager.reconciler``.
+the size; or, when the replicas refused (also for an engine starting after an
+expand made while detached), ``Volumes.expand_refused``: the volume is back at the
+size the engine serves, its disk bookings too, and the condition is False
+(``ExpandRefused``) with the engine's reason. Called by ``manager.reconciler``.
 """
 
 from __future__ import annotations
@@ -48,33 +49,18 @@ def start_size(replicas: list[DesiredReplica], local: Collection[str], size: int
 class Expansion:
     def __init__(self, volumes: Volumes) -> None:
         self.volumes = volumes
-        self.refused: dict[str, int] = {}  # volume -> the size its engine refused to grow to
 
     def reconcile(self, volume: Volume, size: int, client: EngineClient) -> None:
         """Grow the engine, serving ``size`` bytes, to ``volume.size``; record the outcome."""
-        if size >= volume.size:
-            self._resized(volume, ResizeReason.EXPANDED, f"serving {size} bytes")
-            return
-        if self.refused.get(volume.name) == volume.size:
-            return
-        try:
-            client.expand(volume.size)
-        except EngineError as exc:
-            self.refused[volume.name] = volume.size
-            log.warning("%s: expand to %d bytes refused: %s", volume.name, volume.size, exc)
-            reason = " ".join(f"serving {size} bytes, not {volume.size}: {exc}".split())[:REASON_LIMIT]
-            self._resized(volume, ResizeReason.REFUSED, reason)
-            return
-        self.refused.pop(volume.name, None)
-        self._resized(volume, ResizeReason.EXPANDED, f"serving {volume.size} bytes")
-
-    def _resized(self, volume: Volume, reason: ResizeReason, message: str) -> None:
-        """Record the outcome of the last expand: a refusal once, a success when one was awaited."""
-        last = volume.conditions.get(ConditionType.RESIZED)
-        if reason == ResizeReason.REFUSED:
-            if last is not None and last.reason == ResizeReason.REFUSED:
+        if size < volume.size:
+            try:
+                client.expand(volume.size)
+            except EngineError as exc:
+                log.warning("%s: expand to %d bytes refused: %s", volume.name, volume.size, exc)
+                reason = " ".join(f"not grown to {volume.size} bytes: {exc}".split())[:REASON_LIMIT]
+                self.volumes.expand_refused(volume.name, size, reason)
                 return
-        elif last is None or last.status:
-            return
-        self.volumes.set_condition(volume.name, ConditionType.RESIZED, reason == ResizeReason.EXPANDED,
-                                   reason, message)
+        last = volume.conditions.get(ConditionType.RESIZED)
+        if last is not None and last.reason == ResizeReason.EXPANDING:
+            self.volumes.set_condition(volume.name, ConditionType.RESIZED, True, ResizeReason.EXPANDED,
+                                       f"serving {volume.size} bytes")

@@ -69,9 +69,14 @@ def test_expand_a_replica_filesystem_cannot_hold_keeps_serving(local_cluster: Lo
     assert done.returncode == 6, done
     assert len(done.stderr.strip().splitlines()) == 1 and "CannotHold" in done.stderr, done.stderr
     assert _refusal_recorded(cluster, "race2")
+    assert cluster.get("race2")["size"] == 16 * MiB  # back to what the engine serves
     assert nbd_size(endpoint) == 16 * MiB
     assert healthy(cluster, "race2")
     _write_and_read_back(endpoint, tmp_path)
+
+    cluster.cli("volume", "expand", "race2", "--size", "32Mi", "--wait")  # a size that fits still grows
+    assert nbd_size(endpoint) == 32 * MiB
+    assert [c["status"] for c in cluster.get("race2")["conditions"] if c["type"] == "Resized"] == [True]
 
 
 def test_expand_refused_while_detached_still_attaches(local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811
@@ -84,6 +89,6 @@ def test_expand_refused_while_detached_still_attaches(local_cluster: LocalCluste
     cluster.cli("volume", "attach", "race3", "--node", "node1", "--wait")
     endpoint = cluster.get("race3")["endpoint"]
     assert nbd_size(endpoint) == 16 * MiB
-    assert _refusal_recorded(cluster, "race3")
+    assert _refusal_recorded(cluster, "race3") and cluster.get("race3")["size"] == 16 * MiB
     assert healthy(cluster, "race3")
     _write_and_read_back(endpoint, tmp_path)

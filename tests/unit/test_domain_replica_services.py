@@ -8,6 +8,7 @@ from domain.application import ControlPlane
 from domain.errors import (
     AlreadyExists,
     InvalidTransition,
+    InvalidValue,
     NodeNotFound,
     ReplicaNotFound,
     SchedulingFailed,
@@ -15,7 +16,7 @@ from domain.errors import (
 )
 from domain.scheduling import SchedulingSettings
 from domain.services import Nodes, Replicas, Snapshots, Volumes
-from domain.values import Disk, ReplicaMode, Robustness, SchedulingReason, VolumeState
+from domain.values import ConditionType, Disk, ReplicaMode, Robustness, SchedulingReason, VolumeState
 
 GIB = 1 << 30
 
@@ -134,3 +135,22 @@ def test_expand_is_checked_against_each_disk_as_a_placement_is(app: ControlPlane
     assert nodes.get("n2").scheduled_bytes("/d") == 75 * GIB
     volumes.expand("vol", 45 * GIB)  # repeated: a no-op
     assert volumes.get("vol").size == 45 * GIB
+
+
+def test_a_refused_expand_is_reverted_with_its_bookings(app: ControlPlane) -> None:
+    replicas, volumes, nodes = Replicas(app), Volumes(app), Nodes(app)
+    replicas.add("vol", "r1", "n1", "/d")
+    volumes.expand("vol", 10 * GIB)
+    assert nodes.get("n1").scheduled_bytes("/d") == 10 * GIB
+    volumes.expand_refused("vol", GIB, "n1:/d: file too large")
+    volume = volumes.get("vol")
+    assert volume.size == GIB and nodes.get("n1").scheduled_bytes("/d") == GIB
+    resized = volume.conditions[ConditionType.RESIZED]
+    assert (resized.status, resized.reason, resized.message) == (False, "ExpandRefused", "n1:/d: file too large")
+    version = volume.version
+    volumes.expand_refused("vol", GIB, "n1:/d: file too large")  # repeated: a no-op
+    assert volumes.get("vol").version == version
+    with pytest.raises(InvalidValue):
+        volumes.expand_refused("vol", 2 * GIB, "more than the volume: not a revert")
+    volumes.expand("vol", 2 * GIB)  # a size that fits still grows
+    assert volumes.get("vol").size == 2 * GIB
