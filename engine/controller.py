@@ -37,6 +37,11 @@ CALLER_ERRORS = {
 REFUSALS = (replica_errors.InvalidArgument, replica_errors.FailedPrecondition, replica_errors.CannotHold)
 
 
+def _outcome(failures: list[ReplicaFailure]) -> type[errors.EngineError]:
+    """A definite refusal by any replica refuses the expand; otherwise it may work later."""
+    return errors.ExpandRefused if any(isinstance(f.error, REFUSALS) for f in failures) else errors.Unavailable
+
+
 @dataclass(frozen=True)
 class EngineState:
     volume: str
@@ -148,7 +153,8 @@ class Controller:
         expand with nothing changed (a refusal does not turn a replica ERR). Then
         each grows; if one fails, those already grown are shrunk back (one that
         cannot be shrunk back turns ERR, as does one that did not answer) and the
-        volume keeps serving at its old size.
+        volume keeps serving at its old size. ``ExpandRefused`` when a replica
+        cannot hold the size; ``Unavailable`` when one did not answer (retry later).
         """
         if size % SECTOR or size < self.volume.size:
             raise errors.InvalidArgument(f"new size {size} must be a multiple of {SECTOR} >= {self.volume.size}")
@@ -159,8 +165,7 @@ class Controller:
             targets = self.volume.replicas.by_mode(Mode.RW, Mode.WO)
             refusals = self._each_expand(targets, lambda c: c.check_expand(size))
             if refusals:
-                raise errors.FailedPrecondition(f"expand to {size} bytes refused, still {old}: "
-                                                f"{ReplicaErrors(refusals)}")
+                raise _outcome(refusals)(f"expand to {size} bytes refused, still {old}: {ReplicaErrors(refusals)}")
             grown: list[Replica] = []
             for replica in targets:
                 failed = self._each_expand([replica], lambda c: c.expand(size))
@@ -171,8 +176,7 @@ class Controller:
                     self._mark_err(stuck)  # left bigger than the others
                 if not isinstance(failed[0].error, REFUSALS):
                     self._mark_err(failed[0])  # did not answer: its state is unknown
-                raise errors.FailedPrecondition(f"expand to {size} bytes failed, still {old}: "
-                                                f"{ReplicaErrors(failed)}")
+                raise _outcome(failed)(f"expand to {size} bytes failed, still {old}: {ReplicaErrors(failed)}")
             self.volume.size = size
 
     def _each_expand(self, replicas: list[Replica],

@@ -22,7 +22,7 @@ from domain.services import Volumes
 from domain.values import ConditionType, ResizeReason
 from domain.volume import Volume
 from engine.client import EngineClient
-from engine.errors import EngineError
+from engine.errors import ExpandRefused
 from manager.supervisor import replica_size
 from projections.desired_engine import DesiredReplica
 from replica.client import ControlClient
@@ -55,7 +55,7 @@ class Expansion:
         if size < volume.size:
             try:
                 client.expand(volume.size)
-            except EngineError as exc:
+            except ExpandRefused as exc:  # other errors: retried on a later pass
                 log.warning("%s: expand to %d bytes refused: %s", volume.name, volume.size, exc)
                 reason = " ".join(f"not grown to {volume.size} bytes: {exc}".split())[:REASON_LIMIT]
                 self.volumes.expand_refused(volume.name, size, reason)

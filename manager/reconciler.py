@@ -203,7 +203,8 @@ class Reconciler:
         assert inst is not None
         with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
             status = client.status()
-            if started and status.size < volume.size:  # expanded while detached: grown before Attached
+            grown = started and status.size < volume.size
+            if grown:  # expanded while detached: grown before Attached
                 self.expansion.reconcile(volume, status.size, client)
                 status = client.status()
             if desired.finish == Finish.ATTACH:
@@ -218,7 +219,7 @@ class Reconciler:
                 in_engine.add(member.name)
                 self._sync_mode(volume.name, member, reported.mode, reported.error, client,
                                 member.name in started)
-            if not status.rebuilding:  # after the modes are recorded: an expand may fail
+            if not status.rebuilding and not grown:  # after the modes are recorded: an expand may fail
                 self.expansion.reconcile(volume, status.size, client)
             if not status.rebuilding:
                 carry_out(self.app, volume.name, client, self.model.chain(volume.name))

@@ -4,7 +4,7 @@ Real engine and replica processes. A size no replica filesystem holds is refused
 by the check on every replica: nothing changes and every replica stays RW. A
 replica that passes the check but fails to commit (its volume.meta made immutable)
 makes the engine shrink back the replica already grown: the volume keeps serving
-at its old size from that one.
+at its old size from that one, and the caller may retry (``Unavailable``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def test_expand_no_replica_can_hold_is_refused(volume_factory: Callable[..., Rep
     volume = volume_factory(replicas_count=2, size=16 * MiB)
     qemu_io(volume, "write -P 0x5a 0 64k")
     with volume.engine.client() as client:
-        with pytest.raises(errors.FailedPrecondition, match="refused"):
+        with pytest.raises(errors.ExpandRefused, match="CannotHold"):
             client.expand(1 << 60)
         status = client.status()
     assert status.size == 16 * MiB and status.state == "healthy"
@@ -55,7 +55,7 @@ def test_expand_failing_on_a_later_replica_is_rolled_back(volume_factory: Callab
     with volume.engine.client() as client:
         order = [r.address for r in client.status().replicas]
         last = next(r for r in volume.replicas if r.control in order[-1])
-        with immutable(last.directory / "volume.meta"), pytest.raises(errors.FailedPrecondition, match="failed"):
+        with immutable(last.directory / "volume.meta"), pytest.raises(errors.Unavailable, match="failed"):
             client.expand(32 * MiB)
         status = client.status()
     assert status.size == 16 * MiB and status.state == "degraded"
