@@ -92,3 +92,27 @@ def test_expand_refused_while_detached_still_attaches(local_cluster: LocalCluste
     assert _refusal_recorded(cluster, "race3") and cluster.get("race3")["size"] == 16 * MiB
     assert healthy(cluster, "race3")
     _write_and_read_back(endpoint, tmp_path)
+
+
+def test_a_replica_failing_its_expand_is_recorded_then_healed(local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811
+    """The engine turns a replica that failed to grow (its volume.meta cannot be written) ERR and
+    keeps serving: the store says so (degraded, not healthy); once the replica can be written
+    again it is rebuilt, and the volume is healthy at the new size."""
+    cluster = local_cluster
+    cluster.cli("volume", "create", "race4", "--size", "16Mi", "--replicas", "2")
+    cluster.cli("volume", "attach", "race4", "--node", "node1", "--wait")
+    endpoint = cluster.get("race4")["endpoint"]
+    victim = cluster.get("race4")["replicas"][-1]
+    meta = Path(victim["data_dir"]) / "volume.meta"
+    subprocess.run(["chattr", "+i", str(meta)], check=True)
+    try:
+        cluster.cli("volume", "expand", "race4", "--size", "32Mi")
+        wait_for("the failed replica to be recorded", lambda: any(
+            r["name"] == victim["name"] and r["failures"] >= 1 for r in cluster.get("race4")["replicas"]))
+        assert cluster.get("race4")["robustness"] == "degraded"
+        _write_and_read_back(endpoint, tmp_path)  # served all along (grown from the other replica, or not yet)
+    finally:
+        subprocess.run(["chattr", "-i", str(meta)], check=False)
+    wait_for("the expand to be done and the volume healthy", lambda: healthy(cluster, "race4")
+             and nbd_size(endpoint) == 32 * MiB)
+    _write_and_read_back(endpoint, tmp_path)
