@@ -26,6 +26,7 @@ from engine.errors import ExpandRefused
 from manager.supervisor import replica_size
 from projections.desired_engine import DesiredReplica
 from replica.client import ControlClient
+from replica.errors import ReplicaError
 
 log = logging.getLogger("pronghorn.manager.expansion")
 
@@ -35,14 +36,18 @@ REASON_LIMIT = 300
 
 def start_size(replicas: list[DesiredReplica], local: Collection[str], size: int) -> int:
     """The size an engine on ``replicas`` starts at: what they hold, at most ``size``.
-    Replicas on ``local`` nodes are read from their directory, others asked."""
+    Replicas on ``local`` nodes are read from their directory, others asked (one that
+    does not answer does not count)."""
     held = []
     for replica in replicas:
         if replica.node in local:
             held.append(replica_size(replica.data_dir))
         else:
-            with ControlClient(replica.address, timeout=TIMEOUT_S) as control:
-                held.append(control.get_info().size)
+            try:
+                with ControlClient(replica.address, timeout=TIMEOUT_S) as control:
+                    held.append(control.get_info().size)
+            except ReplicaError:
+                continue  # silent: the engine's start-up check leaves it out anyway
     return min([size, *(h for h in held if h > 0)])
 
 
