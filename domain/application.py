@@ -8,7 +8,8 @@ Snapshots are taken every ``SNAPSHOT_INTERVAL`` events of an aggregate, so long
 histories load from the newest snapshot plus at most that many events.
 
 Built by ``domain.store.open_control_plane`` (adapters, manager) and by tests;
-commands go through ``domain.services``.
+commands go through ``domain.services``. ``health`` says whether the store answers
+(``domain.store_health``; set by ``open_control_plane``, never down otherwise).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from domain.jobs import RecurringJob
 from domain.node import Node
 from domain.replica import Replica
 from domain.snapshots import SnapshotChain
+from domain.store_health import StoreHealth
 from domain.transcoding import DomainTranscoder
 from domain.volume import Volume
 
@@ -45,6 +47,11 @@ class ControlPlane(Application):
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
         super().__init__(env)
         self.saves = 0  # saves through this object: a reader of the log knows when it wrote itself
+        self.health = StoreHealth(self.name)
+
+    def close(self) -> None:
+        self.health.close()
+        super().close()
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         self.saves += 1

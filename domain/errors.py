@@ -116,3 +116,15 @@ class ConcurrencyConflict(DomainError):
 
 class JobNotFound(NotFound):
     kind = "recurring job"
+
+
+class VolumeInUse(InvalidTransition):
+    """A command that rewrites data under the frontend, refused while clients use the volume.
+
+    ``use`` says who (mounts, NBD clients); ``advice`` how to proceed."""
+
+    def __init__(self, name: str, command: str, use: str, advice: str) -> None:
+        super().__init__("volume", name, "in use", command)
+        self.message = f"{name} is in use ({use}): {advice}"
+        self.use = use
+        self.advice = advice

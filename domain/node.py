@@ -4,7 +4,9 @@ Commands -> events: ``create`` (Registered), ``update`` (Updated), ``cordon`` /
 ``uncordon`` (Cordoned / Uncordoned), ``add_disk`` (DiskAdded), ``update_disk``
 (DiskUpdated), ``remove_disk`` (DiskRemoved), ``schedule_replica`` (ReplicaScheduled),
 ``release_replica`` (ReplicaReleased), ``remove`` (Removed), ``reregister``
-(Reregistered). A cordoned node takes no new replicas; a removed node keeps its
+(Reregistered), ``report_unknown_directory`` (UnknownDirectoryFound: something under
+a disk's ``replicas/`` that no replica recorded removed owns; the manager leaves it
+alone and reports each path once). A cordoned node takes no new replicas; a removed node keeps its
 history and can be registered again under the same name.
 
 Used by ``domain.services.Nodes`` / ``Replicas`` and read by ``domain.scheduling``.
@@ -37,6 +39,7 @@ def make_disk(path: str, capacity: int, reserved: int = 0, tags: Iterable[str] =
 
 
 class Node(Aggregate):
+    unknown_directories: tuple[str, ...] = ()  # class default: nodes snapshotted before it existed still load
     @staticmethod
     def create_id(name: str) -> UUID:
         return node_id(name)
@@ -186,6 +189,21 @@ class Node(Aggregate):
     @event("ReplicaReleased")
     def _replica_released(self, path: str, replica: str) -> None:
         del self.scheduled[path][replica]
+
+    def report_unknown_directory(self, path: str) -> bool:
+        """Record that ``path`` (under a disk's ``replicas/``) belongs to no replica the log says was
+        removed, so the manager leaves it alone; True the first time, a no-op after."""
+        path = validation.text("directory", path, 4096)
+        if not path.startswith("/"):
+            raise InvalidValue("directory", path, "must be an absolute path")
+        if path in self.unknown_directories:
+            return False
+        self._unknown_directory_found(path)
+        return True
+
+    @event("UnknownDirectoryFound")
+    def _unknown_directory_found(self, path: str) -> None:
+        self.unknown_directories = (*self.unknown_directories, path)
 
     def remove(self) -> None:
         if self.removed:

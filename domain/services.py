@@ -160,8 +160,8 @@ class Volumes(Service):
     def start_attach(self, name: str, node: str) -> Volume:
         return self._update(name, lambda v: v.start_attach(node))
 
-    def attached(self, name: str, endpoint: str) -> Volume:
-        return self._update(name, lambda v: v.finish_attach(endpoint))
+    def attached(self, name: str, endpoint: str, control: str = "") -> Volume:
+        return self._update(name, lambda v: v.finish_attach(endpoint, control))
 
     def attach_failed(self, name: str, reason: str) -> Volume:
         return self._update(name, lambda v: v.fail_attach(reason))
@@ -267,6 +267,12 @@ class Nodes(Service):
                     tags: Iterable[str] | None = None, schedulable: bool | None = None) -> Node:
         return self._update(name, lambda n: n.update_disk(
             path, capacity=capacity, reserved=reserved, tags=tags, schedulable=schedulable))
+
+    def report_unknown_directory(self, name: str, path: str) -> bool:
+        """Record ``UnknownDirectoryFound`` once per path; True when this call recorded it."""
+        first = []
+        self._update(name, lambda n: first.append(n.report_unknown_directory(path)))
+        return first[-1]
 
     def remove_disk(self, name: str, path: str) -> Node:
         return self._update(name, lambda n: n.remove_disk(path))

@@ -7,7 +7,9 @@ head (live data) sits on ``head_parent``. Commands -> events: ``take`` (Taken),
 ``revert`` (Reverted), ``measure`` (Measured). Intents a CLI records for the
 manager to carry out through the engine: ``request`` (Requested: a snapshot to
 take; ``take`` of that name fulfils it), ``fail_request`` (RequestFailed) and
-``request_revert`` (RevertRequested; ``revert`` fulfils it).
+``request_revert`` (RevertRequested; ``revert`` fulfils it; refused while the volume
+is in use unless forced: ``domain.frontend_use``) and ``refuse_revert``
+(RevertRefused: the manager found clients connected when it came to do it).
 
 Invariants (checked by the commands, relied on by the events): names are unique in
 the chain; every parent exists; children lists mirror parents; the head's parent
@@ -27,6 +29,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain import validation
 from domain.errors import AlreadyExists, InvalidTransition, InvalidValue, SnapshotNotFound
+from domain.frontend_use import IDLE, FrontendUse, refuse_if_in_use
 from domain.ids import chain_id
 from domain.values import SnapshotInfo
 
@@ -39,6 +42,8 @@ class SnapshotChain(Aggregate):
     # always assign fresh values, never mutate these.
     requests = NO_REQUESTS  # snapshot name -> labels, not yet taken
     revert_request = ""  # snapshot the manager should revert to ("" = none)
+    revert_forced = False  # the request overrides the in-use check
+    revert_refusal = ""  # why the last revert request was refused ("" = it was not)
 
     @staticmethod
     def create_id(volume: str) -> UUID:
@@ -105,16 +110,34 @@ class SnapshotChain(Aggregate):
     def _request_failed(self, name: str, reason: str) -> None:
         self.requests = {k: v for k, v in self.requests.items() if k != name}
 
-    def request_revert(self, name: str) -> None:
-        """Ask the manager to revert the head to ``name`` (frontend stopped meanwhile)."""
+    def request_revert(self, name: str, use: FrontendUse = IDLE, force: bool = False) -> None:
+        """Ask the manager to revert the head to ``name`` (frontend stopped meanwhile); refused
+        (``VolumeInUse``) while ``use`` says the volume is mounted or has NBD clients, unless ``force``."""
         if self.get(name).removed:
             raise self._refuse("revert to", name, "marked removed")
-        if self.revert_request != name:
-            self._revert_requested(name)
+        if not isinstance(force, bool):
+            raise InvalidValue("force", force, "must be true or false")
+        refuse_if_in_use(self.volume, f"revert to snapshot {name!r}", use, force)
+        if (self.revert_request, self.revert_forced) != (name, force):
+            self._revert_requested(name, force)
 
     @event("RevertRequested")
-    def _revert_requested(self, name: str) -> None:
+    def _revert_requested(self, name: str, force: bool = False) -> None:
         self.revert_request = name
+        self.revert_forced = force
+        self.revert_refusal = ""
+
+    def refuse_revert(self, reason: str) -> None:
+        """The manager did not revert (clients were connected): the request is dropped, ``reason`` kept."""
+        reason = validation.text("reason", reason)
+        if self.revert_request:
+            self._revert_refused(self.revert_request, reason)
+
+    @event("RevertRefused")
+    def _revert_refused(self, name: str, reason: str) -> None:
+        self.revert_request = ""
+        self.revert_forced = False
+        self.revert_refusal = reason
 
     @event("Taken")
     def _taken(self, snapshot: SnapshotInfo) -> None:
@@ -162,6 +185,7 @@ class SnapshotChain(Aggregate):
     def _reverted(self, name: str) -> None:
         self.head_parent = name
         self.revert_request = ""
+        self.revert_forced = False
 
     def measure(self, name: str, size: int, checksum: str) -> None:
         """Record a snapshot's data size and checksum as the replicas computed them."""

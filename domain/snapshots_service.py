@@ -14,6 +14,7 @@ from datetime import datetime
 from eventsourcing.application import AggregateNotFoundError
 
 from domain.errors import InvalidTransition, VolumeNotFound
+from domain.frontend_use import IDLE, FrontendUse
 from domain.ids import chain_id, volume_id
 from domain.service import Service
 from domain.snapshots import SnapshotChain
@@ -65,8 +66,12 @@ class Snapshots(Service):
     def request_failed(self, volume: str, name: str, reason: str) -> SnapshotChain:
         return self._update(volume, lambda c: c.fail_request(name, reason))
 
-    def request_revert(self, volume: str, name: str) -> SnapshotChain:
-        return self._update(volume, lambda c: c.request_revert(name))
+    def request_revert(self, volume: str, name: str, use: FrontendUse = IDLE, force: bool = False) -> SnapshotChain:
+        """Record a revert for the manager; ``VolumeInUse`` if ``use`` is busy and not ``force``d."""
+        return self._update(volume, lambda c: c.request_revert(name, use, force))
+
+    def refuse_revert(self, volume: str, reason: str) -> SnapshotChain:
+        return self._update(volume, lambda c: c.refuse_revert(reason))
 
     def mark_removed(self, volume: str, name: str) -> SnapshotChain:
         return self._update(volume, lambda c: c.mark_removed(name))

@@ -11,7 +11,9 @@ Called by every in-process user of the event store (the CLI's ``--store`` /
 - ``postgresql://user[:password]@host[:port]/dbname`` (``postgres://`` too).
 
 ``persistence_env`` maps a URL to the eventsourcing 9.5 environment variables;
-``open_control_plane`` builds the application on it. Close what you open
+``open_control_plane`` builds the application on it, its connections guarded
+(``domain.store_guard``: while the store is down, calls fail at once with ``StoreDown``
+and ``app.health`` says when it is back). Close what you open
 (``app.close()`` or ``with open_control_plane(url) as app:``): PostgreSQL
 connection pools complain at exit otherwise.
 """
@@ -29,6 +31,10 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from eventsourcing.persistence import PersistenceError
 
 from domain.application import ControlPlane
+from domain.store_errors import InvalidStoreURL, StoreDown, StoreError, StoreUnavailable
+from domain.store_guard import guard_store
+
+__all__ = ["InvalidStoreURL", "StoreDown", "StoreError", "StoreUnavailable", "open_control_plane"]  # errors re-exported
 
 STORE_ENV = "PRONGHORN_STORE"
 HOME_ENV = "PRONGHORN_HOME"
@@ -45,28 +51,6 @@ class StoreKind(StrEnum):
     MEMORY = "memory"
     SQLITE = "sqlite"
     POSTGRESQL = "postgresql"
-
-
-class StoreError(Exception):
-    """Base of event store errors; ``str()`` is a one-line message."""
-
-
-class InvalidStoreURL(StoreError, ValueError):
-    """The store URL cannot be understood."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = url
-        self.reason = reason
-        super().__init__(f"invalid store URL {url!r}: {reason}")
-
-
-class StoreUnavailable(StoreError):
-    """The store URL is valid but the store cannot be opened (server down, unwritable file...)."""
-
-    def __init__(self, display: str, reason: str) -> None:
-        self.display = display
-        self.reason = reason
-        super().__init__(f"cannot open event store {display}: {reason}")
 
 
 @dataclass(frozen=True)
@@ -168,7 +152,7 @@ def open_control_plane(url: str | None = None) -> ControlPlane:
         raise StoreUnavailable(location.display, unreachable)
     for attempt in range(1, OPEN_ATTEMPTS + 1):
         try:
-            return ControlPlane(env=location.env)
+            app = ControlPlane(env=location.env)
         except (PersistenceError, OSError) as exc:
             reason = " ".join(str(exc).split()) or type(exc).__name__
             if location.kind is StoreKind.POSTGRESQL and attempt < OPEN_ATTEMPTS and _concurrent_ddl(reason):
@@ -177,6 +161,8 @@ def open_control_plane(url: str | None = None) -> ControlPlane:
             if location.kind is StoreKind.POSTGRESQL:
                 reason += " (check user, password and database name)"
             raise StoreUnavailable(location.display, reason) from exc
+        app.health = guard_store(app, location.display)
+        return app
     raise AssertionError("unreachable")
 
 

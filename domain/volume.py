@@ -49,6 +49,7 @@ GONE = (VolumeState.DELETING, VolumeState.DELETED)
 
 
 class Volume(Aggregate):
+    engine_control = ""  # class default: volumes recorded before the field existed still load
     @staticmethod
     def create_id(name: str) -> UUID:
         return volume_id(name)
@@ -91,6 +92,7 @@ class Volume(Aggregate):
         self.state = VolumeState.CREATING
         self.node = ""  # where it is attached / attaching
         self.endpoint = ""  # frontend address while attached
+        self.engine_control = ""  # the engine's control address while attached ("" if not recorded)
         self.replicas: dict[str, ReplicaMember] = {}
         self.conditions: dict[str, Condition] = {}
 
@@ -136,17 +138,21 @@ class Volume(Aggregate):
         self.state = VolumeState.ATTACHING
         self.node = node
 
-    def finish_attach(self, endpoint: str) -> None:
+    def finish_attach(self, endpoint: str, control: str = "") -> None:
+        """``endpoint``: the frontend's address (``nbd://...``); ``control``: the engine's control
+        address (host:port), where it says e.g. how many NBD clients are connected."""
         endpoint = validation.text("endpoint", endpoint)
-        if self.state == VolumeState.ATTACHED and self.endpoint == endpoint:
+        control = validation.text("engine control address", control, 255)
+        if self.state == VolumeState.ATTACHED and (self.endpoint, self.engine_control) == (endpoint, control):
             return
         self._require("finish attaching", VolumeState.ATTACHING)
-        self._attached(endpoint)
+        self._attached(endpoint, control)
 
     @event("Attached")
-    def _attached(self, endpoint: str) -> None:
+    def _attached(self, endpoint: str, control: str = "") -> None:
         self.state = VolumeState.ATTACHED
         self.endpoint = endpoint
+        self.engine_control = control
 
     def fail_attach(self, reason: str) -> None:
         reason = validation.text("reason", reason)
@@ -179,6 +185,7 @@ class Volume(Aggregate):
         self.state = VolumeState.DETACHED
         self.node = ""
         self.endpoint = ""
+        self.engine_control = ""
 
     def start_delete(self) -> None:
         if self.state in GONE:

@@ -125,7 +125,7 @@ def _print_human(verb: str, data: dict[str, Any]) -> None:
         return
     if "replicas" in data:
         print(f"volume {data['volume']}: {data['state']}, {data['size']} bytes, revision {data['revision']}, "
-              f"frontend {'on ' + data['nbd'] if data['frontend'] else 'off'}")
+              f"frontend {'on ' + data['nbd'] if data['frontend'] else 'off'}, {data.get('nbd_clients', 0)} NBD clients")
         for r in data["replicas"]:
             total = r["rebuild_bytes_total"]
             progress = f" {100 * r['rebuild_bytes_done'] // total}%" if total else ""

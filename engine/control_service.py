@@ -46,7 +46,8 @@ def render_status(s: EngineState) -> pb.EngineStatus:
                 for r in s.replicas]
     return pb.EngineStatus(volume=s.volume, size=s.size, state=s.state, revision=s.revision,
                            replicas=replicas, io=counters, frontend=s.frontend, nbd=s.nbd,
-                           nbd_socket=s.nbd_socket, rebuilding=s.rebuilding)
+                           nbd_socket=s.nbd_socket, rebuilding=s.rebuilding,
+                           nbd_clients=s.nbd_clients)
 
 
 def render_snapshot(s: SnapshotInfo) -> pb.SnapshotInfo:

@@ -54,6 +54,7 @@ class EngineState:
     nbd: str
     nbd_socket: str
     rebuilding: bool
+    nbd_clients: int = 0  # NBD client connections open now
 
 
 class Controller:
@@ -92,6 +93,7 @@ class Controller:
         return EngineState(
             self.volume.name, self.volume.size, state, revision, members, self.volume.totals(),
             self.nbd.running, self.nbd.address, self.nbd.unix_path or "", self.rebuilding,
+            self.nbd.client_count(),
         )
 
     # -- every replica ----------------------------------------------------

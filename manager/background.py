@@ -3,7 +3,8 @@
 ``background_services(app, api, jobs)`` starts the job scheduler (``manager.jobs``;
 only on the leader, which makes the cluster-wide decisions — several schedulers on
 one store would still fire each time once) and, when ``api`` is a (host, port), the
-REST API (``adapters.rest.start_api``) on the manager's own application; both stop
+REST API (``adapters.rest.start_api``) on the manager's own application (asking
+engines for their NBD clients before a revert: ``adapters.cli.frontend_use``); both stop
 when the block exits. Used by ``manager.cli``
 around the control loop.
 """
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
 from adapters.cli.errors import CommandError
+from adapters.cli.frontend_use import frontend_use
 from adapters.rest.server import start_api
 from domain.application import ControlPlane
 from manager.jobs import JobScheduler
@@ -30,7 +32,7 @@ def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bo
         if api is not None:
             host, port = api
             try:
-                handle = start_api(app, host, port)
+                handle = start_api(app, host, port, frontend_use)
             except OSError as exc:
                 raise CommandError(f"cannot serve the REST API on {host}:{port}: {exc.strerror or exc}") from None
             stack.callback(handle.stop)

@@ -16,7 +16,14 @@ manager is down keeps its replicas (and the volume ``deleting``) until that
 manager comes back (a node cannot be unregistered while replicas are booked on
 it); for a node gone for good, ``pronghorn volume delete NAME --force`` records
 them removed at once, and should the node return, its manager's garbage pass
-stops their processes and removes their directories (nothing live wants them).
+stops their processes and removes their directories (the log says they were removed).
+
+``collect_directories`` is that garbage pass over a node's ``<disk>/replicas/``: a
+directory no live replica uses is deleted only when it is the recorded data
+directory of a replica the log says was removed. Anything else (a replica's
+directory an operator copied or moved aside to inspect, a directory of unknown
+origin) is left alone and reported once per path as ``UnknownDirectoryFound`` on
+the node (``Nodes.report_unknown_directory``; ``pronghorn events`` shows it).
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ import logging
 import shutil
 from pathlib import Path
 
+from domain.errors import DomainError, ReplicaNotFound
 from domain.replica import Replica
-from domain.services import Replicas, Volumes
+from domain.services import Nodes, Replicas, Volumes
 from domain.values import VolumeState
 from domain.volume import Volume
 from manager.instances import engine_key, replica_key
@@ -44,6 +52,49 @@ def replica_directory(replica: Replica) -> Path | None:
     if path.name != f"{replica.volume}-{replica.name}" or path.parent.name != "replicas":
         return None
     return path
+
+
+class DirectoryCollector:
+    """Deletes replica directories the log says were removed; reports others once (remembered
+    here too, so a reported path costs no store reads on later passes)."""
+
+    def __init__(self, replicas: Replicas, nodes: Nodes) -> None:
+        self.replicas = replicas
+        self.nodes = nodes
+        self.reported: set[tuple[str, str]] = set()  # (node, path)
+
+    def collect(self, node: str, unused: list[Path]) -> None:
+        """``unused``: paths under the node's ``<disk>/replicas/`` no live replica or process uses."""
+        for path in unused:
+            if (node, str(path)) in self.reported:
+                continue
+            owner = removed_owner(self.replicas, path)
+            if owner is not None:
+                log.info("%s: removing %s (replica %s/%s was removed)", node, path, owner.volume, owner.name)
+                shutil.rmtree(path, ignore_errors=True)
+                continue
+            try:
+                if self.nodes.report_unknown_directory(node, str(path)):
+                    log.warning("%s: leaving %s alone: no replica the log says was removed owns it", node, path)
+            except DomainError as exc:  # an unregistered node, an unprintable name: still left alone
+                log.warning("%s: leaving %s alone (%s)", node, path, exc)
+            self.reported.add((node, str(path)))
+
+
+def removed_owner(replicas: Replicas, path: Path) -> Replica | None:
+    """The removed replica whose recorded data directory is ``path``, if the log has one.
+
+    A replica's directory is named ``<volume>-<replica>``; names may hold "-", so every
+    split is tried (a few store reads, once per unknown path)."""
+    name = path.name
+    for volume, replica in ((name[:i], name[i + 1:]) for i, c in enumerate(name) if c == "-"):
+        try:
+            found = replicas.get(volume, replica)
+        except ReplicaNotFound:
+            continue
+        if found.removed and found.data_dir == str(path):
+            return found
+    return None
 
 
 def remove_local_replicas(volumes: Volumes, replicas: Replicas, volume: Volume,

@@ -32,6 +32,7 @@ from domain.jobs import JobTask, RecurringJob
 from domain.jobs_service import RecurringJobs
 from domain.services import Snapshots, Volumes
 from domain.snapshots import SnapshotChain
+from domain.store_errors import is_store_failure
 from domain.values import VolumeState
 
 log = logging.getLogger("pronghorn.jobs")
@@ -127,11 +128,14 @@ class JobScheduler:
     """Runs ``JobRunner.run(clock())`` every ``interval`` seconds in a thread until ``stop()``.
 
     Started by ``pronghorn up`` / ``pronghorn manager`` beside the control loop. A failing
-    run is logged and retried at the next tick (the store says what already fired).
+    run is logged and retried at the next tick (the store says what already fired). While
+    the store is down (``app.health``) nothing runs; the first run after it is back fires a
+    job's missed times once (the latest), as after any pause.
     """
 
     def __init__(self, app: ControlPlane, interval: float = SCHEDULER_INTERVAL_S,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.app = app
         self.runner = JobRunner(app)
         self.interval = interval
         self.clock = clock
@@ -144,13 +148,20 @@ class JobScheduler:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                for fired in self.runner.run(self.clock()):
-                    log.info("job %s fired for %s: %s", fired.job, fired.at.isoformat(),
-                             ", ".join(fired.requested) or "no live volumes")
-            except Exception:  # noqa: BLE001 - keep scheduling; the next tick retries
-                log.exception("recurring job run failed")
+            if not self.app.health.down:  # else skipped: its watcher logs the outage, once
+                self._run_once()
             self._stop.wait(self.interval)
+
+    def _run_once(self) -> None:
+        try:
+            for fired in self.runner.run(self.clock()):
+                log.info("job %s fired for %s: %s", fired.job, fired.at.isoformat(),
+                         ", ".join(fired.requested) or "no live volumes")
+        except Exception as exc:  # noqa: BLE001 - keep scheduling; the next tick retries
+            if not is_store_failure(exc):
+                log.exception("recurring job run failed")
+            elif not self.app.health.down:
+                log.warning("recurring job run failed: %s", " ".join(str(exc).split()) or type(exc).__name__)
 
     def stop(self) -> None:
         self._stop.set()

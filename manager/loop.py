@@ -6,8 +6,11 @@ notification log's newest id every ``POLL_S`` (SQLite has no subscriptions in
 eventsourcing 9.5, and polling works the same on every store) and starts the next
 pass right after one that saw (or wrote) new events. Before each pass it asks
 ``manager.leadership`` whether this manager leads (makes cluster-wide decisions).
-A failing pass is logged and retried on the next tick; the loop never dies of one volume's trouble.
-Used by ``manager.cli`` (``pronghorn up`` / ``pronghorn manager``) and tests.
+A failing pass is logged and retried on the next tick; the loop never dies of one
+volume's trouble, nor of the store's: while ``app.health`` says the store is down
+(``domain.store_health`` logs when it goes and when it is back) no pass runs, and one
+runs as soon as it is back. Used by ``manager.cli`` (``pronghorn up`` / ``pronghorn
+manager``) and tests.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import threading
 import time
 
 from domain.application import ControlPlane
+from domain.store_errors import is_store_failure
 from manager.leadership import Leadership
 from manager.rebuilds import Rebuilds
 from manager.reconciler import Reconciler
@@ -27,6 +31,7 @@ log = logging.getLogger("pronghorn.manager")
 
 DEFAULT_INTERVAL_S = 2.0
 POLL_S = 0.05  # checking the store's newest notification id costs ~0.1 ms (SQLite)
+STORE_WAIT_S = 0.2  # how often a loop waiting for its store looks whether it is back
 
 
 class ControlLoop:
@@ -48,22 +53,32 @@ class ControlLoop:
         seen = -1
         due = 0.0
         while not self.stop.is_set():
-            newest = self._newest()
-            now = time.monotonic()
-            if newest == seen and now < due:
-                self.stop.wait(POLL_S)
+            if self.app.health.down:
+                for supervisor in self.reconciler.supervisors.values():
+                    supervisor.tend()  # launchers need no store
+                self.stop.wait(STORE_WAIT_S)
+                due = 0.0  # a full pass as soon as the store is back
                 continue
-            # events arrived (or the interval passed): a pass now; events recorded during it
-            # (by this pass or by others) start the next pass at once, without a poll's wait
-            seen = newest
-            due = now + self.interval
-            for supervisor in self.reconciler.supervisors.values():
-                supervisor.tend()
             try:
+                newest = self._newest()
+                now = time.monotonic()
+                if newest == seen and now < due:
+                    self.stop.wait(POLL_S)
+                    continue
+                # events arrived (or the interval passed): a pass now; events recorded during it
+                # (by this pass or by others) start the next pass at once, without a poll's wait
+                seen = newest
+                due = now + self.interval
+                for supervisor in self.reconciler.supervisors.values():
+                    supervisor.tend()
                 self.reconciler.leader = self.leadership.is_leader()
                 self.reconciler.run_pass()
-            except Exception:  # noqa: BLE001 - keep the control loop alive; the next pass retries
-                log.exception("reconcile pass failed")
-            self.passes += 1
+                self.passes += 1  # completed passes
+            except Exception as exc:  # noqa: BLE001 - keep the control loop alive; the next pass retries
+                if not is_store_failure(exc):
+                    log.exception("reconcile pass failed")
+                elif not self.app.health.down:  # else the store's health said it, once
+                    log.warning("reconcile pass failed: %s", " ".join(str(exc).split()) or type(exc).__name__)
+                self.stop.wait(POLL_S)
         self.rebuilds.join()
         self.leadership.close()

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from domain.application import ControlPlane
 from domain.errors import DomainError
 from domain.services import Replicas
+from domain.store_errors import STORE_FAILURES
 from engine.client import EngineClient
 from engine.errors import EngineError
 from proto import engine_pb2 as pb
@@ -114,7 +115,13 @@ class Rebuilds:
             try:
                 replicas.rebuild_failed(volume, replica, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
             except DomainError:
-                pass
+                pass  # e.g. recorded failed meanwhile
+            except STORE_FAILURES:
+                pass  # the store went away: the next pass decides from the engine's view
+        except STORE_FAILURES as exc:  # the store went away: the next pass reads the engine's view
+            log.warning("rebuild of %s/%s: outcome not recorded: %s", volume, replica, " ".join(str(exc).split()))
+            with self.lock:
+                self.failed_at[(volume, replica)] = time.monotonic()
         finally:
             with self.lock:
                 self.running.pop((volume, replica), None)

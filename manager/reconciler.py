@@ -26,14 +26,14 @@ rebuild threads, so a restarted manager simply resumes. Per volume:
   last one records the volume ``Deleted`` (``manager.deletion``).
 - otherwise: the engine and replica processes are stopped and a detaching
   volume is recorded ``Detached``.
-Finally processes and replica directories no live volume wants are removed
-(deleted volumes, removed replicas). Called by ``manager.loop``.
+Finally processes no live volume wants are stopped, and replica directories of
+replicas the log says were removed are deleted (``manager.deletion``: anything else
+under ``replicas/`` is left alone and reported once). Called by ``manager.loop``.
 """
 
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -41,13 +41,13 @@ from datetime import UTC, datetime
 from domain.application import ControlPlane
 from domain.errors import DomainError
 from domain.replica import Replica
-from domain.services import Replicas, Volumes
+from domain.services import Nodes, Replicas, Volumes
 from domain.values import ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
 from manager.attention import SWEEP, Attention, wanted_processes
-from manager.deletion import remove_local_replicas
+from manager.deletion import DirectoryCollector, remove_local_replicas
 from manager.expansion import Expansion, start_size
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
@@ -99,6 +99,7 @@ class Reconciler:
         self.volumes = Volumes(app)
         self.replicas = Replicas(app)
         self.expansion = Expansion(self.volumes)
+        self.directories = DirectoryCollector(self.replicas, Nodes(app))  # removes only what the log removed
 
     def run_pass(self) -> None:
         if not self.loaded:
@@ -208,7 +209,7 @@ class Reconciler:
                 self.expansion.reconcile(volume, status.size, client)
                 status = client.status()
             if desired.finish == Finish.ATTACH:
-                self.volumes.attached(volume.name, f"nbd://{inst.service}")
+                self.volumes.attached(volume.name, f"nbd://{inst.service}", inst.control)
             in_engine = set()
             for reported in status.replicas:
                 member = desired.by_address(reported.address)
@@ -294,7 +295,4 @@ class Reconciler:
                 continue
             unused = sorted(d for d in sup.directory.glob("disk*/replicas/*") if str(d) not in live_dirs)
             running_dirs = {a for inst in sup.table.records.values() for a in inst.args} if unused else set()
-            for data in unused:
-                if str(data) not in running_dirs:
-                    log.info("%s: removing %s (no live replica uses it)", node, data)
-                    shutil.rmtree(data, ignore_errors=True)
+            self.directories.collect(node, [d for d in unused if str(d) not in running_dirs])

@@ -15,7 +15,11 @@ like the rest: every call compares the ``SnapshotChain`` with the engine's list.
   the purge outcome recorded (``Purged``: leaves removed, others coalesced into
   their only child);
 - a revert request runs the maintenance dance: frontend stop, revert, frontend
-  start (always restarted), then ``Reverted`` is recorded.
+  start (always restarted), then ``Reverted`` is recorded; unless forced, it is
+  first checked against the NBD clients the engine reports (``domain.frontend_use``):
+  with clients connected nothing is rewritten and ``RevertRefused`` is recorded
+  with the reason (``pronghorn events VOLUME`` shows it; ``snapshot revert --wait``
+  exits 5), rather than waiting for them to leave.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ import logging
 from datetime import UTC, datetime
 
 from domain.application import ControlPlane
+from domain.errors import VolumeInUse
+from domain.frontend_use import FrontendUse, refuse_if_in_use
 from domain.services import Snapshots
 from domain.snapshots import SnapshotChain
 from engine import errors
@@ -77,7 +83,7 @@ def carry_out(app: ControlPlane, volume: str, client: EngineClient, chain: Snaps
     if doomed:
         _record_purge(snapshots, volume, {s.name: s for s in client.snapshots()})
     if chain.revert_request:
-        _revert(snapshots, volume, chain.revert_request, client)
+        _revert(snapshots, volume, chain.revert_request, chain.revert_forced, client)
 
 
 def _record_purge(snapshots: Snapshots, volume: str, left: dict[str, pb.SnapshotInfo]) -> None:
@@ -91,7 +97,14 @@ def _record_purge(snapshots: Snapshots, volume: str, left: dict[str, pb.Snapshot
         snapshots.measure(volume, into, left[into].allocated, chain.snapshots[into].checksum)
 
 
-def _revert(snapshots: Snapshots, volume: str, name: str, client: EngineClient) -> None:
+def _revert(snapshots: Snapshots, volume: str, name: str, forced: bool, client: EngineClient) -> None:
+    use = FrontendUse(nbd_clients=client.status().nbd_clients)
+    try:
+        refuse_if_in_use(volume, f"revert to snapshot {name!r}", use, forced)
+    except VolumeInUse as refused:
+        snapshots.refuse_revert(volume, f"revert to {name!r} not done: {refused}")
+        log.warning("%s: revert to %s refused: %s", volume, name, refused)
+        return
     client.frontend_stop()
     try:
         client.revert(name)

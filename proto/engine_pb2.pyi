@@ -51,7 +51,7 @@ class IoCounters(_message.Message):
     def __init__(self, reads: _Optional[int] = ..., writes: _Optional[int] = ..., others: _Optional[int] = ..., read_bytes: _Optional[int] = ..., write_bytes: _Optional[int] = ..., errors: _Optional[int] = ..., mean_latency_us: _Optional[float] = ..., direct_reads: _Optional[int] = ..., direct_writes: _Optional[int] = ..., overlapped_batches: _Optional[int] = ...) -> None: ...
 
 class EngineStatus(_message.Message):
-    __slots__ = ("volume", "size", "state", "revision", "replicas", "io", "frontend", "nbd", "nbd_socket", "rebuilding")
+    __slots__ = ("volume", "size", "state", "revision", "replicas", "io", "frontend", "nbd", "nbd_socket", "rebuilding", "nbd_clients")
     VOLUME_FIELD_NUMBER: _ClassVar[int]
     SIZE_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -62,6 +62,7 @@ class EngineStatus(_message.Message):
     NBD_FIELD_NUMBER: _ClassVar[int]
     NBD_SOCKET_FIELD_NUMBER: _ClassVar[int]
     REBUILDING_FIELD_NUMBER: _ClassVar[int]
+    NBD_CLIENTS_FIELD_NUMBER: _ClassVar[int]
     volume: str
     size: int
     state: str
@@ -72,7 +73,8 @@ class EngineStatus(_message.Message):
     nbd: str
     nbd_socket: str
     rebuilding: bool
-    def __init__(self, volume: _Optional[str] = ..., size: _Optional[int] = ..., state: _Optional[str] = ..., revision: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., io: _Optional[_Union[IoCounters, _Mapping]] = ..., frontend: _Optional[bool] = ..., nbd: _Optional[str] = ..., nbd_socket: _Optional[str] = ..., rebuilding: _Optional[bool] = ...) -> None: ...
+    nbd_clients: int
+    def __init__(self, volume: _Optional[str] = ..., size: _Optional[int] = ..., state: _Optional[str] = ..., revision: _Optional[int] = ..., replicas: _Optional[_Iterable[_Union[ReplicaStatus, _Mapping]]] = ..., io: _Optional[_Union[IoCounters, _Mapping]] = ..., frontend: _Optional[bool] = ..., nbd: _Optional[str] = ..., nbd_socket: _Optional[str] = ..., rebuilding: _Optional[bool] = ..., nbd_clients: _Optional[int] = ...) -> None: ...
 
 class SnapshotRequest(_message.Message):
     __slots__ = ("name", "labels")

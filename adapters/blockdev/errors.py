@@ -58,3 +58,17 @@ class DetachFailed(BlockDeviceError):
         super().__init__(f"detaching {device} left work undone: {summary}")
         self.device = device
         self.steps = list(steps)
+
+
+class DeviceErrorsLogged(BlockDeviceError):
+    """The kernel logged errors for the device while it was mounted (it is unmounted now).
+
+    ``lines``: the kernel log's lines, oldest first; the message names the first and the count."""
+
+    def __init__(self, path: str, device: str, lines: Sequence[str]) -> None:
+        more = f" (and {len(lines) - 1} more; see dmesg)" if len(lines) > 1 else ""
+        super().__init__(f"{path} unmounted, but the kernel logged {len(lines)} error"
+                         f"{'s' if len(lines) != 1 else ''} for {device} while it was mounted: {lines[0]}{more}")
+        self.path = path
+        self.device = device
+        self.lines = list(lines)

@@ -9,7 +9,9 @@
 manager (``pronghorn up``) starts or stops the processes and records the outcome;
 ``--wait`` polls the store until it did. ``mount`` needs an attached volume: it
 makes a block device of its ``nbd://`` endpoint (adapters.blockdev), formats it
-only when blank and mounts it; ``umount`` undoes that. Reached through
+only when blank and mounts it (recording the mount: a revert is refused while it
+lasts); ``umount`` undoes that, and exits 1 with the first line when the kernel
+logged errors for the device while it was mounted. Reached through
 ``adapters.cli.volumes`` (the ``volume`` verb).
 """
 
@@ -34,7 +36,7 @@ from projections.status_json import status_to_dict
 VERBS = ("attach", "detach", "mount", "umount")
 POLL_S = 0.2
 DEFAULT_TIMEOUT_S = 120.0
-EPILOG = ("Exit codes: 0 ok, 1 timed out or mount failed, 2 bad arguments, 3 unknown volume, "
+EPILOG = ("Exit codes: 0 ok, 1 timed out, mount failed or the kernel logged device errors while mounted, 2 bad arguments, 3 unknown volume, "
           "5 not allowed in the volume's state, 7 store unavailable.")
 
 
@@ -79,7 +81,8 @@ def _run(args: argparse.Namespace) -> int:
                 raise CommandError(f"volume {args.name!r} is {volume.state}, not attached: "
                                    f"run 'pronghorn volume attach {args.name} --node NODE --wait' first",
                                    ExitCode.INVALID_STATE)
-            return _blockdev(lambda: print(mount_volume(volume.endpoint, args.path, FsType(args.fs)).path))
+            return _blockdev(lambda: print(mount_volume(volume.endpoint, args.path, FsType(args.fs),
+                                                        volume=args.name).path))
         if args.verb == "attach":
             volumes.start_attach(args.name, args.node)
             goal = VolumeState.ATTACHED

@@ -89,6 +89,7 @@ def node_document(node: Node) -> dict[str, Any]:
             }
             for path, disk in sorted(node.disks.items())
         ],
+        "unknown_directories": list(node.unknown_directories),  # under replicas/, left alone by the manager
         "version": node.version,
     }
 

@@ -3,12 +3,16 @@
     pronghorn snapshot create VOLUME [NAME] [--label K=V ...] [--wait]
     pronghorn snapshot ls VOLUME [--json]       SIZE: bytes the snapshot's layer holds
     pronghorn snapshot rm VOLUME NAME
-    pronghorn snapshot revert VOLUME NAME [--wait]
+    pronghorn snapshot revert VOLUME NAME [--force] [--wait]
 
 ``create`` and ``revert`` record intents on the volume's ``SnapshotChain``; the
 manager carries them out through the engine while the volume is attached (a
 revert stops and restarts the frontend itself) and records the outcome; ``--wait``
-polls the store until it did. ``rm`` marks the snapshot removed; the manager
+polls the store until it did. A revert rewrites data under the frontend: it is
+refused at once (exit 5) while the volume is mounted through ``pronghorn volume
+mount`` on this host or its engine has NBD clients (``adapters.cli.frontend_use``),
+and the manager refuses it too if clients connected meanwhile (``--wait`` then
+exits 5); ``--force`` overrides. ``rm`` marks the snapshot removed; the manager
 purges it from the replicas. Dispatched from adapters/cli/main.py.
 """
 
@@ -22,10 +26,11 @@ from adapters.cli.command import add_json_option, add_store_option, add_verbs, m
 from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.output import print_json, render_table
 from adapters.cli.sizes import format_usage
+from domain.frontend_use import IDLE
 from domain.services import Snapshots, Volumes
 
 EPILOG = ("Exit codes: 0 ok, 1 timed out, 2 bad arguments, 3 unknown volume or snapshot, 4 snapshot exists, "
-          "5 not allowed in the volume's state, 7 store unavailable.")
+          "5 not allowed in the volume's state (revert: in use; --force overrides), 7 store unavailable.")
 POLL_S = 0.2
 DEFAULT_TIMEOUT_S = 120.0
 COLUMNS = ("name", "parent", "created", "user_created", "removed", "size", "labels")
@@ -53,6 +58,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     for sub in (rm, revert):
         sub.add_argument("volume", metavar="VOLUME")
         sub.add_argument("name", metavar="NAME")
+    revert.add_argument("--force", action="store_true",
+                        help="revert even while the volume is mounted or has NBD clients (they see the data change)")
     for sub in (create, revert):
         sub.add_argument("--wait", action="store_true", help="wait until the manager has done it")
         sub.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S")
@@ -70,7 +77,7 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn snapshot") -> int
 def _run(args: argparse.Namespace) -> int:
     with opened_store(args.store) as app:
         snapshots = Snapshots(app)
-        Volumes(app).get(args.volume)  # VolumeNotFound for an unknown name
+        volume = Volumes(app).get(args.volume)  # VolumeNotFound for an unknown name
         if args.verb == "ls":
             rows = [{**{c: getattr(s, c) for c in COLUMNS}, "created": s.created.isoformat()}
                     for s in snapshots.list(args.volume)]
@@ -90,7 +97,10 @@ def _run(args: argparse.Namespace) -> int:
             name = args.name
             done = failed = lambda: True  # noqa: E731
         else:
-            snapshots.request_revert(args.volume, args.name)
+            from adapters.cli.frontend_use import frontend_use  # loads gRPC: only here
+
+            use = IDLE if args.force else frontend_use(volume)
+            snapshots.request_revert(args.volume, args.name, use, args.force)
             name = args.name
             done = lambda: not snapshots.chain(args.volume).revert_request  # noqa: E731
             failed = lambda: False  # noqa: E731
@@ -104,5 +114,8 @@ def _run(args: argparse.Namespace) -> int:
                     raise CommandError(f"snapshot {name!r}: not done after {args.timeout:.0f}s "
                                        "(is the volume attached and the manager running?)")
                 time.sleep(POLL_S)
+            refusal = snapshots.chain(args.volume).revert_refusal if args.verb == "revert" else ""
+            if refusal:
+                raise CommandError(refusal, ExitCode.INVALID_STATE)
         print(name)
     return ExitCode.OK

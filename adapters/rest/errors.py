@@ -6,10 +6,12 @@
 one line. Rows are checked in order and the first ``isinstance`` match wins, so
 specific types come before their bases; domain errors are matched by type, never
 by text. Anything not in the table is an internal error (500), still one line.
+A 503 (the store is unavailable) says when to try again: ``retry_after(exc)``.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from http import HTTPStatus
 from typing import Any
@@ -19,7 +21,7 @@ from eventsourcing.persistence import IntegrityError, OperationalError, Persiste
 
 from adapters.cli.errors import CommandError, one_line
 from domain import errors as domain_errors
-from domain.store import StoreError
+from domain.store import StoreDown, StoreError
 from projections.history import HistoryError, PositionOutOfRange
 
 
@@ -71,6 +73,11 @@ def classify(exc: BaseException) -> tuple[HTTPStatus, str, str]:
                 return status, code, one_line(_validation_message(exc))
             return status, code, one_line(str(exc))
     return HTTPStatus.INTERNAL_SERVER_ERROR, "InternalError", one_line(f"internal error: {type(exc).__name__}: {exc}")
+
+
+def retry_after(exc: BaseException) -> int:
+    """Whole seconds a client should wait before retrying after a 503: until the store's next probe."""
+    return max(1, math.ceil(exc.retry_after)) if isinstance(exc, StoreDown) else 1
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

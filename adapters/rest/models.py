@@ -76,6 +76,10 @@ class SnapshotCreate(Request):
     labels: Labels = {}
 
 
+class SnapshotRevert(Request):
+    force: bool = Field(False, description="revert even while the volume is mounted or has NBD clients")
+
+
 class JobCreate(Request):
     name: str
     task: JobTask = JobTask.SNAPSHOT
@@ -212,6 +216,7 @@ class SnapshotChainDoc(BaseModel):
     volume: str
     head_parent: str
     revert_request: str = Field(description='snapshot a revert was requested to, not done yet ("" = none)')
+    revert_refusal: str = Field("", description='why the manager refused the last revert request ("" = it did not)')
     snapshots: list[SnapshotDoc]
 
 
@@ -231,6 +236,8 @@ class NodeDoc(BaseModel):
     tags: list[str]
     schedulable: bool
     disks: list[DiskDoc]
+    unknown_directories: list[str] = Field([], description="paths under a disk's replicas/ that no removed "
+                                           "replica owns: the manager leaves them alone (reported once)")
     version: int
 
 

@@ -71,7 +71,7 @@ def openapi_document(routes: Iterable[Route], server_url: str = "http://127.0.0.
         if parameters:
             operation["parameters"] = parameters
         if route.body is not None:
-            operation["requestBody"] = {"required": True,
+            operation["requestBody"] = {"required": route.body_required,
                                         "content": {"application/json": {"schema": schemas.of(route.body, "validation")}}}
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     paths["/openapi.json"] = {"get": {"operationId": "openapi", "summary": "This document",

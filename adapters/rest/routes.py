@@ -18,7 +18,18 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from adapters.blockdev.mount_records import mounts_of
 from domain.application import ControlPlane
+from domain.frontend_use import FrontendUse, Mounted
+from domain.volume import Volume
+
+FrontendProbe = Callable[[Volume], FrontendUse]
+
+
+def mounts_on_this_host(volume: Volume) -> FrontendUse:
+    """The volume's ``pronghorn volume mount`` mounts on this host (the engine not asked): the
+    probe of a server started without a better one (``pronghorn api``; the manager passes its own)."""
+    return FrontendUse(tuple(Mounted(r.path, r.client) for r in mounts_of(volume.endpoint)) if volume.endpoint else ())
 
 _PARAM = re.compile(r"\{(\w+)\}")
 
@@ -29,6 +40,7 @@ class Call:
     params: Mapping[str, str]
     query: Mapping[str, str]
     body: Any = None  # an instance of the route's body model, or None
+    frontend_use: FrontendProbe = mounts_on_this_host  # who uses a volume (before a revert)
 
 
 @dataclass(frozen=True)
@@ -41,6 +53,7 @@ class Route:
     status: HTTPStatus = HTTPStatus.OK
     body: type[BaseModel] | None = None
     query: Mapping[str, str] = field(default_factory=dict)  # optional query parameter -> description
+    body_required: bool = True  # False: no body means the body model's defaults
     pattern: re.Pattern[str] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:

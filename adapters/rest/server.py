@@ -6,8 +6,10 @@ optimistic-concurrency conflicts). Per request: match the route (404 / 405
 otherwise), parse the JSON body into the route's pydantic model (400 if it is not
 JSON), call the handler, answer with the route's status and the document as
 JSON. Every failure becomes ``{"error": {"code", "message"}}`` through
-``adapters.rest.errors``. Called by ``pronghorn api`` (``adapters.rest.cli``) and
-by the manager, which owns the application and passes it in.
+``adapters.rest.errors``; a 503 (store unavailable: answered at once while the store
+is down, see ``domain.store_health``) also carries ``Retry-After``. Called by
+``pronghorn api`` (``adapters.rest.cli``) and by the manager, which owns the
+application and passes it in.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from adapters.rest.errors import ApiError, classify, error_body
+from adapters.rest.errors import ApiError, classify, error_body, retry_after
 from adapters.rest.openapi import openapi_document
-from adapters.rest.routes import Call, Route, all_routes
+from adapters.rest.routes import Call, FrontendProbe, Route, all_routes, mounts_on_this_host
 from domain.application import ControlPlane
 from projections.plain import plain
 
@@ -38,9 +40,11 @@ STOP_POLL_S = 0.1  # how often serve_forever checks for stop(): stop() waits at 
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], app: ControlPlane, routes: list[Route]) -> None:
+    def __init__(self, address: tuple[str, int], app: ControlPlane, routes: list[Route],
+                 frontend_use: FrontendProbe = mounts_on_this_host) -> None:
         super().__init__(address, ApiRequestHandler)
         self.app = app
+        self.frontend_use = frontend_use
         self.routes = routes
         url = f"http://{address[0]}:{self.server_address[1]}"
         self.openapi = json.dumps(openapi_document(routes, url)).encode()
@@ -69,16 +73,20 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             route, params = self._match(url.path)
             model = None
             if route.body is not None:
-                if body is None:
+                if body is None and route.body_required:
                     raise ApiError(HTTPStatus.BAD_REQUEST, "MalformedJSON", "this request needs a JSON body")
-                model = route.body.model_validate(body)
-            document = route.handler(Call(self.server.app, params, dict(parse_qsl(url.query)), model))
+                model = route.body.model_validate({} if body is None else body)
+            document = route.handler(Call(self.server.app, params, dict(parse_qsl(url.query)), model,
+                                          self.server.frontend_use))
             self._send(route.status, json.dumps(plain(document)).encode())
         except Exception as exc:  # noqa: BLE001 - every failure is answered, in one shape
             status, code, message = classify(exc)
-            if status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+            headers = {}
+            if status == HTTPStatus.SERVICE_UNAVAILABLE:  # the store's health logs its outage, once
+                headers["Retry-After"] = str(retry_after(exc))
+            elif status >= HTTPStatus.INTERNAL_SERVER_ERROR:
                 log.warning("%s %s: %s", self.command, self.path, message, exc_info=status == 500)
-            self._send(status, json.dumps(error_body(code, message)).encode())
+            self._send(status, json.dumps(error_body(code, message)).encode(), headers)
 
     def _read_body(self) -> Any:
         if self.headers.get("Transfer-Encoding"):
@@ -117,10 +125,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                            f"{self.command} not allowed on {path} (allowed: {', '.join(sorted(allowed))})")
         raise ApiError(HTTPStatus.NOT_FOUND, "NotFound", f"no route {path} (see /openapi.json)")
 
-    def _send(self, status: HTTPStatus, payload: bytes) -> None:
+    def _send(self, status: HTTPStatus, payload: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -151,9 +161,11 @@ class ApiHandle:
         self.thread.join()
 
 
-def start_api(app: ControlPlane, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> ApiHandle:
-    """Serve the REST API for ``app`` in a background thread (port 0: any free port)."""
-    server = ApiServer((host, port), app, all_routes())
+def start_api(app: ControlPlane, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+              frontend_use: FrontendProbe = mounts_on_this_host) -> ApiHandle:
+    """Serve the REST API for ``app`` in a background thread (port 0: any free port); ``frontend_use``
+    says who uses a volume before a revert (the manager passes one that also asks the engine)."""
+    server = ApiServer((host, port), app, all_routes(), frontend_use)
     thread = threading.Thread(target=server.serve_forever, args=(STOP_POLL_S,), name="pronghorn-api", daemon=True)
     thread.start()
     log.info("REST API on http://%s:%d", host, server.server_address[1])

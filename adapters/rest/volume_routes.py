@@ -19,6 +19,7 @@ from adapters.cli.volumes import volume_summary
 from adapters.rest import models as m
 from adapters.rest.routes import Call, Route
 from domain.application import ControlPlane
+from domain.frontend_use import IDLE
 from domain.replica import Replica
 from domain.services import Replicas, Snapshots, Volumes
 from domain.snapshots import SnapshotChain
@@ -90,7 +91,7 @@ def chain_document(chain: SnapshotChain) -> dict[str, Any]:
         for name, labels in chain.requests.items()
     ]
     return {"volume": chain.volume, "head_parent": chain.head_parent, "revert_request": chain.revert_request,
-            "snapshots": snapshots}
+            "revert_refusal": chain.revert_refusal, "snapshots": snapshots}
 
 
 def list_snapshots(call: Call) -> Any:
@@ -107,7 +108,10 @@ def delete_snapshot(call: Call) -> Any:
 
 
 def revert_snapshot(call: Call) -> Any:
-    return chain_document(Snapshots(call.app).request_revert(call.params["name"], call.params["snapshot"]))
+    body: m.SnapshotRevert = call.body
+    volume = Volumes(call.app).get(call.params["name"])
+    use = IDLE if body.force else call.frontend_use(volume)
+    return chain_document(Snapshots(call.app).request_revert(volume.name, call.params["snapshot"], use, body.force))
 
 
 def volume_events(call: Call) -> Any:
@@ -143,8 +147,9 @@ ROUTES = [
     Route("DELETE", V + "/{name}/snapshots/{snapshot}", delete_snapshot,
           "Mark a snapshot removed (the manager purges it)", m.SnapshotChainDoc),
     Route("POST", V + "/{name}/snapshots/{snapshot}/revert", revert_snapshot,
-          "Request a revert to a snapshot (the manager stops the frontend, reverts, restarts)",
-          m.SnapshotChainDoc, ACCEPTED),
+          "Request a revert to a snapshot (the manager stops the frontend, reverts, restarts); 409 while "
+          "the volume is mounted or has NBD clients, unless {\"force\": true}",
+          m.SnapshotChainDoc, ACCEPTED, m.SnapshotRevert, body_required=False),
     Route("GET", V + "/{name}/events", volume_events, "A volume's event history, or its status replayed ?at=",
           list[m.HistoryEntryDoc] | m.StatusAtDoc, query={"at": AT_HELP}),
 ]

@@ -38,6 +38,11 @@ class NbdServer:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def client_count(self) -> int:
+        """NBD client connections open now (a mounted filesystem keeps at least one)."""
+        with self.lock:
+            return len(self.clients)
+
     def start(self) -> None:
         if self.listeners:
             return
