@@ -1,9 +1,10 @@
 """Replica scheduling: a pure policy that picks disks for a volume's new replicas.
 
 ``schedule(request, nodes, existing, free=None) -> Placement`` or raises
-``SchedulingFailed`` whose ``reason`` is a ``SchedulingReason`` value. No I/O, no
-aggregate changes: the manager calls it and then records the outcome (Replicas.add,
-or a ``Scheduled`` condition with the failure reason).
+``SchedulingFailed`` whose ``reason`` is a ``SchedulingReason`` value;
+``check_growth`` applies the same capacity rules to replicas growing in place (expand).
+No I/O, no aggregate changes: the manager calls it and then records the outcome
+(Replicas.add, or a ``Scheduled`` condition with the failure reason).
 
 Eligibility: the node is registered, not cordoned and carries every ``node_selector``
 tag; the disk is schedulable and carries every ``disk_selector`` tag.
@@ -96,15 +97,16 @@ class _Candidate:
         return (self.node.name, self.disk.path)
 
 
-def _available(node: Node, disk: Disk, free: int | None) -> int:
-    return disk.capacity - disk.reserved - node.scheduled_bytes(disk.path) if free is None else free
+def _available(node: Node, disk: Disk, free: int | None, released: int = 0) -> int:
+    return disk.capacity - disk.reserved - node.scheduled_bytes(disk.path) + released if free is None else free
 
 
 def _room(request: PlacementRequest, node: Node, disk: Disk, free: int | None,
-          pressure: bool = True, provisioning: bool = True) -> int:
-    """How many replicas of ``request.size`` fit on the disk under the (enabled) capacity rules."""
-    scheduled = node.scheduled_bytes(disk.path)
-    available = _available(node, disk, free)
+          pressure: bool = True, provisioning: bool = True, released: int = 0) -> int:
+    """How many replicas of ``request.size`` fit on the disk under the (enabled) capacity rules,
+    once ``released`` of its booked bytes are given back."""
+    scheduled = node.scheduled_bytes(disk.path) - released
+    available = _available(node, disk, free, released)
     limits = [request.replicas]
     if pressure:  # 100 * (available - k * size) >= capacity * minimal%
         limits.append((100 * available - disk.capacity * request.minimal_available_percentage)
@@ -216,6 +218,21 @@ def _why(request: PlacementRequest, attempt: Callable[..., list[_Candidate]]) ->
     return SchedulingFailed(SchedulingReason.DISK_PRESSURE,
                             f"{n} replica(s) of {size} bytes would leave less than "
                             f"{request.minimal_available_percentage}% of a disk available")
+
+
+def check_growth(request: PlacementRequest, node: Node, disk: Disk, booked: int) -> None:
+    """Raise ``SchedulingFailed`` unless ``request.replicas`` replicas of ``request.size`` bytes
+    fit on the disk in place of the ``booked`` bytes they hold now (growing replicas already
+    placed there), under the same capacity rules as a new placement."""
+    where = f"disk {disk.path} of node {node.name}"
+    if _room(request, node, disk, None, pressure=False, released=booked) < request.replicas:
+        raise SchedulingFailed(SchedulingReason.OVER_PROVISIONED,
+                               f"{request.replicas} replica(s) of {request.size} bytes on {where} would exceed "
+                               f"{request.over_provisioning_percentage}% over-provisioning")
+    if _room(request, node, disk, None, released=booked) < request.replicas:
+        raise SchedulingFailed(SchedulingReason.DISK_PRESSURE,
+                               f"{request.replicas} replica(s) of {request.size} bytes on {where} would leave "
+                               f"less than {request.minimal_available_percentage}% of the disk available")
 
 
 def _relaxed(new: tuple[Location, ...], existing: list[Location], zone_of: Mapping[str, str]) -> tuple[str, ...]:

@@ -21,16 +21,17 @@ from domain.node import Node, make_disk
 from domain.replica import Replica
 from domain.replica_placement import booking, describe, plan_replicas
 from domain.replicas_service import Replicas
-from domain.scheduling import SchedulingSettings
+from domain.scheduling import SchedulingSettings, check_growth
 from domain.service import Service
 from domain.snapshots_service import Snapshots
-from domain.values import ConditionType, Disk, VolumeState
+from domain.values import ConditionType, Disk, ResizeReason, VolumeState
 from domain.volume import Volume
 
 __all__ = ["Nodes", "Replicas", "Snapshots", "Volumes"]
 
 VOLUMES = "volumes"
 NODES = "nodes"
+Bookings = dict[tuple[str, str], list[str]]  # (node, disk) -> booking keys of a volume's replicas there
 
 
 class Volumes(Service):
@@ -89,24 +90,66 @@ class Volumes(Service):
     def finish_creating(self, name: str) -> Volume:
         return self._update(name, Volume.finish_creating)
 
-    def expand(self, name: str, size: int) -> Volume:
-        """Grow the volume; its replicas' bookings on their disks grow with it."""
+    def expand(self, name: str, size: int, settings: SchedulingSettings | None = None) -> Volume:
+        """Grow the volume; its replicas' bookings on their disks grow with it, each disk
+        checked as a new placement is (``SchedulingFailed`` and nothing written otherwise).
+        On an attached volume, the ``Resized`` condition says ``Expanding`` until its engine
+        has grown (or refused: ``expand_refused``)."""
+        settings = settings or SchedulingSettings()
+
         def command() -> Volume:
             volume = self.get(name)
+            old_size = volume.size
             volume.expand(size)
-            hosts: dict[str, Node] = {}
-            for member in volume.replicas.values():
-                replica = self._load(Replica, replica_id(name, member.name),
-                                     partial(ReplicaNotFound, name, member.name))
-                host = hosts.get(replica.node) or self._load(Node, node_id(replica.node),
-                                                             partial(NodeNotFound, replica.node))
-                hosts[replica.node] = host
-                if replica.disk in host.disks and not host.removed:
-                    host.schedule_replica(replica.disk, booking(name, member.name), volume.size)
+            if volume.size == old_size:
+                return volume
+            hosts, growing = self._bookings(volume)
+            for (node, disk), bookings in sorted(growing.items()):
+                host = hosts[node]
+                booked = sum(host.scheduled[disk].get(b, 0) for b in bookings)
+                check_growth(settings.request(volume.size, len(bookings)), host, host.disks[disk], booked)
+            self._book(volume, hosts, growing)
+            if volume.state == VolumeState.ATTACHED:  # detached: its engine starts at the new size or says why
+                volume.set_condition(ConditionType.RESIZED, False, ResizeReason.EXPANDING,
+                                     "the engine has not grown to the new size yet")
             self.app.save(volume, *hosts.values())
             return volume
 
         return self._retry(f"volume {name!r}", command)
+
+    def expand_refused(self, name: str, served: int, reason: str) -> Volume:
+        """The engine's replicas refused the expand: the volume is back at the ``served``
+        size, its bookings too, and the ``Resized`` condition says why."""
+        def command() -> Volume:
+            volume = self.get(name)
+            volume.revert_expand(served)
+            hosts, growing = self._bookings(volume)
+            self._book(volume, hosts, growing)
+            volume.set_condition(ConditionType.RESIZED, False, ResizeReason.REFUSED, reason)
+            self.app.save(volume, *hosts.values())
+            return volume
+
+        return self._retry(f"volume {name!r}", command)
+
+    def _bookings(self, volume: Volume) -> tuple[dict[str, Node], Bookings]:
+        """The nodes holding the volume's replicas, and its bookings by (node, disk)."""
+        hosts: dict[str, Node] = {}
+        growing: Bookings = {}
+        for member in volume.replicas.values():
+            replica = self._load(Replica, replica_id(volume.name, member.name),
+                                 partial(ReplicaNotFound, volume.name, member.name))
+            host = hosts.get(replica.node) or self._load(Node, node_id(replica.node),
+                                                         partial(NodeNotFound, replica.node))
+            hosts[replica.node] = host
+            if replica.disk in host.disks and not host.removed:
+                growing.setdefault((replica.node, replica.disk), []).append(booking(volume.name, member.name))
+        return hosts, growing
+
+    @staticmethod
+    def _book(volume: Volume, hosts: dict[str, Node], bookings: Bookings) -> None:
+        for (node, disk), keys in bookings.items():
+            for key in keys:
+                hosts[node].schedule_replica(disk, key, volume.size)
 
     def set_number_of_replicas(self, name: str, number: int) -> Volume:
         return self._update(name, lambda v: v.set_number_of_replicas(number))

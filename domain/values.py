@@ -73,6 +73,15 @@ class ConditionType(StrEnum):
     SCHEDULED = "Scheduled"
     RESTORE = "Restore"
     TOO_MANY_SNAPSHOTS = "TooManySnapshots"
+    RESIZED = "Resized"  # the engine serves the volume's size (False: growing, or refused and why)
+
+
+class ResizeReason(StrEnum):
+    """Reasons of the ``Resized`` condition: what became of the last expand."""
+
+    EXPANDING = "Expanding"  # recorded with the expand; the engine has not grown yet (or is detached)
+    EXPANDED = "Expanded"  # the engine serves the new size
+    REFUSED = "ExpandRefused"  # the engine's replicas refused it; it serves the old size
 
 
 @dataclass(frozen=True)

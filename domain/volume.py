@@ -226,6 +226,18 @@ class Volume(Aggregate):
     def _expanded(self, size: int) -> None:
         self.size = size
 
+    def revert_expand(self, served: int) -> None:
+        """Back to the size the engine serves, after its replicas refused the expand."""
+        served = validation.size("size", served)
+        if served > self.size:
+            raise InvalidValue("size", served, f"more than the volume's {self.size} bytes: not an expand to revert")
+        if served < self.size:
+            self._expand_reverted(served)
+
+    @event("ExpandReverted")
+    def _expand_reverted(self, size: int) -> None:
+        self.size = size
+
     def set_number_of_replicas(self, number: int) -> None:
         number = validation.integer("number of replicas", number, 1, MAX_REPLICAS)
         if self.state in GONE:

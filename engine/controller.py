@@ -33,6 +33,14 @@ CALLER_ERRORS = {
     replica_errors.FailedPrecondition: errors.FailedPrecondition,
 }
 
+# Replica errors after which its chain is as it was: a refused expand leaves it in sync.
+REFUSALS = (replica_errors.InvalidArgument, replica_errors.FailedPrecondition, replica_errors.CannotHold)
+
+
+def _outcome(failures: list[ReplicaFailure]) -> type[errors.EngineError]:
+    """A definite refusal by any replica refuses the expand; otherwise it may work later."""
+    return errors.ExpandRefused if any(isinstance(f.error, REFUSALS) for f in failures) else errors.Unavailable
+
 
 @dataclass(frozen=True)
 class EngineState:
@@ -141,13 +149,53 @@ class Controller:
 
     # -- size and membership ----------------------------------------------
     def expand(self, size: int) -> None:
+        """Grow every RW/WO replica, then the volume: in two phases, under paused I/O.
+
+        Each replica first checks it can take the size; one refusal refuses the
+        expand with nothing changed (a refusal does not turn a replica ERR). Then
+        each grows; if one fails, those already grown are shrunk back (one that
+        cannot be shrunk back turns ERR, as does one that did not answer) and the
+        volume keeps serving at its old size. ``ExpandRefused`` when a replica
+        cannot hold the size; ``Unavailable`` when one did not answer (retry later).
+        """
         if size % SECTOR or size < self.volume.size:
             raise errors.InvalidArgument(f"new size {size} must be a multiple of {SECTOR} >= {self.volume.size}")
         with self.exclusive(), self.volume.gate.paused():
-            if size == self.volume.size:
+            old = self.volume.size
+            if size == old:
                 return
-            self.on_each(lambda c: c.expand(size), modes=(Mode.RW, Mode.WO))
+            targets = self.volume.replicas.by_mode(Mode.RW, Mode.WO)
+            refusals = self._each_expand(targets, lambda c: c.check_expand(size))
+            if refusals:
+                raise _outcome(refusals)(f"expand to {size} bytes refused, still {old}: {ReplicaErrors(refusals)}")
+            grown: list[Replica] = []
+            for replica in targets:
+                failed = self._each_expand([replica], lambda c: c.expand(size))
+                if not failed:
+                    grown.append(replica)
+                    continue
+                for stuck in self._each_expand(grown, lambda c: c.undo_expand(size, old)):
+                    self._mark_err(stuck)  # left bigger than the others
+                if not isinstance(failed[0].error, REFUSALS):
+                    self._mark_err(failed[0])  # did not answer: its state is unknown
+                raise _outcome(failed)(f"expand to {size} bytes failed, still {old}: {ReplicaErrors(failed)}")
             self.volume.size = size
+
+    def _each_expand(self, replicas: list[Replica],
+                     step: Callable[[ControlClient], object]) -> list[ReplicaFailure]:
+        failures = []
+        for replica in replicas:
+            try:
+                with self.client(replica) as client:
+                    step(client)
+            except replica_errors.ReplicaError as exc:
+                failures.append(ReplicaFailure(replica.control, f"{exc.__class__.__name__}: {exc}", exc))
+        return failures
+
+    def _mark_err(self, failure: ReplicaFailure) -> None:
+        replica = self.volume.replicas.find(failure.control)
+        if replica is not None:
+            self.volume.replicas.mark_err(replica, failure.reason)
 
     def remove_replica(self, address: str) -> None:
         with self.exclusive(), self.volume.gate.paused():

@@ -28,6 +28,10 @@ class FailedPrecondition(EngineError):
     """Not possible in the current state (frontend running, rebuild in progress, faulted)."""
 
 
+class ExpandRefused(FailedPrecondition):
+    """A replica cannot hold the size asked: nothing grew, the volume serves its old size."""
+
+
 class Unavailable(EngineError):
     """Replicas could not be reached or failed; retrying later may work."""
 

@@ -1,7 +1,7 @@
 """Rebuild orchestration: add a replica in WO mode and bring it to RW.
 
-Called by the control service's AddReplica. Steps: the target moves any old
-chain aside (PrepareRebuild) and joins in WO mode, so writes reach it at once;
+Called by the control service's AddReplica. Steps: a target smaller than the
+volume (it missed an expand) is grown; the target moves any old chain aside (PrepareRebuild) and joins in WO mode, so writes reach it at once;
 a system snapshot is taken on every RW replica; the target pulls every layer
 from one RW source (SyncFrom: delta and resume are the replica's job); the
 chains are compared (names and per-layer checksums); with I/O paused the
@@ -62,8 +62,10 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
     try:
         try:
             size = target_client.get_info().size
-            if size != volume.size:
+            if size > volume.size:
                 raise errors.InvalidArgument(f"target {address} has size {size}, the volume {volume.size}")
+            if size < volume.size:  # it missed an expand (out of the engine since): grown before it is written
+                target_client.expand(volume.size)
             info = target_client.prepare_rebuild()
         except replica_errors.ReplicaError as exc:
             raise errors.Unavailable(f"target {address}: {exc}") from exc

@@ -39,6 +39,7 @@ class ReplicaFailure:
 
     control: str
     reason: str
+    error: Exception | None = field(default=None, compare=False)  # what the replica raised, when known
 
 
 class ReplicaErrors(Exception):

@@ -17,7 +17,9 @@ rebuild threads, so a restarted manager simply resumes. Per volume:
   RW: the engine keeps the freshest: auto-salvage); once it serves, ``Attached``
   is recorded with its ``nbd://`` endpoint. Replicas the engine reports ERR are
   recorded failed and rebuilt; a replica the engine lacks is rebuilt
-  (``manager.rebuilds``); a smaller engine is expanded online; snapshot intents
+  (``manager.rebuilds``); an engine starts at the size its replicas hold and grows
+  to the volume's (``manager.expansion``: a refusal is recorded, the engine keeps
+  its size); snapshot intents
   are carried out (``manager.snapshot_work``); on the leader, replicas that stay
   failed are replaced and stale ones removed (``manager.replenishment``).
 - deleting: this node's replicas are stopped, wiped and recorded removed; the
@@ -46,11 +48,12 @@ from engine.client import EngineClient
 from engine.errors import EngineError
 from manager.attention import SWEEP, Attention, wanted_processes
 from manager.deletion import DirectoryCollector, remove_local_replicas
+from manager.expansion import Expansion, start_size
 from manager.instances import engine_key, replica_key
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
 from manager.snapshot_work import carry_out
-from manager.supervisor import StartFailed, Supervisor, replica_size
+from manager.supervisor import StartFailed, Supervisor
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
 from projections.desired_engines import DesiredEngines
 from replica.client import ControlClient
@@ -95,6 +98,7 @@ class Reconciler:
         self.rebuilds = rebuilds
         self.volumes = Volumes(app)
         self.replicas = Replicas(app)
+        self.expansion = Expansion(self.volumes)
         self.directories = DirectoryCollector(self.replicas, Nodes(app))  # removes only what the log removed
 
     def run_pass(self) -> None:
@@ -180,9 +184,6 @@ class Reconciler:
                 self.replicas.fail(volume.name, member.name, one_line(f"cannot start: {exc}"))
             log.warning("%s: %s", volume.name, exc)
             return
-        if not self._engine_alive(volume.name, engine) and replica_size(member.data_dir) < volume.size:
-            with ControlClient(inst.control, timeout=STATUS_TIMEOUT_S) as control:
-                control.expand(volume.size)  # offline expansion (online: the engine expands them all)
         if inst.control != member.address:
             if member.address:
                 self._remove_from_engine(volume.name, engine, member.address)
@@ -194,7 +195,8 @@ class Reconciler:
             addresses = [r.address for r in desired.replicas if r.name in desired.start_with and r.address]
             if len(addresses) < len(desired.start_with):
                 return  # some replicas not started yet (another node's manager)
-            sup.ensure_engine(volume.name, volume.size, addresses)
+            starting = [r for r in desired.replicas if r.name in desired.start_with]
+            sup.ensure_engine(volume.name, start_size(starting, self.supervisors, volume.size), addresses)
             started = set(desired.start_with)  # their modes now come from the engine's start-up check
         else:
             started = set()
@@ -202,10 +204,12 @@ class Reconciler:
         assert inst is not None
         with self.engine_client(inst.control, STATUS_TIMEOUT_S) as client:
             status = client.status()
+            grown = started and status.size < volume.size
+            if grown:  # expanded while detached: grown before Attached
+                self.expansion.reconcile(volume, status.size, client)
+                status = client.status()
             if desired.finish == Finish.ATTACH:
                 self.volumes.attached(volume.name, f"nbd://{inst.service}", inst.control)
-            if status.size < volume.size and not status.rebuilding:
-                client.expand(volume.size)
             in_engine = set()
             for reported in status.replicas:
                 member = desired.by_address(reported.address)
@@ -216,6 +220,8 @@ class Reconciler:
                 in_engine.add(member.name)
                 self._sync_mode(volume.name, member, reported.mode, reported.error, client,
                                 member.name in started)
+            if not status.rebuilding and not grown:  # after the modes are recorded: an expand may fail
+                self.expansion.reconcile(volume, status.size, client)
             if not status.rebuilding:
                 carry_out(self.app, volume.name, client, self.model.chain(volume.name))
         for member in desired.replicas:
@@ -272,9 +278,6 @@ class Reconciler:
     def _all_running(self, volume: str, desired: DesiredEngine) -> bool:
         return all(sup.alive(replica_key(volume, r.name)) for r in desired.replicas
                    if (sup := self.supervisors.get(r.node)) is not None)
-
-    def _engine_alive(self, volume: str, sup: Supervisor | None) -> bool:
-        return sup is not None and sup.alive(engine_key(volume))
 
     def _stop_engines_except(self, volume: str, node: str) -> None:
         for name, sup in self.supervisors.items():

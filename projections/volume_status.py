@@ -181,7 +181,7 @@ def _detached(status: VolumeStatus, e: Any) -> VolumeStatus:
     return evolve(status, state=VolumeState.DETACHED, node="", endpoint="")
 
 
-@handles("Volume.Expanded")
+@handles("Volume.Expanded", "Volume.ExpandReverted")
 def _expanded(status: VolumeStatus, e: Any) -> VolumeStatus:
     return evolve(status, size=e.size)
 

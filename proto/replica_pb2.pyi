@@ -116,6 +116,14 @@ class ExpandRequest(_message.Message):
     size: int
     def __init__(self, size: _Optional[int] = ...) -> None: ...
 
+class UndoExpandRequest(_message.Message):
+    __slots__ = ("grown", "size")
+    GROWN_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    grown: int
+    size: int
+    def __init__(self, grown: _Optional[int] = ..., size: _Optional[int] = ...) -> None: ...
+
 class ChecksumRequest(_message.Message):
     __slots__ = ("layer", "recompute")
     LAYER_FIELD_NUMBER: _ClassVar[int]

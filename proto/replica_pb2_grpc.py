@@ -5,7 +5,7 @@ import warnings
 
 from proto import replica_pb2 as proto_dot_replica__pb2
 
-GRPC_GENERATED_VERSION = '1.85.1'
+GRPC_GENERATED_VERSION = '1.85.4'
 GRPC_VERSION = grpc.__version__
 _version_not_supported = False
 
@@ -67,6 +67,16 @@ class ReplicaControlStub:
         self.Expand = channel.unary_unary(
                 '/pronghorn.replica.ReplicaControl/Expand',
                 request_serializer=proto_dot_replica__pb2.ExpandRequest.SerializeToString,
+                response_deserializer=proto_dot_replica__pb2.ReplicaInfo.FromString,
+                _registered_method=True)
+        self.CheckExpand = channel.unary_unary(
+                '/pronghorn.replica.ReplicaControl/CheckExpand',
+                request_serializer=proto_dot_replica__pb2.ExpandRequest.SerializeToString,
+                response_deserializer=proto_dot_replica__pb2.ReplicaInfo.FromString,
+                _registered_method=True)
+        self.UndoExpand = channel.unary_unary(
+                '/pronghorn.replica.ReplicaControl/UndoExpand',
+                request_serializer=proto_dot_replica__pb2.UndoExpandRequest.SerializeToString,
                 response_deserializer=proto_dot_replica__pb2.ReplicaInfo.FromString,
                 _registered_method=True)
         self.Checksum = channel.unary_unary(
@@ -151,6 +161,20 @@ class ReplicaControlServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Expand(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CheckExpand(self, request, context):
+        """Two-phase expand: whether Expand to that size would succeed (changes nothing),
+        and the undo of an Expand just made (refused once data or a snapshot is above the old size).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UndoExpand(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -243,6 +267,16 @@ def add_ReplicaControlServicer_to_server(servicer, server):
             'Expand': grpc.unary_unary_rpc_method_handler(
                     servicer.Expand,
                     request_deserializer=proto_dot_replica__pb2.ExpandRequest.FromString,
+                    response_serializer=proto_dot_replica__pb2.ReplicaInfo.SerializeToString,
+            ),
+            'CheckExpand': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckExpand,
+                    request_deserializer=proto_dot_replica__pb2.ExpandRequest.FromString,
+                    response_serializer=proto_dot_replica__pb2.ReplicaInfo.SerializeToString,
+            ),
+            'UndoExpand': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndoExpand,
+                    request_deserializer=proto_dot_replica__pb2.UndoExpandRequest.FromString,
                     response_serializer=proto_dot_replica__pb2.ReplicaInfo.SerializeToString,
             ),
             'Checksum': grpc.unary_unary_rpc_method_handler(
@@ -474,6 +508,60 @@ class ReplicaControl:
             target,
             '/pronghorn.replica.ReplicaControl/Expand',
             proto_dot_replica__pb2.ExpandRequest.SerializeToString,
+            proto_dot_replica__pb2.ReplicaInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckExpand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pronghorn.replica.ReplicaControl/CheckExpand',
+            proto_dot_replica__pb2.ExpandRequest.SerializeToString,
+            proto_dot_replica__pb2.ReplicaInfo.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndoExpand(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/pronghorn.replica.ReplicaControl/UndoExpand',
+            proto_dot_replica__pb2.UndoExpandRequest.SerializeToString,
             proto_dot_replica__pb2.ReplicaInfo.FromString,
             options,
             channel_credentials,

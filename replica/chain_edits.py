@@ -1,4 +1,4 @@
-"""Changes to a chain's shape: snapshot, revert, mark-removed, purge, expand.
+"""Changes to a chain's shape: snapshot, revert, mark-removed, purge (its size: replica/chain_size.py).
 
 Each change prepares new files, then commits by rewriting volume.meta (the
 one commit point), then removes what became unreferenced. Steps before the
@@ -17,10 +17,9 @@ from datetime import UTC, datetime
 from replica import checksums
 from replica import metadata as md
 from replica.chain import SparseFileChain
-from replica.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from replica.errors import AlreadyExists, FailedPrecondition, NotFound
 from replica.location_map import MAX_LAYERS
 from replica.sparse import data_extents, punch_hole
-from replica.wire import SECTOR
 
 COPY_PIECE = 4 << 20
 
@@ -119,24 +118,6 @@ def mark_removed(chain: SparseFileChain, name: str) -> md.SnapshotMeta:
         md.save_volume_meta(chain.directory, meta)
         chain.meta = meta
         return snap
-
-
-def expand(chain: SparseFileChain, size: int) -> None:
-    """Grow the volume (grow-only); new space reads zeros."""
-    if size <= 0 or size % SECTOR:
-        raise InvalidArgument(f"size {size} is not a positive multiple of {SECTOR}")
-    with chain.lock:
-        if size < chain.meta.size:
-            raise FailedPrecondition(f"cannot shrink from {chain.meta.size} to {size} bytes")
-        if size == chain.meta.size:
-            return
-        os.ftruncate(chain.head_fd, size)
-        os.fsync(chain.head_fd)
-        meta = chain.meta.model_copy(deep=True)
-        meta.size = size
-        md.save_volume_meta(chain.directory, meta)  # commit
-        chain.meta = meta
-        chain.map.grow(size // SECTOR)
 
 
 def purge(chain: SparseFileChain) -> tuple[list[str], list[str], list[str]]:

@@ -155,6 +155,14 @@ class ControlClient:
     def expand(self, size: int) -> ReplicaInfo:
         return ReplicaInfo.of(self._unary("Expand", pb.ExpandRequest(size=size)))
 
+    def check_expand(self, size: int) -> ReplicaInfo:
+        """Raises (``CannotHold``, ``InvalidArgument``...) unless ``expand(size)`` would succeed."""
+        return ReplicaInfo.of(self._unary("CheckExpand", pb.ExpandRequest(size=size)))
+
+    def undo_expand(self, grown: int, size: int) -> ReplicaInfo:
+        """Shrink a replica just grown to ``grown`` bytes back to ``size``."""
+        return ReplicaInfo.of(self._unary("UndoExpand", pb.UndoExpandRequest(grown=grown, size=size)))
+
     def checksum(self, layer: str, recompute: bool = False) -> str:
         request = pb.ChecksumRequest(layer=layer, recompute=recompute)
         return str(self._unary("Checksum", request, long_running=True).sha256)

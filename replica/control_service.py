@@ -17,7 +17,7 @@ import grpc
 
 from proto import replica_pb2 as pb
 from proto import replica_pb2_grpc as pb_grpc
-from replica import chain_edits, checksums, rebuild_source, rebuild_target
+from replica import chain_edits, chain_size, checksums, rebuild_source, rebuild_target
 from replica.chain import SparseFileChain
 from replica.metadata import SnapshotMeta, VolumeMeta, snap_file
 from replica.status_codes import status_for
@@ -146,7 +146,17 @@ class ReplicaControlService(pb_grpc.ReplicaControlServicer):
 
     @mapped_errors
     def Expand(self, request: pb.ExpandRequest, context: grpc.ServicerContext) -> pb.ReplicaInfo:
-        chain_edits.expand(self.chain, request.size)
+        chain_size.expand(self.chain, request.size)
+        return self.info()
+
+    @mapped_errors
+    def CheckExpand(self, request: pb.ExpandRequest, context: grpc.ServicerContext) -> pb.ReplicaInfo:
+        chain_size.check_expand(self.chain, request.size)
+        return self.info()
+
+    @mapped_errors
+    def UndoExpand(self, request: pb.UndoExpandRequest, context: grpc.ServicerContext) -> pb.ReplicaInfo:
+        chain_size.undo_expand(self.chain, request.grown, request.size)
         return self.info()
 
     @mapped_errors

@@ -28,6 +28,10 @@ class FailedPrecondition(ReplicaError):
     """The chain is not in a state that allows the operation (e.g. shrink, purge of head)."""
 
 
+class CannotHold(ReplicaError):
+    """The replica's filesystem cannot hold the volume at the size asked (file too large)."""
+
+
 class Corrupt(ReplicaError):
     """On-disk data or a transferred chunk failed verification."""
 

@@ -15,6 +15,7 @@ STATUS_OF: dict[type[Exception], grpc.StatusCode] = {
     errors.NotFound: grpc.StatusCode.NOT_FOUND,
     errors.AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     errors.FailedPrecondition: grpc.StatusCode.FAILED_PRECONDITION,
+    errors.CannotHold: grpc.StatusCode.RESOURCE_EXHAUSTED,
     errors.Corrupt: grpc.StatusCode.DATA_LOSS,
     errors.Unavailable: grpc.StatusCode.UNAVAILABLE,
     OSError: grpc.StatusCode.INTERNAL,

@@ -3,7 +3,7 @@
     pronghorn volume create NAME --size 1Gi --replicas 3 [--data-locality ...]
     pronghorn volume ls [--json]
     pronghorn volume get NAME [--json]
-    pronghorn volume expand NAME --size 2Gi
+    pronghorn volume expand NAME --size 2Gi [--wait [--timeout S]]
     pronghorn volume delete NAME [--wait [--timeout S]] [--force]
     pronghorn volume attach|detach|mount|umount ...  (adapters.cli.attachments)
 
@@ -26,7 +26,7 @@ import argparse
 import time
 from typing import Any
 
-from adapters.cli import attachments
+from adapters.cli import attachments, expansion
 from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.history_view import render_status, status_document_of
@@ -40,7 +40,8 @@ from projections.volume_status import VolumeStatus
 
 EPILOG = (
     "Exit codes: 0 ok, 1 timed out waiting, 2 bad arguments or values, 3 unknown volume, 4 volume exists, "
-    "5 not allowed in the volume's state, 6 replicas could not be placed, 7 store unavailable."
+    "5 not allowed in the volume's state (or a mounted filesystem could not grow with it), "
+    "6 replicas could not be placed or grown, 7 store unavailable."
 )
 
 POLL_S = 0.2
@@ -83,6 +84,11 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _sub(verbs, "get", "show a volume's status")
     expand = _sub(verbs, "expand", "grow a volume")
     expand.add_argument("--size", required=True, type=size_argument, help="new size (larger than the current one)")
+    expand.add_argument("--wait", action="store_true",
+                        help="wait until the engine serves the new size, then grow the ext4/xfs filesystems "
+                             "mounted from it here with 'volume mount'")
+    expand.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
+                        help=f"give up waiting after S seconds (default {DEFAULT_TIMEOUT_S:.0f})")
     delete = _sub(verbs, "delete", "delete a volume (the managers stop its replicas and remove their data)")
     delete.add_argument("--wait", action="store_true", help="wait until the volume is deleted, then print it")
     delete.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
@@ -144,7 +150,9 @@ def _run(args: argparse.Namespace) -> int:
                 spec["stale_replica_timeout"] = args.stale_replica_timeout
             volumes.provision(args.name, args.size, args.replicas, **spec)
         elif args.verb == "expand":
-            volumes.expand(args.name, args.size)
+            for growth in expansion.expand(volumes, args.name, args.size, args.timeout if args.wait else None):
+                if not args.json:
+                    print(expansion.describe(growth))
         elif args.verb == "delete":
             _delete(app, args.name, args.force, args.timeout if args.wait else None)
         _print_status(app, args.name, args.json)

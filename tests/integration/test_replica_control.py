@@ -125,3 +125,29 @@ def test_info_verb_shows_the_chain(replica: ReplicaProcess) -> None:
     down = subprocess.run([PRONGHORN, "replica", "info", "--replica", "127.0.0.1:1"],
                           capture_output=True, text=True, timeout=30)
     assert down.returncode == 1 and "Traceback" not in down.stderr and down.stderr.strip()
+
+
+def test_expand_checked_then_undone(replica: ReplicaProcess) -> None:
+    huge = 1 << 60  # no filesystem here takes a file of 1 EiB
+    with replica.control_client() as control, DataClient(replica.data) as data:
+        data.write(0, b"k" * S)
+        with pytest.raises(errors.CannotHold):
+            control.check_expand(huge)
+        with pytest.raises(errors.CannotHold):  # refused whole: still serving at its size
+            control.expand(huge)
+        assert control.get_info().size == replica.size
+        assert not (replica.directory / ".expand-probe").exists()
+        with pytest.raises(errors.FailedPrecondition):
+            control.check_expand(replica.size - S)
+        assert control.check_expand(replica.size * 2).size == replica.size  # checked, not grown
+        control.expand(replica.size * 2)
+        assert control.undo_expand(replica.size * 2, replica.size).size == replica.size
+        assert control.undo_expand(replica.size * 2, replica.size).size == replica.size  # repeated: no-op
+        assert data.read(0, S) == b"k" * S
+        control.expand(replica.size * 2)
+        data.write(replica.size, b"n" * S)
+        with pytest.raises(errors.FailedPrecondition):  # data above the old size: kept
+            control.undo_expand(replica.size * 2, replica.size)
+        assert control.get_info().size == replica.size * 2
+    meta = json.loads((replica.directory / "volume.meta").read_text())
+    assert meta["size"] == replica.size * 2

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from engine.local_replica import LocalReplica
-from replica import chain_edits
+from replica import chain_edits, chain_size
 from replica.chain import SparseFileChain
 from replica.layer_read import read_layers
 from replica.map_share import MappedShare
@@ -191,9 +191,19 @@ class LayerChainMachine(RuleBasedStateMachine):
     @precondition(lambda self: len(self.model) < 40 * SECTOR)
     @rule(extra=st.integers(1, 8))
     def expand(self, extra: int) -> None:
-        chain_edits.expand(self.chain, len(self.model) + extra * SECTOR)
+        chain_size.check_expand(self.chain, len(self.model) + extra * SECTOR)
+        chain_size.expand(self.chain, len(self.model) + extra * SECTOR)
         self.model.extend(bytes(extra * SECTOR))
         self._edited()
+
+    @precondition(lambda self: len(self.model) < 40 * SECTOR)
+    @rule(extra=st.integers(1, 8))
+    def expand_undone(self, extra: int) -> None:
+        """The engine's rollback: grown, then shrunk back before any write; reads as before."""
+        chain_size.expand(self.chain, len(self.model) + extra * SECTOR)
+        chain_size.undo_expand(self.chain, len(self.model) + extra * SECTOR, len(self.model))
+        self._edited()
+        assert self.chain.meta.size == len(self.model)
 
     @rule(flush=st.booleans())
     def reopen(self, flush: bool) -> None:

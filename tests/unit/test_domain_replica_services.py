@@ -5,9 +5,18 @@ from __future__ import annotations
 import pytest
 
 from domain.application import ControlPlane
-from domain.errors import AlreadyExists, InvalidTransition, NodeNotFound, ReplicaNotFound, VolumeNotFound
+from domain.errors import (
+    AlreadyExists,
+    InvalidTransition,
+    InvalidValue,
+    NodeNotFound,
+    ReplicaNotFound,
+    SchedulingFailed,
+    VolumeNotFound,
+)
+from domain.scheduling import SchedulingSettings
 from domain.services import Nodes, Replicas, Snapshots, Volumes
-from domain.values import Disk, ReplicaMode, Robustness, VolumeState
+from domain.values import ConditionType, Disk, ReplicaMode, Robustness, SchedulingReason, VolumeState
 
 GIB = 1 << 30
 
@@ -104,3 +113,44 @@ def test_snapshots_service(app: ControlPlane) -> None:
     Volumes(app).delete("vol")
     with pytest.raises(InvalidTransition):
         snapshots.take("vol", "s4")
+
+
+def test_expand_is_checked_against_each_disk_as_a_placement_is(app: ControlPlane) -> None:
+    replicas, volumes, nodes = Replicas(app), Volumes(app), Nodes(app)
+    replicas.add("vol", "r1", "n1", "/d")
+    replicas.add("vol", "r2", "n2", "/d")
+    volumes.create("other", 30 * GIB, 1)
+    replicas.add("other", "r1", "n2", "/d")
+    with pytest.raises(SchedulingFailed) as refused:  # 80 GiB fits n1 alone, not n2 beside 30 GiB
+        volumes.expand("vol", 80 * GIB, SchedulingSettings(minimal_available_percentage=0))
+    assert refused.value.reason is SchedulingReason.OVER_PROVISIONED
+    assert "n2" in str(refused.value)
+    with pytest.raises(SchedulingFailed) as refused:  # booked 80 of 100 GiB: less than 25% left on n2
+        volumes.expand("vol", 50 * GIB)
+    assert refused.value.reason is SchedulingReason.DISK_PRESSURE
+    assert "n2" in str(refused.value)
+    assert volumes.get("vol").size == GIB  # nothing written
+    assert nodes.get("n1").scheduled_bytes("/d") == GIB
+    volumes.expand("vol", 45 * GIB)  # its own old bookings do not count against it: 30 + 45 <= 75%
+    assert nodes.get("n2").scheduled_bytes("/d") == 75 * GIB
+    volumes.expand("vol", 45 * GIB)  # repeated: a no-op
+    assert volumes.get("vol").size == 45 * GIB
+
+
+def test_a_refused_expand_is_reverted_with_its_bookings(app: ControlPlane) -> None:
+    replicas, volumes, nodes = Replicas(app), Volumes(app), Nodes(app)
+    replicas.add("vol", "r1", "n1", "/d")
+    volumes.expand("vol", 10 * GIB)
+    assert nodes.get("n1").scheduled_bytes("/d") == 10 * GIB
+    volumes.expand_refused("vol", GIB, "n1:/d: file too large")
+    volume = volumes.get("vol")
+    assert volume.size == GIB and nodes.get("n1").scheduled_bytes("/d") == GIB
+    resized = volume.conditions[ConditionType.RESIZED]
+    assert (resized.status, resized.reason, resized.message) == (False, "ExpandRefused", "n1:/d: file too large")
+    version = volume.version
+    volumes.expand_refused("vol", GIB, "n1:/d: file too large")  # repeated: a no-op
+    assert volumes.get("vol").version == version
+    with pytest.raises(InvalidValue):
+        volumes.expand_refused("vol", 2 * GIB, "more than the volume: not a revert")
+    volumes.expand("vol", 2 * GIB)  # a size that fits still grows
+    assert volumes.get("vol").size == 2 * GIB
