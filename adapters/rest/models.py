@@ -222,6 +222,8 @@ class DiskDoc(BaseModel):
     scheduled: int
     tags: list[str]
     schedulable: bool
+    confirmed: bool  # checked on the node by its manager: takes replicas only then
+    problem: str
 
 
 class NodeDoc(BaseModel):
@@ -230,6 +232,9 @@ class NodeDoc(BaseModel):
     zone: str
     tags: list[str]
     schedulable: bool
+    ready: bool  # its manager runs and heartbeats
+    ready_reason: str
+    ready_message: str
     disks: list[DiskDoc]
     version: int
 
