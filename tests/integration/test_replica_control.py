@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 
 import pytest
 
 from replica import errors
 from replica.client import DataClient
+from tests.conftest import PRONGHORN
 from tests.fixtures.replicas import ReplicaProcess, replica, replica_factory  # noqa: F401
 
 S = 4096
@@ -125,3 +128,19 @@ def test_info_verb_shows_the_chain(replica: ReplicaProcess) -> None:
     down = subprocess.run([PRONGHORN, "replica", "info", "--replica", "127.0.0.1:1"],
                           capture_output=True, text=True, timeout=30)
     assert down.returncode == 1 and "Traceback" not in down.stderr and down.stderr.strip()
+
+
+def test_a_second_process_on_a_served_directory_refuses_and_the_first_keeps_serving(
+        replica: ReplicaProcess) -> None:
+    second = subprocess.run([PRONGHORN, "replica", "serve", "--dir", str(replica.directory), "--size",
+                             str(replica.size), "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+    assert second.returncode == 4, second.stderr
+    assert second.stdout == ""  # never printed a ready line, never served
+    assert second.stderr.count("\n") == 1
+    assert f"already served by another replica process (pid {replica.pid})" in second.stderr
+    with replica.control_client() as client:
+        assert client.get_info().size == replica.size
+    replica.kill(signal.SIGKILL)  # a dead holder frees the directory: the next process opens it
+    replica.start()
+    with replica.control_client() as client:
+        assert client.get_info().size == replica.size
