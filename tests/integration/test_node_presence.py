@@ -6,7 +6,7 @@ lock). On PostgreSQL with one manager per node, a node whose manager dies become
 NotReady (an event the leader records) and takes no new replica until its manager is
 back; a manager that is alive but silent is marked NotReady when its heartbeat lapses.
 A disk registered through the CLI takes replicas only once its node's manager has
-checked it.
+checked it. ``pronghorn demo`` never writes into a store a manager uses.
 """
 
 from __future__ import annotations
@@ -149,3 +149,20 @@ def test_a_disk_registered_by_cli_takes_replicas_only_once_its_managers_check_pa
     finally:
         node2.cleanup()
 
+
+def test_demo_touches_no_live_store_and_refuses_one_a_manager_uses(cluster_factory, tmp_path: Path) -> None:  # noqa: F811
+    cluster = cluster_factory(nodes=1)
+    assert cluster.proc is not None
+    env = {**os.environ, "PRONGHORN_HOME": str(cluster.home), "TMPDIR": str(tmp_path)}  # as after `export`
+    env.pop("PRONGHORN_STORE", None)
+    demo = subprocess.run([PRONGHORN, "demo"], env=env, capture_output=True, text=True, timeout=300)
+    assert demo.returncode == 0, demo.stderr
+    throwaway = next(tmp_path.glob("pronghorn-demo-*"))
+    assert f"a throwaway event store sqlite://{throwaway}/events.sqlite" in demo.stdout
+    for where in (["--home", str(cluster.home)], ["--store", f"sqlite://{cluster.home}/events.sqlite"]):
+        refused = subprocess.run([PRONGHORN, "demo", *where], env=env, capture_output=True, text=True, timeout=300)
+        assert refused.returncode == 4, refused.stderr
+        assert refused.stderr.count("\n") == 1 and refused.stdout == ""
+        assert f"in use by running managers: node1 (pid {cluster.proc.pid} on host" in refused.stderr
+    assert list(nodes(cluster)) == ["node1"]  # no demo node, no demo volume in the live store
+    assert json.loads(cluster.cli("volume", "ls", "--json").stdout) == []
