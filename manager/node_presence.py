@@ -13,7 +13,8 @@ Every ``interval`` seconds (a thread, beside the reconcile loop):
    heartbeat is older than ``timeout`` (its manager is stuck or cut off).
 Events are written only when something changes. A failing tick (store down) is logged
 and the next one retries; losing a lease to another manager calls ``on_lost``.
-Started by ``manager.cli``.
+Started by ``manager.cli``. ``unstartable`` tells ``manager.reconciler`` which replicas
+an engine waits for in vain: never started, on a node that is not Ready.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from pathlib import Path
 from domain.application import ControlPlane
 from domain.errors import NotFound
 from domain.services import Nodes
-from domain.values import NotReadyReason
+from domain.values import NotReadyReason, ReplicaMode
 from manager.leadership import Leadership
 from manager.node_lease import Holder, LeaseHeld, NodeLeases
+from projections.desired_engine import DesiredEngine
 
 log = logging.getLogger("pronghorn.manager.presence")
 
@@ -51,6 +53,24 @@ def disk_problem(path: str) -> str:
     except OSError as exc:
         return f"{path} is not writable: {exc.strerror or exc}"
     return ""
+
+
+def unstartable(nodes: Nodes, desired: DesiredEngine) -> list[tuple[str, str]]:
+    """(replica, why) for each replica the engine should start with that never had a process
+    and sits on a node that is not Ready (or gone): nobody will start it until that node's
+    manager is back, so it is no RW replica (``manager.reconciler`` records it failed)."""
+    out = []
+    for member in desired.replicas:
+        if member.name not in desired.start_with or member.address or member.mode == ReplicaMode.ERR:
+            continue
+        try:
+            node = nodes.get(member.node)
+            why = "" if node.ready else node.ready_message
+        except NotFound:
+            why = "no longer registered"
+        if why:
+            out.append((member.name, f"not started: node {member.node} is not Ready ({why})"[:1000]))
+    return out
 
 
 class NodePresence:

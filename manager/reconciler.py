@@ -14,7 +14,8 @@ rebuild threads, so a restarted manager simply resumes. Per volume:
   ensured; one that died is recorded ``Failed`` (ERR), taken out of the engine,
   restarted on its old address and rebuilt (a delta: it keeps its data). The
   engine is ensured on its node with the RW replicas (all of them when none is
-  RW: the engine keeps the freshest: auto-salvage); once it serves, ``Attached``
+  RW: the engine keeps the freshest: auto-salvage; a replica never started on a node
+  that is not Ready is recorded failed first); once it serves, ``Attached``
   is recorded with its ``nbd://`` endpoint. Replicas the engine reports ERR are
   recorded failed and rebuilt; a replica the engine lacks is rebuilt
   (``manager.rebuilds``); a smaller engine is expanded online; snapshot intents
@@ -39,7 +40,7 @@ from datetime import UTC, datetime
 from domain.application import ControlPlane
 from domain.errors import DomainError
 from domain.replica import Replica
-from domain.services import Replicas, Volumes
+from domain.services import Nodes, Replicas, Volumes
 from domain.values import ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
@@ -47,6 +48,7 @@ from engine.errors import EngineError
 from manager.attention import SWEEP, Attention, wanted_processes
 from manager.deletion import remove_local_replicas
 from manager.instances import engine_key, replica_key
+from manager.node_presence import unstartable
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
 from manager.snapshot_work import carry_out
@@ -95,6 +97,7 @@ class Reconciler:
         self.rebuilds = rebuilds
         self.volumes = Volumes(app)
         self.replicas = Replicas(app)
+        self.nodes = Nodes(app)
 
     def run_pass(self) -> None:
         if not self.loaded:
@@ -192,6 +195,8 @@ class Reconciler:
         if not sup.alive(key):
             addresses = [r.address for r in desired.replicas if r.name in desired.start_with and r.address]
             if len(addresses) < len(desired.start_with):
+                for name, reason in unstartable(self.nodes, desired):  # their node's manager is gone
+                    self.replicas.fail(volume.name, name, reason)  # the engine starts without them
                 return  # some replicas not started yet (another node's manager)
             sup.ensure_engine(volume.name, volume.size, addresses)
             started = set(desired.start_with)  # their modes now come from the engine's start-up check

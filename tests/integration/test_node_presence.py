@@ -166,3 +166,22 @@ def test_demo_touches_no_live_store_and_refuses_one_a_manager_uses(cluster_facto
         assert f"in use by running managers: node1 (pid {cluster.proc.pid} on host" in refused.stderr
     assert list(nodes(cluster)) == ["node1"]  # no demo node, no demo volume in the live store
     assert json.loads(cluster.cli("volume", "ls", "--json").stdout) == []
+
+
+@pytest.mark.postgres
+def test_a_replica_never_started_on_a_node_whose_manager_is_gone_is_no_rw_replica(
+        pg_managers: list[NodeManager]) -> None:
+    one, two = pg_managers
+    wait_for("both nodes Ready", lambda: [d["ready"] for d in nodes(one).values()] == [True, True])
+    one.cli("volume", "create", "v", "--size", "16Mi", "--replicas", "2")  # one replica on each node
+    two.kill_manager(signal.SIGKILL)  # before node2's replica process was ever started
+    wait_for("node2 NotReady", lambda: not nodes(one)["node2"]["ready"])
+    one.cli("volume", "attach", "v", "--node", "node1", "--wait", "--timeout", "60")
+    doc = one.get("v")
+    by_node = {r["node"]: r for r in doc["replicas"]}
+    assert (by_node["node1"]["mode"], by_node["node2"]["mode"], doc["robustness"]) == ("RW", "ERR", "degraded")
+    assert by_node["node2"]["last_failure"].startswith("not started: node node2 is not Ready (the manager of node2")
+
+    two.start()  # its manager back: the replica starts and is rebuilt
+    wait_for("node2's replica rebuilt", lambda: (d := one.get("v"))["robustness"] == "healthy"
+             and all(r["mode"] == "RW" for r in d["replicas"]))
