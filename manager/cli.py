@@ -150,13 +150,20 @@ def _layout(args: argparse.Namespace) -> NodeLayout:
 
 
 def _lock(home: Path) -> IO[bytes]:
-    """Hold ``home/manager.lock`` for the process's life: one manager (or ``down``) per directory."""
-    handle = open(home / LOCK_FILE, "ab")
+    """Hold ``home/manager.lock`` for the process's life: one manager (or ``down``) per directory.
+    The file names its holder, for the refusal."""
+    handle = open(home / LOCK_FILE, "a+b")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.seek(0)
+        holder = Holder.parse(handle.read().decode(errors="replace"))
         handle.close()
-        raise CommandError(f"a manager is already running on {home} (stop it first)", ExitCode.CONFLICT) from None
+        who = f" ({holder.describe()})" if holder else ""
+        raise CommandError(f"a manager is already running on {home}{who}; stop it first", ExitCode.CONFLICT) from None
+    handle.truncate(0)
+    handle.write(Holder.this_process(home).dump().encode())
+    handle.flush()
     return handle
 
 

@@ -9,8 +9,9 @@ Every ``interval`` seconds (a thread, beside the reconcile loop):
    an event on the Node (DiskConfirmed / DiskCheckFailed), so a disk registered through
    the CLI or REST takes replicas only once its node's manager has seen it;
 3. if this manager is the cluster's leader (``manager.leadership``): marks NotReady
-   every other Ready node whose lease nobody holds (its manager stopped) or whose
-   heartbeat is older than ``timeout`` (its manager is stuck or cut off).
+   every other Ready node whose lease nobody holds (its manager stopped; after two
+   heartbeat intervals, in which a manager whose store restarted retakes its lease)
+   or whose heartbeat is older than ``timeout`` (its manager is stuck or cut off).
 Events are written only when something changes. A failing tick (store down) is logged
 and the next one retries; losing a lease to another manager calls ``on_lost``.
 Started by ``manager.cli``. ``unstartable`` tells ``manager.reconciler`` which replicas
@@ -166,7 +167,8 @@ class NodePresence:
                 if not node.ready:
                     continue
                 presence = self.leases.presence(name)
-                if not presence.held:
+                # a free lease with a recent heartbeat: its manager may be retaking it (store restarted)
+                if not presence.held and (presence.age is None or presence.age > 2 * self.interval):
                     reason, message = NotReadyReason.MANAGER_STOPPED, \
                         f"the manager of {name} stopped (no manager holds its lease)"
                 elif presence.age is not None and presence.age > self.timeout:

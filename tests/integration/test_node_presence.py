@@ -63,6 +63,10 @@ def test_a_second_manager_of_a_node_on_a_sqlite_store_is_refused(cluster_factory
     assert f"node node2 is already run by another manager (pid {cluster.proc.pid}" in refused.stderr
     assert f"home {cluster.home})" in refused.stderr
     assert not (tmp_path / "elsewhere" / "nodes" / "node2").exists()  # refused before touching anything
+    again = subprocess.run([PRONGHORN, "up", "--home", str(cluster.home), "--nodes", "2"], capture_output=True,
+                           text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert again.returncode == 4, again.stderr
+    assert f"already running on {cluster.home} (pid {cluster.proc.pid} on host" in again.stderr
     assert {n: d["ready"] for n, d in nodes(cluster).items()} == {"node1": True, "node2": True}
 
 
