@@ -13,7 +13,10 @@ Ctrl-C. Stopping the manager leaves the volumes' engine and replica processes
 running (attached volumes keep serving); the next ``up`` re-adopts them. ``down``
 stops them. With ``manager`` on PostgreSQL, each node's manager runs its own node's
 processes and the one holding the advisory lock (``manager.leadership``) also makes
-the cluster-wide decisions. Dispatched from adapters/cli/main.py (verbs ``up``, ``manager``, ``down``).
+the cluster-wide decisions. Before touching a node, a manager takes its lease on the store
+(``manager.node_lease``): a second manager of the node exits 4 naming the first; while it
+runs, ``manager.node_presence`` heartbeats and keeps its nodes Ready and their disks checked.
+Dispatched from adapters/cli/main.py (verbs ``up``, ``manager``, ``down``).
 """
 
 from __future__ import annotations
