@@ -78,6 +78,8 @@ def test_a_dead_managers_node_turns_not_ready_and_takes_no_replica(pg_managers: 
     refused = second_manager(postgres_url, "node2", tmp_path / "elsewhere")
     assert refused.returncode == 4, refused.stderr
     assert two.proc is not None and f"(pid {two.proc.pid} on host" in refused.stderr
+    demo = subprocess.run([PRONGHORN, "demo", "--store", postgres_url], capture_output=True, text=True, timeout=120)
+    assert demo.returncode == 4 and "in use by running managers: node1 (pid" in demo.stderr, demo.stderr
 
     two.kill_manager(signal.SIGKILL)  # no chance to say goodbye: the leader sees its lease free
     wait_for("node2 NotReady", lambda: not nodes(one)["node2"]["ready"])
