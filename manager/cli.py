@@ -219,7 +219,7 @@ def _serve(verb: str, args: argparse.Namespace, home: Path, layout: NodeLayout |
         sup.sync_rate_limit = args.rebuild_rate_limit
         sup.local_io = args.local_io
     policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
-    leadership = Leadership.for_store(url)
+    leadership = Leadership.for_store(url, sorted(supervisors)[0])
     loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy, leadership)
     presence = NodePresence(app, leases, sorted(supervisors), holder, leadership, args.node_timeout,
                             on_lost=lambda _: loop.stop.set())

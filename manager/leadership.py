@@ -3,7 +3,10 @@
 ``Leadership.for_store(url)``: on PostgreSQL, the manager holding a session-level
 advisory lock (``pg_try_advisory_lock``) on its own connection is the leader; the
 lock goes with the connection, so a manager that dies or loses its connection
-hands leadership to the next one that asks (every reconcile pass asks). On SQLite
+hands leadership to the next one that asks (every reconcile pass asks). The leader
+writes its node and server session into ``pronghorn_leader``, so that a leader whose
+manager hangs (alive, lock held, no heartbeat) can be deposed by another manager
+(``manager.node_lease_postgres.PostgresLeases.depose_silent_leader``). On SQLite
 and in memory there is one local manager: it always leads. Used by
 ``manager.loop``.
 """
@@ -18,18 +21,20 @@ from domain.store import StoreKind, parse_store_url
 log = logging.getLogger("pronghorn.manager.leadership")
 
 LOCK_KEY = 0x70726F6E67686F  # "pronghorn" in ASCII, truncated to fit a bigint
+LEADER_TABLE = "pronghorn_leader"
 
 
 class Leadership:
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, node: str = "") -> None:
         self.env = env  # None: not PostgreSQL, always the leader
+        self.node = node  # this manager's node, recorded while it leads
         self.connection: Any = None
         self.leading = env is None
 
     @classmethod
-    def for_store(cls, url: str | None) -> Leadership:
+    def for_store(cls, url: str | None, node: str = "") -> Leadership:
         location = parse_store_url(url)
-        return cls(location.env if location.kind is StoreKind.POSTGRESQL else None)
+        return cls(location.env if location.kind is StoreKind.POSTGRESQL else None, node)
 
     def is_leader(self) -> bool:
         if self.env is None:
@@ -49,12 +54,19 @@ class Leadership:
                 row = self.connection.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
                 self.leading = bool(row and row[0])
                 if self.leading:
+                    self._record()
                     log.info("this manager is the cluster's leader")
         except psycopg.Error as exc:
             if self.leading:
                 log.warning("lost leadership: %s", exc)
             self.close()
         return self.leading
+
+    def _record(self) -> None:
+        self.connection.execute(f"CREATE TABLE IF NOT EXISTS {LEADER_TABLE} (id int PRIMARY KEY, node text NOT NULL, "
+                                "backend_pid int NOT NULL)")
+        self.connection.execute(f"INSERT INTO {LEADER_TABLE} VALUES (1, %s, pg_backend_pid()) ON CONFLICT (id) "
+                                "DO UPDATE SET node = excluded.node, backend_pid = excluded.backend_pid", (self.node,))
 
     def close(self) -> None:
         if self.connection is not None:

@@ -86,6 +86,7 @@ class NodeLeases(Protocol):
     def renew(self) -> None: ...  # the heartbeat; raises LeaseHeld when a lease was lost
     def presence(self, node: str) -> Presence: ...
     def holders(self) -> dict[str, Holder | None]: ...  # every node whose lease a live manager holds
+    def depose_silent_leader(self, timeout: float) -> str: ...  # the node whose hung leader was deposed
     def release(self) -> None: ...
 
 
@@ -117,6 +118,9 @@ class MemoryLeases:
 
     def holders(self) -> dict[str, Holder | None]:
         return dict.fromkeys(self.nodes)
+
+    def depose_silent_leader(self, timeout: float) -> str:
+        return ""  # one process: it always leads
 
     def release(self) -> None:
         self.nodes.clear()
@@ -184,6 +188,9 @@ class FileLeases:
             if presence.held:
                 found[path.stem] = presence.holder
         return found
+
+    def depose_silent_leader(self, timeout: float) -> str:
+        return ""  # on SQLite every manager leads its own way (manager.leadership)
 
     def release(self) -> None:
         for handle in self.held.values():

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from manager.leadership import LEADER_TABLE
 from manager.node_lease import LOCK_CLASS, Holder, LeaseHeld, Presence
 
 log = logging.getLogger("pronghorn.manager.lease")
@@ -104,6 +105,19 @@ class PostgresLeases:
         rows = self._connect().execute(
             f"SELECT node, holder FROM {TABLE} WHERE {HELD.format(node='node')}", {"class": LOCK_CLASS}).fetchall()
         return {node: Holder.parse(holder) for node, holder in rows}
+
+    def depose_silent_leader(self, timeout: float) -> str:
+        """End the server session of a leader whose node's heartbeat is older than ``timeout``
+        (its manager hangs with the leadership lock held); returns that node ("" if none)."""
+        try:
+            row = self._connect().execute(
+                f"SELECT l.node, pg_terminate_backend(l.backend_pid) FROM {LEADER_TABLE} l "
+                f"JOIN {TABLE} n ON n.node = l.node WHERE now() - n.renewed_at > make_interval(secs => %s) "
+                "AND EXISTS (SELECT 1 FROM pg_locks k WHERE k.locktype = 'advisory' AND k.granted "
+                "AND k.objsubid = 1 AND k.pid = l.backend_pid)", (timeout,)).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return ""  # no leader ever recorded
+        return str(row[0]) if row and row[1] else ""
 
     def release(self) -> None:
         self.nodes.clear()

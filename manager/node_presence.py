@@ -11,7 +11,9 @@ Every ``interval`` seconds (a thread, beside the reconcile loop):
 3. if this manager is the cluster's leader (``manager.leadership``): marks NotReady
    every other Ready node whose lease nobody holds (its manager stopped; after two
    heartbeat intervals, in which a manager whose store restarted retakes its lease)
-   or whose heartbeat is older than ``timeout`` (its manager is stuck or cut off).
+   or whose heartbeat is older than ``timeout`` (its manager is stuck or cut off);
+   on another manager: ends the leader's session if the leader's own heartbeat is
+   older than ``timeout`` (a hung leader would keep its lock and decide nothing).
 Events are written only when something changes. A failing tick (store down) is logged
 and the next one retries; losing a lease to another manager calls ``on_lost``.
 Started by ``manager.cli``. ``unstartable`` tells ``manager.reconciler`` which replicas
@@ -130,6 +132,14 @@ class NodePresence:
             self._tend(node)
         if self.leadership.leading:
             self._watch_others()
+            return
+        try:
+            deposed = self.leases.depose_silent_leader(self.timeout)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not check the leader's heartbeat: %s", exc)
+            return
+        if deposed:
+            log.warning("deposed the leader: no heartbeat from the manager of %s for %.0f s", deposed, self.timeout)
 
     def _tend(self, name: str) -> None:
         try:

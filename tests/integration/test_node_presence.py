@@ -191,3 +191,21 @@ def test_a_replica_never_started_on_a_node_whose_manager_is_gone_is_no_rw_replic
     two.start()  # its manager back: the replica starts and is rebuilt
     wait_for("node2's replica rebuilt", lambda: (d := one.get("v"))["robustness"] == "healthy"
              and all(r["mode"] == "RW" for r in d["replicas"]))
+
+
+@pytest.mark.postgres
+def test_a_hung_leader_is_deposed_and_its_node_marked_not_ready(pg_managers: list[NodeManager]) -> None:
+    wait_for("both nodes Ready", lambda: [d["ready"] for d in nodes(pg_managers[0]).values()] == [True, True])
+    leader = wait_for("a leader", lambda: next((m for m in pg_managers if "cluster's leader" in m.log_path.read_text()),
+                                               None))
+    other = next(m for m in pg_managers if m is not leader)
+    assert leader.proc is not None
+    os.killpg(leader.proc.pid, signal.SIGSTOP)  # holds the leadership lock, decides nothing
+    try:
+        wait_for("the other manager to lead", lambda: "cluster's leader" in other.log_path.read_text())
+        wait_for(f"{leader.node} NotReady", lambda: not nodes(other)[leader.node]["ready"])
+        assert nodes(other)[leader.node]["ready_reason"] == "HeartbeatLapsed"
+        assert f"deposed the leader: no heartbeat from the manager of {leader.node}" in other.log_path.read_text()
+    finally:
+        os.killpg(leader.proc.pid, signal.SIGCONT)
+    wait_for(f"{leader.node} Ready again", lambda: nodes(other)[leader.node]["ready"])
