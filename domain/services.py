@@ -24,7 +24,7 @@ from domain.replicas_service import Replicas
 from domain.scheduling import SchedulingSettings, check_growth
 from domain.service import Service
 from domain.snapshots_service import Snapshots
-from domain.values import ConditionType, Disk, ResizeReason, VolumeState
+from domain.values import ConditionType, Disk, NotReadyReason, ResizeReason, VolumeState
 from domain.volume import Volume
 
 __all__ = ["Nodes", "Replicas", "Snapshots", "Volumes"]
@@ -276,6 +276,20 @@ class Nodes(Service):
 
     def remove_disk(self, name: str, path: str) -> Node:
         return self._update(name, lambda n: n.remove_disk(path))
+
+    def mark_ready(self, name: str, message: str) -> Node:
+        """Called by the node's own manager (at start-up, and after a lapse it outlived)."""
+        return self._update(name, lambda n: n.mark_ready(message))
+
+    def mark_not_ready(self, name: str, reason: NotReadyReason, message: str) -> Node:
+        """Called by the cluster's leader when the node's manager stopped heartbeating."""
+        return self._update(name, lambda n: n.mark_not_ready(reason, message))
+
+    def confirm_disk(self, name: str, path: str) -> Node:
+        return self._update(name, lambda n: n.confirm_disk(path))
+
+    def fail_disk_check(self, name: str, path: str, problem: str) -> Node:
+        return self._update(name, lambda n: n.fail_disk_check(path, problem))
 
     def remove(self, name: str) -> Node:
         """Unregister a node with no replicas scheduled on it (its history stays)."""

@@ -69,6 +69,14 @@ class SchedulingReason(StrEnum):
     OVER_PROVISIONED = "OverProvisioned"  # scheduled total would exceed the limit
 
 
+class NotReadyReason(StrEnum):
+    """Why a node is not Ready (its manager decides Ready; the leader decides NotReady)."""
+
+    NO_MANAGER = "NoManager"  # registered, but no manager of the node has reported yet
+    MANAGER_STOPPED = "ManagerStopped"  # nobody holds the node's lease any more
+    HEARTBEAT_LAPSED = "HeartbeatLapsed"  # the lease is held, but its heartbeat stopped
+
+
 class ConditionType(StrEnum):
     SCHEDULED = "Scheduled"
     RESTORE = "Restore"

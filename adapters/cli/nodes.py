@@ -78,6 +78,9 @@ def node_document(node: Node) -> dict[str, Any]:
         "zone": node.zone,
         "tags": list(node.tags),
         "schedulable": node.schedulable,
+        "ready": node.ready,
+        "ready_reason": str(node.ready_reason),
+        "ready_message": node.ready_message,
         "disks": [
             {
                 "path": disk.path,
@@ -86,6 +89,8 @@ def node_document(node: Node) -> dict[str, Any]:
                 "scheduled": node.scheduled_bytes(path),
                 "tags": list(disk.tags),
                 "schedulable": disk.schedulable,
+                "confirmed": node.disk_confirmed(path),
+                "problem": dict(node.disk_problems).get(path, ""),
             }
             for path, disk in sorted(node.disks.items())
         ],
@@ -106,7 +111,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(documents if args.verb == "ls" else documents[0])
     elif args.verb == "ls":
-        print(render_table(["NAME", "ADDRESS", "ZONE", "SCHEDULABLE", "DISKS", "CAPACITY", "SCHEDULED", "TAGS"],
+        print(render_table(["NAME", "ADDRESS", "ZONE", "READY", "SCHEDULABLE", "DISKS", "CAPACITY", "SCHEDULED", "TAGS"],
                            [_row(d) for d in documents]))
     else:
         print(render_fields(documents[0]))
@@ -116,7 +121,8 @@ def _run(args: argparse.Namespace) -> int:
 def _row(document: dict[str, Any]) -> tuple[Any, ...]:
     disks = document["disks"]
     return (
-        document["name"], document["address"], document["zone"] or None, document["schedulable"], len(disks),
+        document["name"], document["address"], document["zone"] or None, document["ready"],
+        document["schedulable"], len(disks),
         format_size(sum(d["capacity"] for d in disks)), format_size(sum(d["scheduled"] for d in disks)),
         document["tags"],
     )

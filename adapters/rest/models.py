@@ -229,6 +229,8 @@ class DiskDoc(BaseModel):
     scheduled: int
     tags: list[str]
     schedulable: bool
+    confirmed: bool  # checked on the node by its manager: takes replicas only then
+    problem: str
 
 
 class NodeDoc(BaseModel):
@@ -237,6 +239,9 @@ class NodeDoc(BaseModel):
     zone: str
     tags: list[str]
     schedulable: bool
+    ready: bool  # its manager runs and heartbeats
+    ready_reason: str
+    ready_message: str
     disks: list[DiskDoc]
     unknown_directories: list[str] = Field([], description="paths under a disk's replicas/ that no removed "
                                            "replica owns: the manager leaves them alone (reported once)")

@@ -40,6 +40,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
             cli.json("node", "add", f"n{number}", "--address", f"127.0.0.{number}", "--zone", zone,
                      "--disk", f"{disk}:100Gi", "--tag", "ssd")
         )
+    cli.manage_nodes()
 
     def snapshot() -> None:
         status = cli.json("volume", "get", "vol-a")

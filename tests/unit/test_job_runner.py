@@ -13,12 +13,14 @@ from domain.snapshots import MAX_SNAPSHOTS
 from domain.store import open_control_plane
 from domain.values import GIB, Disk
 from manager.jobs import JOB_LABEL, JobRunner, JobScheduler, snapshot_name
+from tests.fixtures.nodes import managed
 
 T0 = datetime(2030, 11, 25, 10, 0, 30, tzinfo=UTC)  # after the jobs' creation (real time)
 
 
 def cluster(app: ControlPlane, *volumes: str) -> None:
     Nodes(app).add("n1", "127.0.0.1", disks=[Disk("/d", 100 * GIB)])
+    managed(app)
     for name in volumes:
         Volumes(app).provision(name, GIB, 1)
 
