@@ -25,14 +25,14 @@ from domain.values import Disk
 
 def make_disk(path: str, capacity: int, reserved: int = 0, tags: Iterable[str] = (),
               schedulable: bool = True) -> Disk:
-    """Validate and build a ``Disk`` (absolute path, capacity > 0, 0 <= reserved <= capacity)."""
-    if not isinstance(path, str) or not path.startswith("/") or "\n" in path or "\0" in path:
-        raise InvalidValue("disk path", path, "must be an absolute path")
+    """Validate and build a ``Disk`` (a disk path as ``validation.disk_path`` allows it,
+    capacity > 0, 0 <= reserved <= capacity)."""
+    path = validation.disk_path("disk path", path)
     capacity = validation.integer("disk capacity", capacity, 1)
     reserved = validation.integer("disk reserved", reserved, 0, capacity)
     if not isinstance(schedulable, bool):
         raise InvalidValue("disk schedulable", schedulable, "must be true or false")
-    return Disk(path=path.rstrip("/") or "/", capacity=capacity, reserved=reserved,
+    return Disk(path=path, capacity=capacity, reserved=reserved,
                 tags=validation.tags("disk tags", tags), schedulable=schedulable)
 
 
@@ -53,7 +53,7 @@ class Node(Aggregate):
             by_path[disk.path] = disk
         return cls(
             name=validation.name("node name", name),
-            address=validation.text("node address", address, 255),
+            address=validation.address("node address", address),
             zone=_zone(zone),
             tags=validation.tags("node tags", tags),
             disks=by_path,
@@ -93,7 +93,7 @@ class Node(Aggregate):
                tags: Iterable[str] | None = None) -> None:
         self._live("update")
         new = (
-            self.address if address is None else validation.text("node address", address, 255),
+            self.address if address is None else validation.address("node address", address),
             self.zone if zone is None else _zone(zone),
             self.tags if tags is None else validation.tags("node tags", tags),
         )
@@ -192,7 +192,7 @@ class Node(Aggregate):
             return
         busy = sorted(r for replicas in self.scheduled.values() for r in replicas)
         if busy:
-            raise self._refuse("remove", f"replicas scheduled: {', '.join(busy)}")
+            raise self._refuse("remove", f"replicas live there: {', '.join(busy)} (delete their volumes first)")
         self._removed()
 
     @event("Removed")
@@ -203,7 +203,7 @@ class Node(Aggregate):
         """Bring a removed node back (its disks as they were when removed)."""
         if not self.removed:
             raise AlreadyExists("node", self.name)
-        self._reregistered(validation.text("node address", address, 255), _zone(zone),
+        self._reregistered(validation.address("node address", address), _zone(zone),
                            validation.tags("node tags", tags))
 
     @event("Reregistered")

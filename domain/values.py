@@ -73,6 +73,7 @@ class ConditionType(StrEnum):
     SCHEDULED = "Scheduled"
     RESTORE = "Restore"
     TOO_MANY_SNAPSHOTS = "TooManySnapshots"
+    WAITING_FOR_NODE = "WaitingForNode"  # attaching / detaching: the node's manager must act
 
 
 @dataclass(frozen=True)
