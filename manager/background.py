@@ -20,8 +20,9 @@ from manager.jobs import JobScheduler
 
 
 @contextmanager
-def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bool = True) -> Iterator[str]:
-    """Yields the API's URL ("" when not serving one)."""
+def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bool = True,
+                        token: bytes | None = None) -> Iterator[str]:
+    """Yields the API's URL ("" when not serving one); ``token``: see ``adapters.rest.access``."""
     with ExitStack() as stack:
         if jobs:
             scheduler = JobScheduler(app).start()
@@ -30,7 +31,7 @@ def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bo
         if api is not None:
             host, port = api
             try:
-                handle = start_api(app, host, port)
+                handle = start_api(app, host, port, token)
             except OSError as exc:
                 raise CommandError(f"cannot serve the REST API on {host}:{port}: {exc.strerror or exc}") from None
             stack.callback(handle.stop)

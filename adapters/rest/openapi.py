@@ -20,7 +20,8 @@ from adapters.rest.routes import Route
 
 REF = "#/components/schemas/{model}"
 ERRORS = {
-    HTTPStatus.BAD_REQUEST: "malformed JSON body",
+    HTTPStatus.BAD_REQUEST: "malformed JSON body (or nested deeper than 32 levels)",
+    HTTPStatus.UNAUTHORIZED: "no or a wrong 'Authorization: Bearer TOKEN' (an API started with --api-token-file)",
     HTTPStatus.NOT_FOUND: "no such object (or route)",
     HTTPStatus.CONFLICT: "already exists, not allowed in the current state, scheduling failed, or concurrent change",
     HTTPStatus.LENGTH_REQUIRED: "a body without Content-Length (chunked)",

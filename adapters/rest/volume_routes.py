@@ -63,7 +63,10 @@ def attach_volume(call: Call) -> Any:
 
 
 def detach_volume(call: Call) -> Any:
-    Volumes(call.app).start_detach(call.params["name"])
+    if m.flag("force", call.query.get("force", "false")):
+        Volumes(call.app).force_detach(call.params["name"])
+    else:
+        Volumes(call.app).start_detach(call.params["name"])
     return status(call.app, call.params["name"])
 
 
@@ -122,6 +125,8 @@ def volume_events(call: Call) -> Any:
 
 V = "/v1/volumes"
 ACCEPTED = HTTPStatus.ACCEPTED
+FORCE_HELP = ("true: record the volume detached now, without its node's manager (a node gone for good; "
+              "the WaitingForNode condition says which node it waits on)")
 AT_HELP = "a position (1 = after the first event) or an ISO 8601 time: return the status replayed to that point"
 ROUTES = [
     Route("GET", V, list_volumes, "List volumes (not deleted)", list[m.VolumeSummary]),
@@ -134,7 +139,7 @@ ROUTES = [
     Route("POST", V + "/{name}/attach", attach_volume, "Ask for the volume to be attached on a node",
           m.VolumeStatusDoc, ACCEPTED, m.VolumeAttach),
     Route("POST", V + "/{name}/detach", detach_volume, "Ask for the volume to be detached", m.VolumeStatusDoc,
-          ACCEPTED),
+          ACCEPTED, query={"force": FORCE_HELP}),
     Route("GET", V + "/{name}/replicas", list_replicas, "A volume's replicas", list[m.ReplicaDoc]),
     Route("GET", V + "/{name}/snapshots", list_snapshots, "A volume's snapshots and pending requests",
           m.SnapshotChainDoc),
