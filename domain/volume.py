@@ -139,8 +139,7 @@ class Volume(Aggregate):
             return
         self._require("attach", VolumeState.DETACHED)
         self._attach_started(node)
-        self._waiting("Attaching", f"waiting for node {node!r} to start the engine (its manager must run there; "
-                                   f"'pronghorn volume detach {self.name} --force' gives up)")
+        self._waiting("Attaching", "start")
 
     @event("AttachStarted")
     def _attach_started(self, node: str) -> None:
@@ -153,7 +152,7 @@ class Volume(Aggregate):
             return
         self._require("finish attaching", VolumeState.ATTACHING)
         self._attached(endpoint)
-        self._waiting("", "")
+        self._waiting("")
 
     @event("Attached")
     def _attached(self, endpoint: str) -> None:
@@ -164,7 +163,7 @@ class Volume(Aggregate):
         reason = validation.text("reason", reason)
         self._require("fail attaching", VolumeState.ATTACHING)
         self._attach_failed(reason)
-        self._waiting("", "")
+        self._waiting("")
 
     @event("AttachFailed")
     def _attach_failed(self, reason: str) -> None:
@@ -176,8 +175,7 @@ class Volume(Aggregate):
             return
         self._require("detach", VolumeState.ATTACHING, VolumeState.ATTACHED)
         self._detach_started()
-        self._waiting("Detaching", f"waiting for node {self.node!r} to stop the engine (its manager must run there; "
-                                   f"'pronghorn volume detach {self.name} --force' gives up)")
+        self._waiting("Detaching", "stop")
 
     @event("DetachStarted")
     def _detach_started(self) -> None:
@@ -188,7 +186,7 @@ class Volume(Aggregate):
             return
         self._require("finish detaching", VolumeState.DETACHING)
         self._detached()
-        self._waiting("", "")
+        self._waiting("")
 
     def force_detach(self) -> None:
         """Record the volume detached without its node's manager (a node gone for good)."""
@@ -232,8 +230,10 @@ class Volume(Aggregate):
     def _deleted(self) -> None:
         self.state = VolumeState.DELETED
 
-    def _waiting(self, reason: str, message: str) -> None:
-        """The WaitingForNode condition: true with ``reason`` while a node must act, else false."""
+    def _waiting(self, reason: str, action: str = "") -> None:
+        """The WaitingForNode condition: true with ``reason`` while the node must ``action`` the engine."""
+        message = (f"waiting for node {self.node!r} to {action} the engine (its manager must run there; "
+                   f"'pronghorn volume detach {self.name} --force' gives up)") if reason else ""
         self.set_condition(ConditionType.WAITING_FOR_NODE, bool(reason), reason, message)
 
     # -- spec changes --------------------------------------------------------------
