@@ -88,6 +88,12 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["node", "rm", "n2"], STATE, "volumes attached there: detaching"),
     (["node", "rm", "n1", "--json"], STATE, "volumes attached there: attaching"),
     (["node", "rm", "empty", "--json"], OK, '"deleted": true'),
+    (["node", "rm", "cordoned"], OK, "deleted: yes"),
+    (["node", "rm", "removed"], NOT_FOUND, "node 'removed' not found"),
+    (["node", "get", "removed"], NOT_FOUND, "node 'removed' not found"),
+    (["node", "get", "cordoned", "--json"], OK, '"schedulable": false'),
+    (["node", "add", "removed", "--address", "127.0.0.7"], OK, "127.0.0.7"),
+    (["node", "add", "cordoned", "--address", "127.0.0.5"], CONFLICT, "node 'cordoned' already exists"),
     # -- volume create: name, size, replicas, timeouts, selectors ---------------------------------------
     (["volume", "create", NAME63, "--size", "4096", "--replicas", "1"], OK, NAME63),
     (["volume", "create", NAME63 + "a", "--size", "4096"], USAGE, "invalid volume name"),
@@ -137,6 +143,8 @@ ROWS: list[tuple[list[str], int, str]] = [
     # -- volume attach / detach, --wait and --timeout ----------------------------------------------------
     (["volume", "attach", "detached", "--node", "nope"], NOT_FOUND, "node 'nope' not found"),
     (["volume", "attach", "detached", "--node", "Bad_Node"], USAGE, "invalid node name"),
+    (["volume", "attach", "detached", "--node", "removed"], NOT_FOUND, "node 'removed' not found"),
+    (["volume", "attach", "detached", "--node", "cordoned"], OK, "detached: attaching"),
     (["volume", "attach", "nope", "--node", "n1"], NOT_FOUND, "volume 'nope' not found"),
     (["volume", "attach", "detached", "--node", "n1"], OK, "detached: attaching"),
     (["volume", "attach", "detached", "--node", "n1", *WAIT], TIMEOUT, "still attaching on node 'n1' after 0.2s"),

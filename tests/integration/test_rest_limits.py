@@ -80,7 +80,11 @@ ROWS: list[tuple[str, str, Any, int, str]] = [
     ("DELETE", N + "/n3", None, 409, "replicas live there: solo/r1"),
     ("DELETE", N + "/n1", None, 409, "volumes attached there: attaching"),
     ("DELETE", N + "/empty", None, 200, '"deleted": true'),
+    ("DELETE", N + "/removed", None, 404, "node 'removed' not found"),
     ("POST", N + "/nope/cordon", None, 404, "node 'nope' not found"),
+    ("POST", N + "/removed/cordon", None, 404, "node 'removed' not found"),
+    ("POST", N + "/cordoned/cordon", None, 200, '"schedulable": false'),
+    ("POST", N, {"name": "removed", "address": "127.0.0.7"}, 201, '"address": "127.0.0.7"'),
     ("POST", N + "/n1/uncordon", None, 200, '"schedulable": true'),
     # -- POST /v1/volumes: name, size, replicas ----------------------------------------------------------
     ("POST", V, {"name": NAME63, "size": 4096, "number_of_replicas": 1}, 201, '"state": "detached"'),
@@ -121,6 +125,7 @@ ROWS: list[tuple[str, str, Any, int, str]] = [
     # -- attach / detach ---------------------------------------------------------------------------------
     ("POST", V + "/detached/attach", {"node": "nope"}, 404, "node 'nope' not found"),
     ("POST", V + "/detached/attach", {"node": "Bad_Node"}, 422, "invalid node name"),
+    ("POST", V + "/detached/attach", {"node": "removed"}, 404, "node 'removed' not found"),
     ("POST", V + "/detached/attach", {}, 422, "node: Field required"),
     ("POST", V + "/nope/attach", {"node": "n1"}, 404, "volume 'nope' not found"),
     ("POST", V + "/detached/attach", {"node": "n1"}, 202, '"reason": "Attaching"'),
