@@ -83,5 +83,8 @@ def openapi_document(routes: Iterable[Route], server_url: str = "http://127.0.0.
         "info": {"title": title, "version": version},
         "servers": [{"url": server_url}],
         "paths": paths,
-        "components": {"schemas": dict(sorted(schemas.components.items()))},
+        "security": [{}, {"bearer": []}],  # none on loopback; a bearer token when started with one
+        "components": {"schemas": dict(sorted(schemas.components.items())),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description":
+                                                      "the token in the file given to --api-token-file"}}},
     }

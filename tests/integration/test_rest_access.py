@@ -91,7 +91,9 @@ def test_with_the_token_every_route_answers_and_the_token_is_never_logged(
         guarded: tuple[str, subprocess.Popen[str]]) -> None:
     url, proc = guarded
     bearer = f"Bearer {TOKEN}"
-    assert request(url, "GET", "/openapi.json", authorization=bearer)[0] == 200
+    status, _, openapi = request(url, "GET", "/openapi.json", authorization=bearer)
+    assert status == 200 and isinstance(openapi, dict)
+    assert openapi["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     node = {"name": "n1", "address": "127.0.0.1", "disks": [{"path": "/srv/d", "capacity": "10Gi"}]}
     assert request(url, "POST", "/v1/nodes", node, bearer)[0] == 201
     assert request(url, "POST", "/v1/nodes", node, bearer)[0] == 409
