@@ -22,6 +22,8 @@ from domain.errors import AlreadyExists, DiskNotFound, InvalidTransition, Invali
 from domain.ids import node_id
 from domain.values import Disk
 
+MAX_DISKS = 256  # per node
+
 
 def make_disk(path: str, capacity: int, reserved: int = 0, tags: Iterable[str] = (),
               schedulable: bool = True) -> Disk:
@@ -51,6 +53,8 @@ class Node(Aggregate):
             if disk.path in by_path:
                 raise AlreadyExists("disk", disk.path, f"on node {name!r}")
             by_path[disk.path] = disk
+        if len(by_path) > MAX_DISKS:
+            raise InvalidValue("disks", len(by_path), f"at most {MAX_DISKS} per node")
         return cls(
             name=validation.name("node name", name),
             address=validation.address("node address", address),
@@ -126,6 +130,8 @@ class Node(Aggregate):
                  schedulable: bool = True) -> None:
         self._live("add a disk to")
         disk = make_disk(path, capacity, reserved, tags, schedulable)
+        if len(self.disks) >= MAX_DISKS:
+            raise InvalidValue("disks", len(self.disks) + 1, f"at most {MAX_DISKS} per node")
         if disk.path in self.disks:
             raise AlreadyExists("disk", disk.path, f"on node {self.name!r}")
         self._disk_added(disk)

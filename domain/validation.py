@@ -21,6 +21,7 @@ _TAG = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 SYSTEM_DIRECTORIES = ("/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/run",
                       "/sbin", "/sys", "/usr")
 MAX_PATH = 4096
+MAX_TAGS = 64  # per list: a node's, a disk's, a selector's
 MAX_SIZE = 1 << 50  # 1 PiB: past any disk here, and far from where 64-bit sizes and offsets overflow
 
 E = TypeVar("E", bound=StrEnum)
@@ -69,7 +70,7 @@ def choice(field: str, value: object, enum: type[E]) -> E:
 
 
 def tags(field: str, values: Iterable[object]) -> tuple[str, ...]:
-    """A sorted, de-duplicated tuple of tags (letters, digits, '-', '_', '.')."""
+    """A sorted, de-duplicated tuple of at most ``MAX_TAGS`` tags (letters, digits, '-', '_', '.')."""
     if isinstance(values, str):
         raise InvalidValue(field, values, "must be a list of tags, not one string")
     out = set()
@@ -77,6 +78,8 @@ def tags(field: str, values: Iterable[object]) -> tuple[str, ...]:
         if not isinstance(tag, str) or not _TAG.match(tag):
             raise InvalidValue(field, tag, "a tag is 1-63 letters, digits, '-', '_' or '.'")
         out.add(str(tag))
+    if len(out) > MAX_TAGS:
+        raise InvalidValue(field, len(out), f"at most {MAX_TAGS} tags")
     return tuple(sorted(out))
 
 

@@ -80,6 +80,9 @@ ROWS: list[tuple[list[str], int, str]] = [
      "disk '/srv/d' already exists"),
     (["node", "add", "n9", "--address", "127.0.0.9", "--zone", "Zone_A"], USAGE, "invalid zone"),
     (["node", "add", "n9", "--address", "127.0.0.9", "--tag", "a b"], USAGE, "invalid node tags"),
+    (["node", "add", "n9", "--address", "127.0.0.9", *[a for i in range(64) for a in ("--tag", f"t{i}")]], OK, "t63"),
+    (["node", "add", "n9", "--address", "127.0.0.9", *[a for i in range(65) for a in ("--tag", f"t{i}")]], USAGE,
+     "at most 64 tags"),
     (["node", "add", "n1", "--address", "127.0.0.1"], CONFLICT, "node 'n1' already exists"),
     # -- node get / rm ----------------------------------------------------------------------------------
     (["node", "get", "nope"], NOT_FOUND, "node 'nope' not found"),
@@ -242,7 +245,7 @@ ROWS: list[tuple[list[str], int, str]] = [
 
 def _id(row: tuple[list[str], int, str]) -> str:
     argv, code, _ = row
-    return f"{code}:" + " ".join(a if len(a) < 20 else a[:17] + "..." for a in argv)
+    return f"{code}:" + " ".join(a if len(a) < 20 else a[:17] + "..." for a in argv)[:80]
 
 
 @pytest.mark.parametrize(("argv", "code", "fragment"), ROWS, ids=[_id(r) for r in ROWS])

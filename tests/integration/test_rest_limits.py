@@ -74,6 +74,12 @@ ROWS: list[tuple[str, str, Any, int, str]] = [
     ("POST", N, {"name": "n9", "address": "127.0.0.9", "disks": [{**DISK, "capacity": 4096, "reserved": 4097}]},
      422, "must be 0..4096"),
     ("POST", N, {"name": "n1", "address": "127.0.0.1"}, 409, "node 'n1' already exists"),
+    ("POST", N, {"name": "n9", "address": "127.0.0.9", "disks": [{**DISK, "path": f"/d/{i}"} for i in range(256)]},
+     201, '"path": "/d/255"'),
+    ("POST", N, {"name": "n9", "address": "127.0.0.9", "disks": [{**DISK, "path": f"/d/{i}"} for i in range(257)]},
+     422, "at most 256 per node"),
+    ("POST", N, {"name": "n9", "address": "127.0.0.9", "tags": [f"t{i}" for i in range(65)]}, 422, "at most 64 tags"),
+    ("POST", V, {"name": "v9", "size": 4096, "node_selector": [f"t{i}" for i in range(65)]}, 422, "at most 64 tags"),
     # -- /v1/nodes/{name}: get, rm, cordon --------------------------------------------------------------
     ("GET", N + "/nope", None, 404, "node 'nope' not found"),
     ("DELETE", N + "/nope", None, 404, "node 'nope' not found"),
