@@ -26,6 +26,7 @@ from domain.ids import job_id
 
 MAX_RETAIN = 100
 MAX_VOLUMES = 1000
+MAX_LABELS = 64  # added to every snapshot the job makes
 
 
 class JobTask(StrEnum):
@@ -51,6 +52,8 @@ def _spec(task: object, cron_expression: Any, retain: object, volumes: Iterable[
         raise InvalidValue("volumes", len(names), f"at most {MAX_VOLUMES} volumes")
     if labels is not None and not isinstance(labels, Mapping):
         raise InvalidValue("labels", labels, "must be a mapping of strings")
+    if labels is not None and len(labels) > MAX_LABELS:
+        raise InvalidValue("labels", len(labels), f"at most {MAX_LABELS}")
     return JobSpec(**{
         "task": str(validation.choice("task", task, JobTask)),
         "cron": cron.parse(cron_expression).expression,

@@ -169,6 +169,8 @@ ROWS: list[tuple[str, str, Any, int, str]] = [
     ("POST", J, {"name": "j2", "cron": "61 * * * *", "retain": 1}, 422, "invalid cron"),
     ("POST", J, {"name": "daily", "cron": "* * * * *", "retain": 1}, 409, "'daily' already exists"),
     ("PATCH", J + "/daily", {"volumes": ["detached", "nope"]}, 404, "volume 'nope' not found"),
+    ("PATCH", J + "/daily", {"labels": {f"k{i}": "v" for i in range(64)}}, 200, '"k63": "v"'),
+    ("PATCH", J + "/daily", {"labels": {f"k{i}": "v" for i in range(65)}}, 422, "invalid labels 65: at most 64"),
     ("PATCH", J + "/daily", {"retain": 1.0}, 422, "retain: Input should be a valid integer"),
     ("PATCH", J + "/daily", {}, 200, '"retain": 3'),
     ("PATCH", J + "/nope", {"retain": 2}, 404, "recurring job 'nope' not found"),
