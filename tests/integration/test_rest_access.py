@@ -23,6 +23,7 @@ from adapters.rest.access import AccessError, is_loopback
 from adapters.rest.server import start_api
 from domain.application import ControlPlane
 from tests.conftest import PRONGHORN
+from tests.fixtures.local_cluster import LocalCluster, wait_for
 
 TOKEN = "s3cret-token-0123456789"
 TIMEOUT_S = 30
@@ -149,3 +150,27 @@ def test_start_api_itself_refuses_a_non_loopback_address_without_a_token() -> No
 ])
 def test_loopback_is_127_0_0_0_8_and_ipv6_1(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback
+
+
+def test_the_managers_api_wants_the_token_too(tmp_path: Path) -> None:
+    """``pronghorn up --api ... --api-token-file F``: the manager's own API (the same server) asks for it."""
+    cluster = LocalCluster(tmp_path / "home", nodes=1)
+    cluster.home.mkdir()
+    out = cluster.home / "manager.out"
+    try:
+        with open(out, "wb") as stdout, open(cluster.log_path, "wb") as stderr:
+            proc = cluster.proc = subprocess.Popen(
+                [PRONGHORN, "up", "--home", str(cluster.home), "--nodes", "1", "--api", "127.0.0.1:0",
+                 "--api-token-file", str(token_file(tmp_path))], stdin=subprocess.DEVNULL, stdout=stdout,
+                stderr=stderr, start_new_session=True)
+        line = wait_for("the REST API banner", lambda: next(
+            (text for text in out.read_text().splitlines() if text.startswith("REST API on ")), None)
+            or (proc.poll() is not None and "exited"), 60)
+        assert line != "exited", cluster.log_path.read_text()[-3000:]
+        url = line.split()[3]
+        assert request(url, "GET", "/v1/nodes")[0] == 401
+        status, _, nodes = request(url, "GET", "/v1/nodes", authorization=f"Bearer {TOKEN}")
+        assert status == 200 and isinstance(nodes, list) and [n["name"] for n in nodes] == ["node1"]
+    finally:
+        cluster.cleanup()
+    assert TOKEN not in cluster.log_path.read_text()
