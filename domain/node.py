@@ -32,17 +32,19 @@ from domain.errors import AlreadyExists, DiskNotFound, InvalidTransition, Invali
 from domain.ids import node_id
 from domain.values import Disk, NotReadyReason
 
+MAX_DISKS = 256  # per node
+
 
 def make_disk(path: str, capacity: int, reserved: int = 0, tags: Iterable[str] = (),
               schedulable: bool = True) -> Disk:
-    """Validate and build a ``Disk`` (absolute path, capacity > 0, 0 <= reserved <= capacity)."""
-    if not isinstance(path, str) or not path.startswith("/") or "\n" in path or "\0" in path:
-        raise InvalidValue("disk path", path, "must be an absolute path")
+    """Validate and build a ``Disk`` (a disk path as ``validation.disk_path`` allows it,
+    capacity > 0, 0 <= reserved <= capacity)."""
+    path = validation.disk_path("disk path", path)
     capacity = validation.integer("disk capacity", capacity, 1)
     reserved = validation.integer("disk reserved", reserved, 0, capacity)
     if not isinstance(schedulable, bool):
         raise InvalidValue("disk schedulable", schedulable, "must be true or false")
-    return Disk(path=path.rstrip("/") or "/", capacity=capacity, reserved=reserved,
+    return Disk(path=path, capacity=capacity, reserved=reserved,
                 tags=validation.tags("disk tags", tags), schedulable=schedulable)
 
 
@@ -69,9 +71,11 @@ class Node(Aggregate):
             if disk.path in by_path:
                 raise AlreadyExists("disk", disk.path, f"on node {name!r}")
             by_path[disk.path] = disk
+        if len(by_path) > MAX_DISKS:
+            raise InvalidValue("disks", len(by_path), f"at most {MAX_DISKS} per node")
         return cls(
             name=validation.name("node name", name),
-            address=validation.text("node address", address, 255),
+            address=validation.address("node address", address),
             zone=_zone(zone),
             tags=validation.tags("node tags", tags),
             disks=by_path,
@@ -111,7 +115,7 @@ class Node(Aggregate):
                tags: Iterable[str] | None = None) -> None:
         self._live("update")
         new = (
-            self.address if address is None else validation.text("node address", address, 255),
+            self.address if address is None else validation.address("node address", address),
             self.zone if zone is None else _zone(zone),
             self.tags if tags is None else validation.tags("node tags", tags),
         )
@@ -144,6 +148,8 @@ class Node(Aggregate):
                  schedulable: bool = True) -> None:
         self._live("add a disk to")
         disk = make_disk(path, capacity, reserved, tags, schedulable)
+        if len(self.disks) >= MAX_DISKS:
+            raise InvalidValue("disks", len(self.disks) + 1, f"at most {MAX_DISKS} per node")
         if disk.path in self.disks:
             raise AlreadyExists("disk", disk.path, f"on node {self.name!r}")
         self._disk_added(disk)
@@ -277,7 +283,7 @@ class Node(Aggregate):
             return
         busy = sorted(r for replicas in self.scheduled.values() for r in replicas)
         if busy:
-            raise self._refuse("remove", f"replicas scheduled: {', '.join(busy)}")
+            raise self._refuse("remove", f"replicas live there: {', '.join(busy)} (delete their volumes first)")
         self._removed()
 
     @event("Removed")
@@ -288,7 +294,7 @@ class Node(Aggregate):
         """Bring a removed node back (its disks as they were when removed)."""
         if not self.removed:
             raise AlreadyExists("node", self.name)
-        self._reregistered(validation.text("node address", address, 255), _zone(zone),
+        self._reregistered(validation.address("node address", address), _zone(zone),
                            validation.tags("node tags", tags))
 
     @event("Reregistered")

@@ -82,6 +82,7 @@ class ConditionType(StrEnum):
     RESTORE = "Restore"
     TOO_MANY_SNAPSHOTS = "TooManySnapshots"
     RESIZED = "Resized"  # the engine serves the volume's size (False: growing, or refused and why)
+    WAITING_FOR_NODE = "WaitingForNode"  # attaching / detaching: the node's manager must act
 
 
 class ResizeReason(StrEnum):

@@ -34,7 +34,7 @@ from typing import IO
 from adapters.cli.command import add_store_option, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.volumes import size_argument
-from adapters.rest.cli import listen_address
+from adapters.rest.cli import TOKEN_HELP, api_token, listen_address
 from adapters.rest.server import DEFAULT_HOST, DEFAULT_PORT
 from domain.application import ControlPlane
 from domain.store import DEFAULT_HOME, HOME_ENV
@@ -69,6 +69,7 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
     if verb != "down":
         parser.add_argument("--api", nargs="?", const=(DEFAULT_HOST, DEFAULT_PORT), type=listen_address,
                             metavar="HOST:PORT", help="also serve the REST API (default address 127.0.0.1:9500; port 0 = any free one)")
+        parser.add_argument("--api-token-file", metavar="FILE", help=TOKEN_HELP)
     if verb == "up":
         parser.add_argument("--nodes", type=int, default=3, metavar="N", help="number of nodes (default 3)")
         parser.add_argument("--netns", action="append", default=[], type=_node_setting, metavar="NODE=NAMESPACE",
@@ -107,8 +108,9 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
         parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
                             metavar="SECONDS", help="how long a failed replica may take to come back before a "
                             f"new one is placed elsewhere (default {DEFAULT_REPLENISHMENT_WAIT_S:.0f})")
-    parser.epilog = ("Exit codes: 0 ok, 2 bad arguments, 4 a manager already runs on DIR or for one of the "
-                     "nodes on this store (or lost a node to another one), 7 store unavailable.")
+    parser.epilog = ("Exit codes: 0 ok, 2 bad arguments (--api outside loopback without --api-token-file), "
+                     "4 a manager already runs on DIR or for one of the nodes on this store (or lost a node to "
+                     "another one), 7 store unavailable.")
     return parser
 
 
@@ -171,15 +173,16 @@ def _lock(home: Path) -> IO[bytes]:
 
 
 def _run(verb: str, args: argparse.Namespace) -> int:
+    token = api_token(args.api, args.api_token_file) if verb != "down" else None
     home = _home(args.home)
     lock = _lock(home)
     try:
-        return _run_locked(verb, args, home)
+        return _run_locked(verb, args, home, token)
     finally:
         lock.close()
 
 
-def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
+def _run_locked(verb: str, args: argparse.Namespace, home: Path, token: bytes | None) -> int:
     if verb == "down":
         for directory in sorted((home / "nodes").glob("*")):
             if (directory / "instances.json").exists():
@@ -202,13 +205,13 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
         except LeaseHeld as exc:
             raise CommandError(str(exc), ExitCode.CONFLICT) from None
         try:
-            return _serve(verb, args, home, layout, app, leases, holder)
+            return _serve(verb, args, home, layout, app, leases, holder, token)
         finally:
             leases.release()
 
 
 def _serve(verb: str, args: argparse.Namespace, home: Path, layout: NodeLayout | None, app: ControlPlane,
-           leases: NodeLeases, holder: Holder) -> int:
+           leases: NodeLeases, holder: Holder, token: bytes | None) -> int:
     url = store_url(home) if verb == "up" else args.store
     if layout is not None:
         supervisors = local_cluster(app, home, args.nodes, layout, args.launcher)
@@ -230,7 +233,7 @@ def _serve(verb: str, args: argparse.Namespace, home: Path, layout: NodeLayout |
         print(_next_steps(home, sorted(supervisors)), flush=True)
     # Jobs run on every manager: a fire time is recorded once (the job aggregate's version
     # serialises racing schedulers), so no leader is needed for them.
-    with background_services(app, args.api, jobs=True) as api_url:
+    with background_services(app, args.api, jobs=True, token=token) as api_url:
         if api_url:
             print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
         try:

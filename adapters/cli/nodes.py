@@ -3,6 +3,7 @@
     pronghorn node add NAME --address HOST --zone Z --disk PATH:CAPACITY [--disk ...] [--tag T]
     pronghorn node ls [--json]
     pronghorn node get NAME [--json]
+    pronghorn node rm NAME              refused while replicas live there or volumes are attached there
 
 Called by the dispatcher (adapters.cli.main); commands go through
 ``domain.services.Nodes`` on the store named by ``--store``.
@@ -21,7 +22,8 @@ from domain.node import Node
 from domain.services import Nodes
 from domain.values import Disk
 
-EPILOG = "Exit codes: 0 ok, 2 bad arguments or values, 3 unknown node, 4 node exists, 7 store unavailable."
+EPILOG = ("Exit codes: 0 ok, 2 bad arguments or values, 3 unknown node, 4 node exists, "
+          "5 replicas live there or volumes are attached there (rm), 7 store unavailable.")
 
 
 def parse_disk(text: str) -> Disk:
@@ -42,11 +44,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
     add = verbs.add_parser("add", help="register a node with its disks", description="Register a storage node.")
     add.add_argument("name", metavar="NAME", help="node name (lower-case letters, digits, '-')")
-    add.add_argument("--address", required=True, metavar="HOST", help="address replicas on this node listen on")
+    add.add_argument("--address", required=True, metavar="IP",
+                     help="IP address replicas on this node listen on (not a host name)")
     add.add_argument("--zone", default="", metavar="Z", help="failure zone (for zone anti-affinity)")
     add.add_argument(
         "--disk", action="append", type=parse_disk, default=[], metavar="PATH:CAPACITY",
-        help="a disk: absolute directory and capacity, e.g. /data:100Gi (repeatable)",
+        help="a disk: absolute directory (not / nor a system directory such as /etc or /usr) and capacity, "
+             "e.g. /data:100Gi (repeatable)",
     )
     add.add_argument("--tag", action="append", default=[], metavar="T", help="node tag (repeatable)")
     add_json_option(add)
@@ -59,10 +63,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     ls.epilog = EPILOG
 
     get = verbs.add_parser("get", help="show one node", description="Show one node and its disks.")
-    get.add_argument("name", metavar="NAME", help="node name")
-    add_json_option(get)
-    add_store_option(get)
-    get.epilog = EPILOG
+    rm = verbs.add_parser("rm", help="unregister a node", description="Unregister a node (refused while "
+                          "replicas live there or volumes are attached there; 'node add' brings it back).")
+    for sub in (get, rm):
+        sub.add_argument("name", metavar="NAME", help="node name")
+        add_json_option(sub)
+        add_store_option(sub)
+        sub.epilog = EPILOG
     return parser
 
 
@@ -106,6 +113,9 @@ def _run(args: argparse.Namespace) -> int:
             documents = [node_document(nodes.add(args.name, args.address, args.zone, args.tag, args.disk))]
         elif args.verb == "get":
             documents = [node_document(nodes.get(args.name))]
+        elif args.verb == "rm":
+            nodes.remove(args.name)
+            documents = [{"name": args.name, "deleted": True}]
         else:
             documents = [node_document(node) for node in nodes.list()]
     if args.json:

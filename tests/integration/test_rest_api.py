@@ -64,6 +64,8 @@ def test_every_route_end_to_end(api: ApiClient, plane: ControlPlane) -> None:
     assert api.ok("POST", "/v1/nodes/n2/cordon")["schedulable"] is False
     assert api.ok("POST", "/v1/nodes/n2/uncordon")["schedulable"] is True
     assert api.ok("GET", "/v1/nodes/n1") == api.ok("GET", "/v1/nodes")[0]
+    api.ok("POST", "/v1/nodes", {**NODE, "name": "n3"}, 201)
+    assert api.ok("DELETE", "/v1/nodes/n3") == {"name": "n3", "deleted": True}
     managed(plane)
 
     status = api.ok("POST", "/v1/volumes", {"name": "v1", "size": "1Gi", "number_of_replicas": 2}, 201)
