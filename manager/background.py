@@ -42,7 +42,7 @@ def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bo
         if api is not None:
             host, port = api
             try:
-                handle = start_api(app, host, port, frontend_use, token)
+                handle = start_api(app, host, port, frontend_use, token=token)
             except OSError as exc:
                 raise CommandError(f"cannot serve the REST API on {host}:{port}: {exc.strerror or exc}") from None
             stack.callback(handle.stop)

@@ -76,7 +76,7 @@ def _serve(host: str, port: int, store: str | None, token: bytes | None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     with opened_store(store) as app:
         try:
-            handle = start_api(app, host, port, token)
+            handle = start_api(app, host, port, token=token)
         except OSError as exc:
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         print(f"pronghorn api listening on {handle.url}", flush=True)

@@ -251,7 +251,7 @@ def _deeper_than(document: Any, limit: int) -> bool:
 
 
 def start_api(app: ControlPlane, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-              frontend_use: FrontendProbe = mounts_on_this_host, token: bytes | None = None) -> ApiHandle:
+              frontend_use: FrontendProbe = mounts_on_this_host, *, token: bytes | None = None) -> ApiHandle:
     """Serve the REST API for ``app`` in a background thread (port 0: any free port); ``frontend_use``
     says who uses a volume before a revert (the manager passes one that also asks the engine). Anywhere
     but loopback only with a ``token`` every request must carry (``AccessError`` otherwise)."""

@@ -136,7 +136,7 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["volume", "ls"], OK, "attaching"),
     (["volume", "expand", "detached", "--size", "1Gi"], OK, "1Gi"),
     (["volume", "expand", "detached", "--size", "1023Mi"], USAGE, "volumes only grow"),
-    (["volume", "expand", "detached", "--size", "1Pi"], OK, "1Pi"),
+    (["volume", "expand", "detached", "--size", "1Pi"], SCHEDULING, "OverProvisioned"),  # checked as a placement
     (["volume", "expand", "detached", "--size", "1025Ti"], USAGE, "at most"),
     (["volume", "expand", "attaching", "--size", "2Gi"], STATE, "while it is attaching"),
     (["volume", "expand", "detaching", "--size", "2Gi"], STATE, "while it is detaching"),

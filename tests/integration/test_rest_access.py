@@ -22,8 +22,10 @@ from adapters.cli.errors import ExitCode
 from adapters.rest.access import AccessError, is_loopback
 from adapters.rest.server import start_api
 from domain.application import ControlPlane
+from domain.store import open_control_plane
 from tests.conftest import PRONGHORN
 from tests.fixtures.local_cluster import LocalCluster, wait_for
+from tests.fixtures.nodes import managed
 
 TOKEN = "s3cret-token-0123456789"
 TIMEOUT_S = 30
@@ -89,7 +91,7 @@ def test_a_request_without_the_token_is_401(guarded: tuple[str, subprocess.Popen
 
 
 def test_with_the_token_every_route_answers_and_the_token_is_never_logged(
-        guarded: tuple[str, subprocess.Popen[str]]) -> None:
+        guarded: tuple[str, subprocess.Popen[str]], tmp_path: Path) -> None:
     url, proc = guarded
     bearer = f"Bearer {TOKEN}"
     status, _, openapi = request(url, "GET", "/openapi.json", authorization=bearer)
@@ -98,6 +100,8 @@ def test_with_the_token_every_route_answers_and_the_token_is_never_logged(
     node = {"name": "n1", "address": "127.0.0.1", "disks": [{"path": "/srv/d", "capacity": "10Gi"}]}
     assert request(url, "POST", "/v1/nodes", node, bearer)[0] == 201
     assert request(url, "POST", "/v1/nodes", node, bearer)[0] == 409
+    with open_control_plane(f"sqlite://{tmp_path / 'events.sqlite'}") as app:
+        managed(app)  # stand in for n1's manager: Ready, its disk confirmed
     status, _, volume = request(url, "POST", "/v1/volumes", {"name": "v1", "size": "1Gi", "number_of_replicas": 1},
                                 bearer)
     assert status == 201 and isinstance(volume, dict) and volume["state"] == "detached"
