@@ -65,7 +65,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     get = verbs.add_parser("get", help="show one node", description="Show one node and its disks.")
     rm = verbs.add_parser("rm", help="unregister a node", description="Unregister a node (refused while "
                           "replicas live there or volumes are attached there; 'node add' brings it back).")
-    for sub in (get, rm):
+    cordon = verbs.add_parser("cordon", help="stop placing new replicas on a node",
+                              description="Cordon a node: replicas already there stay; no new one is placed.")
+    uncordon = verbs.add_parser("uncordon", help="place replicas on a node again", description="Uncordon a node.")
+    for sub in (get, rm, cordon, uncordon):
         sub.add_argument("name", metavar="NAME", help="node name")
         add_json_option(sub)
         add_store_option(sub)
@@ -113,6 +116,8 @@ def _run(args: argparse.Namespace) -> int:
             documents = [node_document(nodes.add(args.name, args.address, args.zone, args.tag, args.disk))]
         elif args.verb == "get":
             documents = [node_document(nodes.get(args.name))]
+        elif args.verb in ("cordon", "uncordon"):
+            documents = [node_document(getattr(nodes, args.verb)(args.name))]
         elif args.verb == "rm":
             nodes.remove(args.name)
             documents = [{"name": args.name, "deleted": True}]

@@ -95,6 +95,11 @@ ROWS: list[tuple[list[str], int, str]] = [
     (["node", "rm", "removed"], NOT_FOUND, "node 'removed' not found"),
     (["node", "get", "removed"], NOT_FOUND, "node 'removed' not found"),
     (["node", "get", "cordoned", "--json"], OK, '"schedulable": false'),
+    (["node", "cordon", "nope"], NOT_FOUND, "node 'nope' not found"),
+    (["node", "cordon", "n1", "--json"], OK, '"schedulable": false'),
+    (["node", "cordon", "cordoned", "--json"], OK, '"schedulable": false'),  # again: a no-op
+    (["node", "uncordon", "cordoned", "--json"], OK, '"schedulable": true'),
+    (["node", "uncordon", "removed"], NOT_FOUND, "node 'removed' not found"),
     (["node", "add", "removed", "--address", "127.0.0.7"], OK, "127.0.0.7"),
     (["node", "add", "cordoned", "--address", "127.0.0.5"], CONFLICT, "node 'cordoned' already exists"),
     # -- volume create: name, size, replicas, timeouts, selectors ---------------------------------------

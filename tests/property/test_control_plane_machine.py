@@ -3,11 +3,15 @@
 A real ``pronghorn up`` (manager, launcher, engine and replica processes, SQLite
 store) is driven through the real ``pronghorn`` CLI: volumes are created,
 attached, written through NBD, snapshotted, reverted, expanded, detached and
-deleted, while the manager is killed with SIGKILL and restarted. A model keeps
+deleted; nodes are cordoned and uncordoned; a node no manager runs is registered and
+removed; the SQLite store is locked away from everyone for a few seconds (an
+outage); the manager is killed with SIGKILL and restarted. A model keeps
 what every acknowledged (flushed) write put where, per volume and per snapshot.
 After every step, once the cluster has settled, these invariants must hold:
 
 - no two live processes serve one replica directory;
+- no replica is placed on a cordoned node, or on a node whose manager never ran;
+- the manager process outlives every outage of the store;
 - no attached volume is reported healthy while one of its RW replicas has no live process;
 - every acknowledged write reads back (checksums of the model's blocks, through NBD);
 - a volume that has not settled into attached/detached names what it waits for
@@ -20,9 +24,11 @@ The default run is short (a couple of examples) so ``make test`` stays quick;
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import signal
+import sqlite3
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +37,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, multiple, rule
 
 from tests.fixtures.local_cluster import LocalCluster
 from tests.fixtures.nbd_client import NbdClient
@@ -69,6 +75,8 @@ class ControlPlaneMachine(RuleBasedStateMachine):
         self.cluster.start()
         self.model: dict[str, VolumeModel] = {}
         self.count = 0
+        self.cordoned: set[str] = set()
+        self.strangers: set[str] = set()  # registered nodes no manager runs for
 
     def teardown(self) -> None:
         self.cluster.cleanup()
@@ -92,10 +100,16 @@ class ControlPlaneMachine(RuleBasedStateMachine):
     # -- rules ---------------------------------------------------------------------------
 
     @rule(target=volumes, size_mib=st.sampled_from([4, 8, 16]), replicas=st.integers(1, 3))
-    def create(self, size_mib: int, replicas: int) -> str:
+    def create(self, size_mib: int, replicas: int) -> Any:
         self.count += 1
         name = f"m{self.count}"
-        self._cli("volume", "create", name, "--size", f"{size_mib}Mi", "--replicas", str(replicas))
+        created = self._cli("volume", "create", name, "--size", f"{size_mib}Mi", "--replicas", str(replicas),
+                            allowed=(0, 6) if self.cordoned else (0,))
+        if created.returncode == 6:  # too few schedulable nodes left: nothing was written
+            assert name not in [v["name"] for v in json.loads(self.cluster.cli("volume", "ls", "--json").stdout)]
+            return multiple()
+        placed = {r["node"] for r in self._document(name)["replicas"]}
+        assert not placed & (self.cordoned | self.strangers), f"{name} placed on {placed}"
         self.model[name] = VolumeModel(name, size_mib * MiB)
         return name
 
@@ -171,6 +185,44 @@ class ControlPlaneMachine(RuleBasedStateMachine):
             self._cli("volume", "detach", name, "--wait")
         self._cli("volume", "delete", name, "--wait")
 
+    @rule(node=st.sampled_from(NODES))
+    def cordon(self, node: str) -> None:
+        self._cli("node", "cordon", node)
+        self.cordoned.add(node)
+
+    @rule(node=st.sampled_from(NODES))
+    def uncordon(self, node: str) -> None:
+        self._cli("node", "uncordon", node)
+        self.cordoned.discard(node)
+
+    @rule(number=st.integers(1, 2))
+    def register_stranger(self, number: int) -> None:
+        """A node whose manager never runs: registered, never Ready, so it takes no replica."""
+        name = f"stranger{number}"
+        disk = self.base / name
+        disk.mkdir(exist_ok=True)
+        self._cli("node", "add", name, "--address", f"127.0.2.{number}", "--disk", f"{disk}:10Gi",
+                  allowed=(4,) if name in self.strangers else (0,))
+        self.strangers.add(name)
+
+    @rule(number=st.integers(1, 2))
+    def remove_stranger(self, number: int) -> None:
+        name = f"stranger{number}"
+        self._cli("node", "rm", name, allowed=(0,) if name in self.strangers else (3,))
+        self.strangers.discard(name)
+
+    @rule(seconds=st.sampled_from([1.0, 4.0]))
+    def store_outage(self, seconds: float) -> None:
+        """Nobody can write the store for a while (an exclusive lock held by another process)."""
+        db = sqlite3.connect(self.cluster.home / "events.sqlite", timeout=30, isolation_level=None)
+        try:
+            db.execute("BEGIN EXCLUSIVE")
+            time.sleep(seconds)
+            assert self.cluster.proc is not None and self.cluster.proc.poll() is None, "the manager exited"
+            db.execute("ROLLBACK")
+        finally:
+            db.close()
+
     @rule()
     def restart_manager(self) -> None:
         self.cluster.kill_manager(signal.SIGKILL)
@@ -194,6 +246,7 @@ class ControlPlaneMachine(RuleBasedStateMachine):
         while not self._settled() and time.monotonic() < deadline:
             time.sleep(0.3)
         self._one_process_per_replica_directory()
+        assert self.cluster.proc is not None and self.cluster.proc.poll() is None, "the manager exited"
         for name, volume in self.model.items():
             document = self._document(name)
             if document["state"] not in SETTLED:
