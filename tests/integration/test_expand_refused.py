@@ -37,7 +37,7 @@ def test_expand_beyond_the_disks_is_refused_with_exit_6(local_cluster: LocalClus
     cluster.cli("volume", "attach", "race1", "--node", "node1", "--wait")
     endpoint = cluster.get("race1")["endpoint"]
 
-    done = cluster.cli("volume", "expand", "race1", "--size", "1Ei", check=False)
+    done = cluster.cli("volume", "expand", "race1", "--size", "512Ti", check=False)
     assert done.returncode == 6, done
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert cluster.get("race1")["size"] == 16 * MiB
@@ -65,7 +65,7 @@ def test_expand_a_replica_filesystem_cannot_hold_keeps_serving(local_cluster: Lo
     endpoint = cluster.get("race2")["endpoint"]
     _claim_huge_disks(cluster)
 
-    done = cluster.cli("volume", "expand", "race2", "--size", "1Ei", "--wait", check=False)  # the bookings allow it
+    done = cluster.cli("volume", "expand", "race2", "--size", "512Ti", "--wait", check=False)  # the bookings allow it
     assert done.returncode == 6, done
     assert len(done.stderr.strip().splitlines()) == 1 and "CannotHold" in done.stderr, done.stderr
     assert _refusal_recorded(cluster, "race2")
@@ -85,7 +85,7 @@ def test_expand_refused_while_detached_still_attaches(local_cluster: LocalCluste
     cluster.cli("volume", "attach", "race3", "--node", "node1", "--wait")  # its replicas hold 16 MiB
     cluster.cli("volume", "detach", "race3", "--wait")
     _claim_huge_disks(cluster)
-    cluster.cli("volume", "expand", "race3", "--size", "1Ei")
+    cluster.cli("volume", "expand", "race3", "--size", "512Ti")
     cluster.cli("volume", "attach", "race3", "--node", "node1", "--wait")
     endpoint = cluster.get("race3")["endpoint"]
     assert nbd_size(endpoint) == 16 * MiB
