@@ -19,9 +19,10 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Recording, Transcoder
+from eventsourcing.persistence import Mapper, Recording, Transcoder
 
 from domain.catalog import Catalog
+from domain.causation import CausationMapper, saved
 from domain.jobs import RecurringJob
 from domain.node import Node
 from domain.replica import Replica
@@ -55,6 +56,11 @@ class ControlPlane(Application):
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         self.saves += 1
+        saved([r.notification.id for r in recordings])  # a reaction names what it reacts to
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Events name who acted and what caused it (``domain.causation``)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=CausationMapper)
 
     def construct_transcoder(self) -> Transcoder:
         return DomainTranscoder()
