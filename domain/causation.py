@@ -76,11 +76,12 @@ def caused_by_event(cause: str) -> int | None:
 def saved(notification_ids: list[int]) -> None:
     """Called by the application after each save (``ControlPlane._notify``)."""
     if notification_ids:
-        _LAST_SAVED.set(max(notification_ids))
+        _LAST_SAVED.set(min(notification_ids))
 
 
 def last_saved() -> int:
-    """The global position of the newest event this thread (context) saved; 0 if none."""
+    """The global position of the first event of the newest save in this thread (context): the
+    event of the aggregate the command was about (saved first); 0 if none."""
     return _LAST_SAVED.get()
 
 

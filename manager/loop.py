@@ -20,6 +20,7 @@ import threading
 import time
 
 from domain.application import ControlPlane
+from domain.causation import acting
 from domain.store_errors import is_store_failure
 from manager.leadership import Leadership
 from manager.rebuilds import Rebuilds
@@ -45,11 +46,18 @@ class ControlLoop:
         self.reconciler = Reconciler(app, supervisors, self.rebuilds, policy)
         self.stop = threading.Event()
         self.passes = 0
+        self.actor = f"manager:{','.join(sorted(supervisors))}"  # who the events it records say acted
+        self.rebuilds.actor = self.actor
+
 
     def _newest(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)  # type: ignore[attr-defined]
 
     def run(self) -> None:
+        with acting(self.actor, cause=""):
+            self._run()
+
+    def _run(self) -> None:
         seen = -1
         due = 0.0
         while not self.stop.is_set():

@@ -24,6 +24,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from domain.application import ControlPlane
+from domain.causation import acting
 from domain.errors import DomainError
 from domain.services import Replicas
 from domain.store_errors import STORE_FAILURES
@@ -76,6 +77,7 @@ class Rebuilds:
         self.running: dict[tuple[str, str], str] = {}  # (volume, replica) -> node
         self.threads: list[threading.Thread] = []
         self.failed_at: dict[tuple[str, str], float] = {}  # monotonic time of the last failure
+        self.actor = ""  # who its events say acted (a thread starts with nobody acting)
 
     def busy(self, volume: str, replica: str) -> bool:
         with self.lock:
@@ -98,6 +100,10 @@ class Rebuilds:
         return True
 
     def _run(self, volume: str, replica: str, engine: str, address: str) -> None:
+        with acting(self.actor or None, cause=""):
+            self._rebuild(volume, replica, engine, address)
+
+    def _rebuild(self, volume: str, replica: str, engine: str, address: str) -> None:
         replicas = Replicas(self.app)
         try:
             replicas.rebuild_started(volume, replica)
@@ -105,7 +111,8 @@ class Rebuilds:
             done = result.bytes_from_network + result.bytes_copied_locally + result.bytes_already_present
             if done:
                 replicas.rebuild_progress(volume, replica, done, done)
-            replicas.rebuild_completed(volume, replica)
+            replicas.rebuild_completed(volume, replica, result.source, result.bytes_from_network,
+                                       result.bytes_copied_locally, result.bytes_already_present)
             log.info("rebuilt %s/%s from %s: %d bytes over the network, %d already present",
                      volume, replica, result.source, result.bytes_from_network, result.bytes_already_present)
         except (EngineError, DomainError) as exc:
@@ -113,7 +120,7 @@ class Rebuilds:
             with self.lock:
                 self.failed_at[(volume, replica)] = time.monotonic()
             try:
-                replicas.rebuild_failed(volume, replica, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+                replicas.rebuild_failed(volume, replica, " ".join(str(exc).split())[:300] or "rebuild failed")
             except DomainError:
                 pass  # e.g. recorded failed meanwhile
             except STORE_FAILURES:

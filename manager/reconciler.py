@@ -39,17 +39,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from domain.application import ControlPlane
+from domain.causation import acting, event_cause, last_saved
 from domain.errors import DomainError
 from domain.replica import Replica
 from domain.services import Nodes, Replicas, Volumes
-from domain.values import ReplicaMode, VolumeState
+from domain.values import Reason, ReasonCode, ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
 from manager.attention import SWEEP, Attention, wanted_processes
 from manager.deletion import DirectoryCollector, remove_local_replicas
 from manager.expansion import Expansion, start_size
-from manager.instances import engine_key, replica_key
+from manager.instances import engine_key, process_state, replica_key
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
 from manager.snapshot_work import carry_out
@@ -100,6 +101,7 @@ class Reconciler:
         self.replicas = Replicas(app)
         self.expansion = Expansion(self.volumes)
         self.directories = DirectoryCollector(self.replicas, Nodes(app))  # removes only what the log removed
+        self.troubles: dict[str, int] = {}  # replica key -> passes its start has failed in a row
 
     def run_pass(self) -> None:
         if not self.loaded:
@@ -174,20 +176,42 @@ class Reconciler:
             return  # another node's manager runs it
         key = replica_key(volume.name, member.name)
         had = sup.get(key) is not None
-        if had and not sup.alive(key) and member.mode != ReplicaMode.ERR:
-            self.replicas.fail(volume.name, member.name, "replica process exited")
+        died = had and not sup.alive(key)
+        failed = 0  # where its failure was recorded: what the restart reacts to
+        if died and member.mode != ReplicaMode.ERR:
+            self.replicas.fail(volume.name, member.name, sup.exit_reason(key))
+            failed = last_saved()
             self._remove_from_engine(volume.name, engine, member.address)
+        if key in sup.adopted:
+            sup.adopted.remove(key)
+            if not died and (inst := sup.get(key)) is not None:
+                self.replicas.adopted(volume.name, member.name, Reason(
+                    ReasonCode.ADOPTED, f"a restarted manager found its process running (pid {inst.pid}) and kept it"))
         try:
             inst = sup.ensure_replica(volume.name, member.name, member.data_dir, volume.size)
         except StartFailed as exc:
-            if member.mode != ReplicaMode.ERR:
-                self.replicas.fail(volume.name, member.name, one_line(f"cannot start: {exc}"))
-            log.warning("%s: %s", volume.name, exc)
+            self._start_failed(volume.name, member, key, exc)
             return
+        if died or key in self.troubles:
+            with acting(cause=event_cause(failed) if failed else None):
+                self.replicas.restarted(volume.name, member.name, Reason(
+                    ReasonCode.RESTARTED, f"process started again on {inst.control} (pid {inst.pid})"))
+                if key in self.troubles:
+                    self.replicas.trouble_ended(volume.name, member.name, self.troubles.pop(key))
         if inst.control != member.address:
             if member.address:
                 self._remove_from_engine(volume.name, engine, member.address)
             self.replicas.set_address(volume.name, member.name, inst.control)
+
+    def _start_failed(self, volume: str, member: DesiredReplica, key: str, exc: StartFailed) -> None:
+        """Bounded: the failure and the trouble are recorded when it starts; later passes only count."""
+        reason = Reason(ReasonCode.START_FAILED, one_line(f"cannot start: {exc}"))
+        self.troubles[key] = self.troubles.get(key, 0) + 1
+        if member.mode != ReplicaMode.ERR:
+            self.replicas.fail(volume, member.name, reason)
+        if self.troubles[key] == 1:
+            self.replicas.trouble(volume, member.name, reason)
+        log.warning("%s: %s", volume, exc)
 
     def _engine(self, volume: Volume, desired: DesiredEngine, sup: Supervisor) -> None:
         key = engine_key(volume.name)
@@ -234,9 +258,17 @@ class Reconciler:
             if not _answers(member.address):
                 if local is not None and local.hung(key):  # stopped, or silent on its node too: restarted next pass
                     log.warning("%s: replica %s does not answer: stopping it", volume.name, member.name)
+                    self.replicas.stopped(volume.name, member.name, self._no_reply(local, key, member.address))
                     local.stop(key)
                 continue  # cut off by the network, or remote: rebuilt once it answers (a delta)
             self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
+
+    @staticmethod
+    def _no_reply(sup: Supervisor, key: str, address: str) -> Reason:
+        inst = sup.get(key)
+        paused = inst is not None and process_state(inst.pid) in ("T", "t")
+        how = " (its process was paused: SIGSTOP)" if paused else " (silent on its own node too)"
+        return Reason(ReasonCode.NO_REPLY, f"no reply within {PROBE_TIMEOUT_S:g} s on {address}{how}")
 
     def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,
                    just_started: bool) -> None:
@@ -249,7 +281,8 @@ class Reconciler:
             replica = self.replicas.get(volume, member.name)  # about to act: read the store's word
         if mode == ReplicaMode.ERR:
             if replica.mode != ReplicaMode.ERR:
-                self.replicas.fail(volume, member.name, one_line(error or "engine reported an error"))
+                self.replicas.fail(volume, member.name, Reason(
+                    ReasonCode.ENGINE_REPORTED, one_line(error or "the engine reported an error")))
             self._take_out(volume, member.address, client)  # rebuilt on the next pass (a delta)
         elif mode == ReplicaMode.RW and replica.mode != ReplicaMode.RW:
             if replica.rebuild == "running":
