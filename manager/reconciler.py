@@ -33,6 +33,7 @@ under ``replicas/`` is left alone and reported once). Called by ``manager.loop``
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -102,6 +103,7 @@ class Reconciler:
         self.expansion = Expansion(self.volumes)
         self.directories = DirectoryCollector(self.replicas, Nodes(app))  # removes only what the log removed
         self.troubles: dict[str, int] = {}  # replica key -> passes its start has failed in a row
+        self.restart_cause: dict[str, int] = {}  # replica key -> position of what its next restart follows
 
     def run_pass(self) -> None:
         if not self.loaded:
@@ -153,7 +155,9 @@ class Reconciler:
                 self._replica(volume, member, engine)
         else:
             with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
-                for started in [pool.submit(self._replica, volume, member, engine) for member in desired.replicas]:
+                # each thread acts as this one does (contextvars are not inherited by pool threads)
+                for started in [pool.submit(contextvars.copy_context().run, self._replica, volume, member, engine)
+                                for member in desired.replicas]:
                     started.result()
         if engine is None:
             return wanted
@@ -177,10 +181,10 @@ class Reconciler:
         key = replica_key(volume.name, member.name)
         had = sup.get(key) is not None
         died = had and not sup.alive(key)
-        failed = 0  # where its failure was recorded: what the restart reacts to
-        if died and member.mode != ReplicaMode.ERR:
+        failed = died and member.mode != ReplicaMode.ERR
+        if failed:
             self.replicas.fail(volume.name, member.name, sup.exit_reason(key))
-            failed = last_saved()
+            self.restart_cause[key] = last_saved()
             self._remove_from_engine(volume.name, engine, member.address)
         if key in sup.adopted:
             sup.adopted.remove(key)
@@ -190,10 +194,11 @@ class Reconciler:
         try:
             inst = sup.ensure_replica(volume.name, member.name, member.data_dir, volume.size)
         except StartFailed as exc:
-            self._start_failed(volume.name, member, key, exc)
+            self._start_failed(volume.name, member.name, key, exc, recorded=failed or member.mode == ReplicaMode.ERR)
             return
-        if died or key in self.troubles:
-            with acting(cause=event_cause(failed) if failed else None):
+        if died or key in self.restart_cause or key in self.troubles:
+            cause = self.restart_cause.pop(key, 0)  # its failure, its stop or its trouble
+            with acting(cause=event_cause(cause) if cause else None):
                 self.replicas.restarted(volume.name, member.name, Reason(
                     ReasonCode.RESTARTED, f"process started again on {inst.control} (pid {inst.pid})"))
                 if key in self.troubles:
@@ -203,14 +208,16 @@ class Reconciler:
                 self._remove_from_engine(volume.name, engine, member.address)
             self.replicas.set_address(volume.name, member.name, inst.control)
 
-    def _start_failed(self, volume: str, member: DesiredReplica, key: str, exc: StartFailed) -> None:
-        """Bounded: the failure and the trouble are recorded when it starts; later passes only count."""
+    def _start_failed(self, volume: str, replica: str, key: str, exc: StartFailed, recorded: bool) -> None:
+        """Bounded: the failure (unless ``recorded`` already) and the trouble are recorded when it
+        starts; later passes only count."""
         reason = Reason(ReasonCode.START_FAILED, one_line(f"cannot start: {exc}"))
         self.troubles[key] = self.troubles.get(key, 0) + 1
-        if member.mode != ReplicaMode.ERR:
-            self.replicas.fail(volume, member.name, reason)
+        if not recorded:
+            self.replicas.fail(volume, replica, reason)
         if self.troubles[key] == 1:
-            self.replicas.trouble(volume, member.name, reason)
+            self.replicas.trouble(volume, replica, reason)
+            self.restart_cause.setdefault(key, last_saved())
         log.warning("%s: %s", volume, exc)
 
     def _engine(self, volume: Volume, desired: DesiredEngine, sup: Supervisor) -> None:
@@ -259,6 +266,7 @@ class Reconciler:
                 if local is not None and local.hung(key):  # stopped, or silent on its node too: restarted next pass
                     log.warning("%s: replica %s does not answer: stopping it", volume.name, member.name)
                     self.replicas.stopped(volume.name, member.name, self._no_reply(local, key, member.address))
+                    self.restart_cause[key] = last_saved()
                     local.stop(key)
                 continue  # cut off by the network, or remote: rebuilt once it answers (a delta)
             self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
