@@ -161,9 +161,11 @@ class Replica(Aggregate):
         self.rebuild_done = self.rebuild_total
         self.rebuilds += 1
 
-    def fail_rebuild(self, reason: str, at: datetime | None = None) -> None:
+    def fail_rebuild(self, reason: str, at: datetime | None = None,
+                     code: ReasonCode = ReasonCode.REBUILD_FAILED) -> None:
         self._rebuilding("fail the rebuild of")
-        self._rebuild_failed(Failure(reason=validation.text("reason", reason), at=_when(at)))
+        code = validation.choice("reason code", code, ReasonCode)
+        self._rebuild_failed(Failure(reason=validation.text("reason", reason), at=_when(at), code=code))
 
     @event("RebuildFailed")
     def _rebuild_failed(self, failure: Failure) -> None:

@@ -143,8 +143,9 @@ class Replicas(Service):
         return self._both(volume, name, lambda r: r.complete_rebuild(source, from_network, copied_locally,
                                                                      already_present))
 
-    def rebuild_failed(self, volume: str, name: str, reason: str, at: datetime | None = None) -> Replica:
-        return self._both(volume, name, lambda r: r.fail_rebuild(reason, at))
+    def rebuild_failed(self, volume: str, name: str, reason: str | Reason, at: datetime | None = None) -> Replica:
+        code = reason.code if isinstance(reason, Reason) else ReasonCode.UNSPECIFIED
+        return self._both(volume, name, lambda r: r.fail_rebuild(str(reason), at, code))
 
     def set_address(self, volume: str, name: str, address: str) -> Replica:
         return self._replica_only(volume, name, lambda r: r.set_address(address))

@@ -38,6 +38,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 
 from domain.application import ControlPlane
 from domain.causation import acting, event_cause, last_saved
@@ -48,6 +49,7 @@ from domain.values import Reason, ReasonCode, ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
+from manager import failure_reasons
 from manager.attention import SWEEP, Attention, wanted_processes
 from manager.deletion import DirectoryCollector, remove_local_replicas
 from manager.expansion import Expansion, start_size
@@ -58,6 +60,7 @@ from manager.snapshot_work import carry_out
 from manager.supervisor import StartFailed, Supervisor
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
 from projections.desired_engines import DesiredEngines
+from proto import engine_pb2 as pb
 from replica.client import ControlClient
 from replica.errors import ReplicaError
 
@@ -249,8 +252,7 @@ class Reconciler:
                         client.remove_replica(reported.address)  # not ours any more
                     continue
                 in_engine.add(member.name)
-                self._sync_mode(volume.name, member, reported.mode, reported.error, client,
-                                member.name in started)
+                self._sync_mode(volume.name, member, reported, client, member.name in started)
             if not status.rebuilding and not grown:  # after the modes are recorded: an expand may fail
                 self.expansion.reconcile(volume, status.size, client)
             if not status.rebuilding:
@@ -269,7 +271,8 @@ class Reconciler:
                     self.restart_cause[key] = last_saved()
                     local.stop(key)
                 continue  # cut off by the network, or remote: rebuilt once it answers (a delta)
-            self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
+            self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address,
+                                self._reasons(volume.name, member, ReasonCode.REBUILD_FAILED))
 
     @staticmethod
     def _no_reply(sup: Supervisor, key: str, address: str) -> Reason:
@@ -278,19 +281,30 @@ class Reconciler:
         how = " (its process was paused: SIGSTOP)" if paused else " (silent on its own node too)"
         return Reason(ReasonCode.NO_REPLY, f"no reply within {PROBE_TIMEOUT_S:g} s on {address}{how}")
 
-    def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,
+    def _engine_reason(self, volume: str, member: DesiredReplica, error: str) -> Reason:
+        return self._reasons(volume, member)(one_line(error) if error else "")
+
+    def _reasons(self, volume: str, member: DesiredReplica,
+                 code: ReasonCode = ReasonCode.ENGINE_REPORTED) -> Callable[[str], Reason]:
+        """The error's words -> the reason of a failure of ``member`` (its disk looked at if local)."""
+        return partial(failure_reasons.engine_reported, code=code, node=member.node,
+                       disk=self.model.replica(volume, member.name).disk, data_dir=member.data_dir,
+                       local=member.node in self.supervisors)
+
+    def _sync_mode(self, volume: str, member: DesiredReplica, reported: pb.ReplicaStatus, client: EngineClient,
                    just_started: bool) -> None:
         """Record what the engine says of a replica; a failure recorded elsewhere (another
         node's manager saw its process die) takes it out of the engine to be rebuilt."""
         if self.rebuilds.busy(volume, member.name):
             return
+        mode = reported.mode
         replica: Replica = self.model.replica(volume, member.name)
         if mode != replica.mode:
             replica = self.replicas.get(volume, member.name)  # about to act: read the store's word
         if mode == ReplicaMode.ERR:
             if replica.mode != ReplicaMode.ERR:
-                self.replicas.fail(volume, member.name, Reason(
-                    ReasonCode.ENGINE_REPORTED, one_line(error or "the engine reported an error")))
+                seen = datetime.fromtimestamp(reported.error_at, UTC) if reported.error_at else None
+                self.replicas.fail(volume, member.name, self._engine_reason(volume, member, reported.error), seen)
             self._take_out(volume, member.address, client)  # rebuilt on the next pass (a delta)
         elif mode == ReplicaMode.RW and replica.mode != ReplicaMode.RW:
             if replica.rebuild == "running":

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from domain.values import Reason
-from manager import exit_reasons
+from manager import failure_reasons
 from manager.addresses import free_ports, replica_data_socket
 from manager.instances import (
     Instance,
@@ -147,13 +147,13 @@ class Supervisor:
         """How the recorded process of ``key`` (no longer alive) ended."""
         inst = self.table.records.get(key)
         if inst is None:
-            return exit_reasons.UNKNOWN
+            return failure_reasons.UNKNOWN
         child = self.children.pop(inst.pid, None)
         if child is not None and child.poll() is not None:
             self.returncodes[inst.pid] = child.returncode
         if inst.pid in self.returncodes:
-            return exit_reasons.from_returncode(self.returncodes.pop(inst.pid))
-        return exit_reasons.from_exit_file(self._exit_file(inst)) or exit_reasons.UNKNOWN
+            return failure_reasons.from_returncode(self.returncodes.pop(inst.pid))
+        return failure_reasons.from_exit_file(self._exit_file(inst)) or failure_reasons.UNKNOWN
 
     def _exit_file(self, inst: Instance) -> Path:
         return self.directory / "logs" / f"{inst.key.replace('/', '_').replace(':', '_')}.exit"

@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -142,3 +143,51 @@ def test_a_replica_that_keeps_failing_to_start_is_one_event_when_it_starts_and_o
         "process exited (how is unknown: it was started by an earlier manager)"
     restarted = replica_events(cluster, "stuck", "r2", "ProcessRestarted")
     assert [r["data"]["cause"] for r in restarted] == [f"event:{failed[0]['global_position']}"]
+
+
+def test_a_replica_whose_disk_fills_up_is_failed_with_disk_full_and_the_engines_time(
+        local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811
+    cluster = local_cluster
+    disk = cluster.home / "nodes" / "node2" / "disk"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(disk)], check=True)
+    try:
+        doc = attached(cluster, "full", replicas=3)
+        victim = next(r["name"] for r in doc["replicas"] if r["node"] == "node2")
+        data = tmp_path / "data.bin"
+        data.write_bytes(os.urandom(8 * MiB))
+        subprocess.run(["nbdcopy", str(data), doc["endpoint"]], check=True, timeout=120)  # two replicas take it
+        failed = wait_for("the failure to be recorded",
+                          lambda: replica_events(cluster, "full", victim, "Failed"))[0]
+        failure = failed["data"]["failure"]
+        assert failure["code"] == "DiskFull"
+        assert failure["reason"].startswith(f"disk full on node2:{disk} (free ")
+        assert "B); the engine said: " in failure["reason"]
+        # when the engine saw it, by the engine's clock: not later than the manager recorded it
+        assert datetime.fromisoformat(failure["at"]) <= datetime.fromisoformat(failed["timestamp"])
+        explained = cluster.cli("replay", "full", "--explain").stdout
+        assert f"replica {victim} failed: disk full on node2:{disk}" in explained
+
+        # its rebuild keeps failing (retried every 10 s): one RebuildFailed, one TroubleStarted
+        wait_for("several failed rebuilds", lambda: cluster.log_path.read_text().count(
+            f"rebuild of full/{victim} failed") >= 3, timeout=120)
+        rebuild_failed = replica_events(cluster, "full", victim, "RebuildFailed")
+        assert len(rebuild_failed) == 1 and rebuild_failed[0]["data"]["failure"]["code"] == "DiskFull"
+        trouble = replica_events(cluster, "full", victim, "TroubleStarted")
+        assert len(trouble) == 1
+        assert trouble[0]["data"]["reason"]["message"].startswith("rebuild keeps failing (retried every 10 s): disk full")
+        assert len(replica_events(cluster, "full", victim, "RebuildStarted")) == 1
+        assert "keeps failing: rebuild keeps failing" in cluster.cli("replay", "full", "--explain").stdout
+
+        subprocess.run(["mount", "-o", "remount,size=64m", str(disk)], check=True)  # room again
+        ended = wait_for("the trouble to end", lambda: replica_events(cluster, "full", victim, "TroubleEnded"),
+                         timeout=120)
+        wait_for("the volume to be healthy again", lambda: healthy(cluster, "full"))
+        assert ended[0]["data"]["count"] >= 3
+        assert len(replica_events(cluster, "full", victim, "RebuildStarted")) == 2  # the first, the one that worked
+        completed = replica_events(cluster, "full", victim, "RebuildCompleted")[-1]
+        assert completed["data"]["source"] and completed["data"]["from_network"] > 0
+    finally:
+        cluster.kill_manager()
+        for pid in cluster.server_processes():
+            os.killpg(pid, signal.SIGKILL)
+        subprocess.run(["umount", "-l", str(disk)], check=False)
