@@ -24,6 +24,7 @@ from eventsourcing.persistence import Mapper, Recording, Transcoder
 from domain.catalog import Catalog
 from domain.causation import CausationMapper, saved
 from domain.jobs import RecurringJob
+from domain.manager_runs import ManagerRun
 from domain.node import Node
 from domain.replica import Replica
 from domain.snapshots import SnapshotChain
@@ -43,6 +44,7 @@ class ControlPlane(Application):
         SnapshotChain: SNAPSHOT_INTERVAL,
         Catalog: 2 * SNAPSHOT_INTERVAL,
         RecurringJob: SNAPSHOT_INTERVAL,
+        ManagerRun: SNAPSHOT_INTERVAL,
     }
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:

@@ -126,7 +126,7 @@ class ReasonCode(StrEnum):
     REBUILD_FAILED = "RebuildFailed"  # copying data into it failed
     RESTARTED = "Restarted"  # its process was started again after it ended
     ADOPTED = "Adopted"  # a restarted manager found its process still running and kept it
-    RECOVERED = "Recovered"  # the repeating condition is over
+    ASKED_TO_STOP = "AskedToStop"  # told to stop (a signal, a shutdown)
 
 
 @dataclass(frozen=True)

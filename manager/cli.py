@@ -188,7 +188,7 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
         loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
                            Leadership.for_store(url))
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: loop.stop.set())
+            signal.signal(sig, lambda signum, _: loop.stop_by(signal.Signals(signum).name))
         if verb == "up":
             print(_next_steps(home, sorted(supervisors)), flush=True)
         # Jobs run on every manager: a fire time is recorded once (the job aggregate's version

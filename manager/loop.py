@@ -16,12 +16,16 @@ manager``) and tests.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable
 
 from domain.application import ControlPlane
 from domain.causation import acting
+from domain.manager_runs_service import ManagerRuns
 from domain.store_errors import is_store_failure
+from domain.values import Reason, ReasonCode
 from manager.leadership import Leadership
 from manager.rebuilds import Rebuilds
 from manager.reconciler import Reconciler
@@ -46,16 +50,34 @@ class ControlLoop:
         self.reconciler = Reconciler(app, supervisors, self.rebuilds, policy)
         self.stop = threading.Event()
         self.passes = 0
-        self.actor = f"manager:{','.join(sorted(supervisors))}"  # who the events it records say acted
+        self.nodes = ",".join(sorted(supervisors))
+        self.actor = f"manager:{self.nodes}"  # who the events it records say acted
+        self.stop_reason = Reason(ReasonCode.ASKED_TO_STOP, "asked to stop")
         self.rebuilds.actor = self.actor
 
 
     def _newest(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)  # type: ignore[attr-defined]
 
+    def stop_by(self, what: str) -> None:
+        """Stop after this pass; ``what`` asked (e.g. "SIGTERM"): its Stopped event says so."""
+        self.stop_reason = Reason(ReasonCode.ASKED_TO_STOP, f"asked to stop by {what}")
+        self.stop.set()
+
     def run(self) -> None:
+        """Passes until stopped; the run's start and stop are events (``domain.manager_runs``)."""
         with acting(self.actor, cause=""):
-            self._run()
+            self._record(lambda runs: runs.started(self.nodes, os.getpid()))
+            try:
+                self._run()
+            finally:
+                self._record(lambda runs: runs.stopped(self.nodes, self.stop_reason))
+
+    def _record(self, change: Callable[[ManagerRuns], object]) -> None:
+        try:
+            change(ManagerRuns(self.app))
+        except Exception as exc:  # noqa: BLE001 - the store may be down: the loop runs (and stops) anyway
+            log.warning("manager run not recorded: %s", " ".join(str(exc).split()) or type(exc).__name__)
 
     def _run(self) -> None:
         seen = -1

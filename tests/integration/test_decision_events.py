@@ -120,6 +120,9 @@ def test_a_replica_that_keeps_failing_to_start_is_one_event_when_it_starts_and_o
     shutil.move(directory, aside)
     directory.write_text("not a directory: the replica cannot start here\n")
     cluster.start()
+    survivor = next(r["name"] for r in doc["replicas"] if r["name"] != "r2")
+    adopted = wait_for("the survivors' adoption", lambda: replica_events(cluster, "stuck", survivor, "ProcessAdopted"))
+    assert adopted[0]["data"]["reason"]["message"].startswith("a restarted manager found its process running (pid ")
     try:
         trouble = wait_for("the trouble to be recorded",
                            lambda: replica_events(cluster, "stuck", "r2", "TroubleStarted"))[0]
@@ -191,3 +194,24 @@ def test_a_replica_whose_disk_fills_up_is_failed_with_disk_full_and_the_engines_
         for pid in cluster.server_processes():
             os.killpg(pid, signal.SIGKILL)
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_the_managers_starts_and_stops_are_events_with_why_it_stopped(local_cluster: LocalCluster) -> None:  # noqa: F811
+    cluster = local_cluster
+
+    def runs() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = json.loads(cluster.cli("events", "--aggregate", "ManagerRun", "--json").stdout)
+        return found
+
+    wait_for("the first run's start", lambda: len(runs()) == 2)
+    cluster.kill_manager(signal.SIGKILL)
+    cluster.start()
+    wait_for("the second run's start", lambda: len(runs()) == 3)
+    cluster.kill_manager(signal.SIGTERM)
+    assert [(e["aggregate_name"], e["type"]) for e in runs()][1:] == [("node1,node2,node3", t)
+                                                                    for t in ("Started", "Started", "Stopped")]
+    first, second, stopped = runs()[1:]
+    assert first["data"]["previous"] == ""
+    assert second["data"]["previous"] == "the previous run ended without stopping: killed or crashed"
+    assert stopped["data"]["reason"] == {"code": "AskedToStop", "message": "asked to stop by SIGTERM"}
+    assert stopped["data"]["actor"] == "manager:node1,node2,node3"
