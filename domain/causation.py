@@ -30,6 +30,7 @@ from eventsourcing.persistence import Mapper, StoredEvent
 
 COMMAND = "command:"
 EVENT = "event:"
+MANAGER = "manager:"
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ class ReasonCode(StrEnum):
     RESTARTED = "Restarted"  # its process was started again after it ended
     ADOPTED = "Adopted"  # a restarted manager found its process still running and kept it
     ASKED_TO_STOP = "AskedToStop"  # told to stop (a signal, a shutdown)
+    NOT_ALLOWED_NOW = "NotAllowedNow"  # a command refused in the aggregate's current state
 
 
 @dataclass(frozen=True)

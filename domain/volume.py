@@ -10,7 +10,8 @@ State machine (commands -> event):
     creating|detached --start_delete--> deleting      (DeletionStarted)
     deleting --finish_delete--> deleted (no replicas) (Deleted)
 Repeating a command whose effect already holds is a no-op (no event), so
-reconcilers and CSI retries are safe.
+reconcilers and CSI retries are safe. A command a person or a job gave that the
+state refuses is recorded too (``note_refused``: CommandRefused, with why).
 
 Robustness is derived, never stored, from the replica modes the volume knows:
     no replicas known              -> unknown
@@ -37,6 +38,8 @@ from domain.values import (
     Condition,
     DataLocality,
     Frontend,
+    Reason,
+    ReasonCode,
     ReplicaMember,
     ReplicaMode,
     Robustness,
@@ -210,6 +213,15 @@ class Volume(Aggregate):
     @event("Deleted")
     def _deleted(self) -> None:
         self.state = VolumeState.DELETED
+
+    def note_refused(self, command: str, why: str) -> None:
+        """Record that ``command`` was refused (the refusal's message in ``why``); nothing changes."""
+        self._command_refused(validation.text("command", command, 255),
+                              Reason(ReasonCode.NOT_ALLOWED_NOW, validation.text("reason", why)))
+
+    @event("CommandRefused")
+    def _command_refused(self, command: str, reason: Reason) -> None:
+        pass
 
     # -- spec changes --------------------------------------------------------------
 

@@ -235,6 +235,8 @@ def sentence(entry: HistoryEntry) -> str:
             return f"{who} finished rebuilding{how} (mode RW)"
         case "ModeChanged" | "ReplicaModeChanged":
             return f"{who}: mode set to {getattr(e, 'mode', '?')}"
+        case "CommandRefused":
+            return f"{who}: the command {getattr(e, 'command', '?')!r} was refused: {reason}"
         case "AttachFailed":
             return f"{who}: attaching failed: {reason}"
         case "ConditionChanged":

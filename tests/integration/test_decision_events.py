@@ -73,6 +73,12 @@ def test_a_killed_replica_is_failed_by_its_signal_restarted_because_of_it_and_ex
     now = cluster.cli("replay", "kill", "--explain").stdout
     assert "attached, healthy" in now.splitlines()[0]
 
+    refused = cluster.cli("volume", "delete", "kill", check=False)
+    assert refused.returncode == 5
+    recorded = events(cluster, "kill", "--type", "CommandRefused")
+    assert len(recorded) == 1 and recorded[0]["data"]["actor"].startswith("cli:")
+    assert recorded[0]["data"]["reason"]["message"] == refused.stderr.strip().split(": ", 1)[1]
+
 
 def test_a_paused_replica_is_stopped_with_the_reason_and_restarted_because_of_it(
         local_cluster: LocalCluster, tmp_path: Path) -> None:  # noqa: F811

@@ -9,7 +9,7 @@ import pytest
 
 from domain.application import ControlPlane
 from domain.causation import acting, actor_of, cause_of, caused_by_event, event_cause, last_saved
-from domain.errors import InvalidValue
+from domain.errors import InvalidTransition, InvalidValue
 from domain.services import Nodes, Replicas, Volumes
 from domain.transcoding import DomainTranscoder
 from domain.values import Disk, Failure, Reason, ReasonCode
@@ -99,3 +99,24 @@ def test_rebuild_completed_says_where_from_and_how_many_bytes(app: ControlPlane)
     event = stored(app)[-2]  # the volume's ReplicaModeChanged comes last
     assert type(event).__qualname__ == "Replica.RebuildCompleted"
     assert (event.source, event.from_network, event.copied_locally) == ("127.0.0.1:9000", 4096, 8192)
+
+
+def test_a_command_a_person_gave_that_the_state_refuses_is_recorded_with_why(app: ControlPlane) -> None:
+    volumes = Volumes(app)
+    volumes.finish_creating("vol")
+    volumes.start_attach("vol", "n1")
+    with acting("cli:alice"), pytest.raises(InvalidTransition):
+        volumes.delete("vol")
+    refused = stored(app)[-1]
+    assert type(refused).__qualname__ == "Volume.CommandRefused"
+    assert refused.command == "delete" and refused.reason.code == ReasonCode.NOT_ALLOWED_NOW
+    assert refused.reason.message == "cannot delete volume 'vol' while it is attaching: detach it first " \
+                                     "('volume detach NAME --wait')"
+    assert actor_of(refused) == "cli:alice"
+    count = len(stored(app))
+    with acting("manager:n1"), pytest.raises(InvalidTransition):
+        volumes.delete("vol")  # the manager's own refusals repeat pass after pass: not recorded
+    with pytest.raises(InvalidTransition):
+        volumes.finish_creating("vol")  # nobody acting (tests, tools): not recorded either
+    assert len(stored(app)) == count
+    assert volumes.get("vol").state == "attaching"
