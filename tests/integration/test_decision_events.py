@@ -108,6 +108,8 @@ def test_a_paused_replica_is_stopped_with_the_reason_and_restarted_because_of_it
     wait_for("the volume to be healthy again", lambda: healthy(cluster, "pause"))
     failed = replica_events(cluster, "pause", "r2", "Failed")
     assert failed and failed[0]["data"]["failure"]["code"] == "EngineReported"
+    assert "no reply within " in failed[0]["data"]["failure"]["reason"]
+    assert failed[0]["data"]["failure"]["reason"].endswith(" s (--replica-timeout)")
     explained = cluster.cli("replay", "pause", "--explain", "--at", str(failed[0]["position"] + 1)).stdout
     assert "replica r2 is ERR, because:" in explained
     assert "the engine" in explained or failed[0]["data"]["failure"]["reason"] in explained
