@@ -2,13 +2,15 @@
 
 Commands -> events: ``start(pid)`` (Started; when the previous run never said it stopped,
 the event says so: it was killed or crashed), ``stop(reason)`` (Stopped, with a
-``Reason``). The manager of nodes "node1,node2" is one aggregate over all its runs,
+``Reason``), ``note_store_outage`` (StoreWasUnreachable: one event per outage, recorded
+when the store is back, with when it went, how long, and why). The manager of nodes "node1,node2" is one aggregate over all its runs,
 so its history answers "was the manager of node2 running at 10:42?". Recorded through
 ``domain.manager_runs_service.ManagerRuns`` by ``manager.loop``; read by ``pronghorn events --aggregate ManagerRun``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -54,6 +56,18 @@ class ManagerRun(Aggregate):
         if self.running:
             self._stopped(Reason(validation.choice("reason code", reason.code, ReasonCode),
                                  validation.text("reason", reason.message)))
+
+    def note_store_outage(self, since: datetime, seconds: float, why: str) -> None:
+        if not isinstance(since, datetime) or since.tzinfo is None:
+            raise InvalidValue("since", since, "must be a timezone-aware datetime")
+        if not isinstance(seconds, (int, float)) or seconds < 0:
+            raise InvalidValue("seconds", seconds, "must be a duration in seconds")
+        message = f"the event store did not answer for {seconds:.0f} s: {validation.text('reason', why or 'no answer')}"
+        self._store_was_unreachable(since, round(float(seconds), 3), Reason(ReasonCode.STORE_UNREACHABLE, message))
+
+    @event("StoreWasUnreachable")
+    def _store_was_unreachable(self, since: datetime, seconds: float, reason: Reason) -> None:
+        pass
 
     @event("Stopped")
     def _stopped(self, reason: Reason) -> None:

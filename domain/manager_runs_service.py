@@ -6,6 +6,7 @@ Used by ``manager.loop``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
@@ -36,3 +37,6 @@ class ManagerRuns(Service):
 
     def stopped(self, nodes: str, reason: Reason) -> ManagerRun:
         return self._run(nodes, lambda r: r.stop(reason))
+
+    def store_was_unreachable(self, nodes: str, since: datetime, seconds: float, why: str) -> ManagerRun:
+        return self._run(nodes, lambda r: r.note_store_outage(since, seconds, why))

@@ -128,6 +128,7 @@ class ReasonCode(StrEnum):
     ADOPTED = "Adopted"  # a restarted manager found its process still running and kept it
     ASKED_TO_STOP = "AskedToStop"  # told to stop (a signal, a shutdown)
     NOT_ALLOWED_NOW = "NotAllowedNow"  # a command refused in the aggregate's current state
+    STORE_UNREACHABLE = "StoreUnreachable"  # the event store did not answer
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from domain.application import ControlPlane
 from domain.causation import acting
@@ -73,6 +75,10 @@ class ControlLoop:
             finally:
                 self._record(lambda runs: runs.stopped(self.nodes, self.stop_reason))
 
+    def _outage_over(self, outage: tuple[datetime, float, str], runs: ManagerRuns) -> None:
+        since, began, why = outage
+        runs.store_was_unreachable(self.nodes, since, time.monotonic() - began, why)
+
     def _record(self, change: Callable[[ManagerRuns], object]) -> None:
         try:
             change(ManagerRuns(self.app))
@@ -82,8 +88,16 @@ class ControlLoop:
     def _run(self) -> None:
         seen = -1
         due = 0.0
+        outage: tuple[datetime, float, str] | None = None  # (since, monotonic since, why) while down
         while not self.stop.is_set():
-            if self.app.health.down:
+            health = self.app.health
+            if health.down and outage is None:
+                outage = (datetime.now(UTC) - timedelta(seconds=time.monotonic() - health.since), health.since,
+                          health.reason)
+            elif outage is not None and not health.down:  # back: one event for the whole outage
+                self._record(partial(self._outage_over, outage))
+                outage = None
+            if health.down:
                 for supervisor in self.reconciler.supervisors.values():
                     supervisor.tend()  # launchers need no store
                 self.stop.wait(STORE_WAIT_S)
