@@ -120,3 +120,24 @@ def test_a_command_a_person_gave_that_the_state_refuses_is_recorded_with_why(app
         volumes.finish_creating("vol")  # nobody acting (tests, tools): not recorded either
     assert len(stored(app)) == count
     assert volumes.get("vol").state == "attaching"
+
+
+def test_a_store_written_before_causation_and_rebuild_details_still_replays(app: ControlPlane) -> None:
+    """Events as the earlier code stored them: no actor/cause, a RebuildCompleted without its
+    source and byte counts. The replica loads from them as it did."""
+    replicas = Replicas(app)
+    replicas.rebuild_started("vol", "r1")
+    replica = replicas.get("vol", "r1")
+    replica.complete_rebuild("127.0.0.1:1", 1, 2, 3)
+    event = replica.collect_events()[0]
+    stored_event = app.mapper.to_stored_event(event)
+    state = DomainTranscoder().decode(stored_event.state)
+    for new in ("source", "from_network", "copied_locally", "already_present", "actor", "cause"):
+        state.pop(new, None)
+    old = type(stored_event)(stored_event.originator_id, stored_event.originator_version, stored_event.topic,
+                             DomainTranscoder().encode(state))
+    app.recorder.insert_events([old])
+    loaded = app.repository.get(replica.id)
+    assert (loaded.mode, loaded.rebuild, loaded.rebuilds) == ("RW", "completed", 1)
+    decoded = app.mapper.to_domain_event(list(app.recorder.select_events(replica.id))[-1])
+    assert not hasattr(decoded, "source") and not hasattr(decoded, "actor")
