@@ -155,8 +155,12 @@ class Supervisor:
             return failure_reasons.from_returncode(self.returncodes.pop(inst.pid))
         return failure_reasons.from_exit_file(self._exit_file(inst)) or failure_reasons.UNKNOWN
 
+    def _log_file(self, inst: Instance, suffix: str) -> Path:
+        """``logs/<key>.<suffix>``: its stderr (log), its ready line (ready), how it ended (exit)."""
+        return self.directory / "logs" / f"{inst.key.replace('/', '_').replace(':', '_')}.{suffix}"
+
     def _exit_file(self, inst: Instance) -> Path:
-        return self.directory / "logs" / f"{inst.key.replace('/', '_').replace(':', '_')}.exit"
+        return self._log_file(inst, "exit")
 
     def keys(self) -> list[str]:
         return sorted(self.table.records)
@@ -256,9 +260,8 @@ class Supervisor:
         raise StartFailed(f"{self.node}: cannot start: {error}")
 
     def _spawn(self, inst: Instance) -> Instance:
-        safe = inst.key.replace("/", "_").replace(":", "_")
-        ready_path = self.directory / "logs" / f"{safe}.ready"
-        log_path = self.directory / "logs" / f"{safe}.log"
+        ready_path = self._log_file(inst, "ready")
+        log_path = self._log_file(inst, "log")
         ready_path.unlink(missing_ok=True)
         self._exit_file(inst).unlink(missing_ok=True)
         log.info("%s: spawning %s", self.node, inst.key)
@@ -315,6 +318,7 @@ class Supervisor:
         if process_matches(inst.pid, inst.args):
             _kill_group(inst.pid, self.children.get(inst.pid))
         self.children.pop(inst.pid, None)
+        self.returncodes.pop(inst.pid, None)
         self.table.drop(key)
 
     def stop_all(self) -> None:
