@@ -3,8 +3,8 @@
 ``explain(entries, status, nodes)`` is a pure function over a volume's history up to a
 point (``projections.history.HistoryEntry``, oldest first) and the status folded from
 it. For each fact worth explaining — the volume's state, a replica that is not RW (so
-robustness), a condition that is False, a repeating trouble still open, a node its
-replicas or its attachment wait on — it finds the event that set the fact and walks
+robustness), a condition that is False, a repeating trouble still open, a command
+refused since the state last changed, a node its replicas or its attachment wait on — it finds the event that set the fact and walks
 back from it: to the event its ``cause`` names (``event:<global position>``, see
 ``domain.causation``), and to what the manager recorded of the same replica just
 before (a process stopped, a trouble started). Each step says who acted.
@@ -94,6 +94,7 @@ def explain(entries: Sequence[HistoryEntry], status: VolumeStatus,
             tuple(f.chain[0] for f in not_rw if f.chain)))
     findings += not_rw
     findings += _troubles(entries, by_global)
+    findings += _refusals(entries, by_global)
     for condition in status.conditions:
         if not condition.status:
             setter = _last(entries, partial(_sets_condition, condition.type))
@@ -130,6 +131,16 @@ def _troubles(entries: Sequence[HistoryEntry], by_global: Mapping[int, HistoryEn
             open_.pop(e.aggregate_name, None)
     return [Finding(f"replica {name} keeps failing: {_reason_text(e.event)}", _chain(e, entries, by_global))
             for name, e in sorted(open_.items())]
+
+
+def _refusals(entries: Sequence[HistoryEntry], by_global: Mapping[int, HistoryEntry]) -> list[Finding]:
+    """Commands refused since the volume's state last changed: what someone asked that did not happen,
+    and the state that refused it."""
+    setter = _last(entries, lambda e: e.aggregate == "Volume" and e.type in STATE_EVENTS)
+    since = setter.position if setter is not None else 0
+    return [Finding(f"the command {getattr(e.event, 'command', '?')!r} was refused",
+                    (step_of(e), *_chain(setter, entries, by_global)))
+            for e in entries if e.type == "CommandRefused" and e.position > since]
 
 
 def _waiting_nodes(status: VolumeStatus, at: datetime | None, nodes: Mapping[str, Sequence[Any]]) -> list[Finding]:

@@ -6,6 +6,7 @@ import pytest
 
 from domain.application import ControlPlane
 from domain.causation import acting, event_cause, last_saved
+from domain.errors import InvalidTransition
 from domain.ids import node_id
 from domain.services import Nodes, Replicas, Volumes
 from domain.values import ConditionType, Disk, Reason, ReasonCode
@@ -100,3 +101,15 @@ def test_a_replica_on_a_node_that_is_not_ready_says_it_waits_on_that_node(app: C
     assert not [f for f in before.findings if "waits on node" in f.fact]
     Nodes(app).uncordon("n2")
     assert not [f for f in explained(app).findings if "waits on node" in f.fact]
+
+
+def test_a_command_refused_since_the_state_last_changed_is_a_finding(app: ControlPlane) -> None:
+    with acting("cli:bob"), pytest.raises(InvalidTransition):
+        Volumes(app).delete("vol")
+    refused = finding(explained(app), "the command 'delete' was refused")
+    assert [s.type for s in refused.chain] == ["CommandRefused", "Attached", "AttachStarted"]
+    assert refused.chain[0].sentence.startswith("volume vol: the command 'delete' was refused: cannot delete volume")
+    assert refused.chain[0].actor == "cli:bob"
+    with acting("cli:bob"):
+        Volumes(app).start_detach("vol")
+    assert not [f for f in explained(app).findings if "was refused" in f.fact]
