@@ -25,7 +25,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from domain.application import ControlPlane
-from domain.causation import acting
+from domain.causation import acting, event_cause
 from domain.errors import DomainError
 from domain.services import Replicas
 from domain.store_errors import STORE_FAILURES
@@ -89,9 +89,10 @@ class Rebuilds:
             return (volume, replica) in self.running
 
     def start(self, volume: str, replica: str, node: str, engine: str, address: str,
-              reason_of: Callable[[str], Reason] | None = None) -> bool:
+              reason_of: Callable[[str], Reason] | None = None, cause: int = 0) -> bool:
         """Start rebuilding unless already running or the node is at its limit; ``reason_of`` turns
-        a failure's words into its reason (default: RebuildFailed with those words)."""
+        a failure's words into its reason (default: RebuildFailed with those words); ``cause``:
+        the global position of the event the rebuild reacts to (its failure, its restart)."""
         with self.lock:
             if (volume, replica) in self.running:
                 return False
@@ -102,14 +103,14 @@ class Rebuilds:
             self.running[(volume, replica)] = node
             if reason_of is not None:
                 self.reasons[(volume, replica)] = reason_of
-        thread = threading.Thread(target=self._run, args=(volume, replica, engine, address),
+        thread = threading.Thread(target=self._run, args=(volume, replica, engine, address, cause),
                                   name=f"rebuild-{volume}-{replica}", daemon=True)
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
         return True
 
-    def _run(self, volume: str, replica: str, engine: str, address: str) -> None:
-        with acting(self.actor or None, cause=""):
+    def _run(self, volume: str, replica: str, engine: str, address: str, cause: int = 0) -> None:
+        with acting(self.actor or None, cause=event_cause(cause) if cause else ""):
             self._rebuild(volume, replica, engine, address)
 
     def _rebuild(self, volume: str, replica: str, engine: str, address: str) -> None:

@@ -107,6 +107,7 @@ class Reconciler:
         self.directories = DirectoryCollector(self.replicas, Nodes(app))  # removes only what the log removed
         self.troubles: dict[str, int] = {}  # replica key -> passes its start has failed in a row
         self.restart_cause: dict[str, int] = {}  # replica key -> position of what its next restart follows
+        self.rebuild_cause: dict[str, int] = {}  # replica key -> position of what its next rebuild follows
 
     def run_pass(self) -> None:
         if not self.loaded:
@@ -204,6 +205,7 @@ class Reconciler:
             with acting(cause=event_cause(cause) if cause else None):
                 self.replicas.restarted(volume.name, member.name, Reason(
                     ReasonCode.RESTARTED, f"process started again on {inst.control} (pid {inst.pid})"))
+                self.rebuild_cause[key] = last_saved()
                 if key in self.troubles:
                     self.replicas.trouble_ended(volume.name, member.name, self.troubles.pop(key))
         if inst.control != member.address:
@@ -271,8 +273,10 @@ class Reconciler:
                     self.restart_cause[key] = last_saved()
                     local.stop(key)
                 continue  # cut off by the network, or remote: rebuilt once it answers (a delta)
-            self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address,
-                                self._reasons(volume.name, member, ReasonCode.REBUILD_FAILED))
+            if self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address,
+                                   self._reasons(volume.name, member, ReasonCode.REBUILD_FAILED),
+                                   self.rebuild_cause.get(key, 0)):
+                self.rebuild_cause.pop(key, None)
 
     @staticmethod
     def _no_reply(sup: Supervisor, key: str, address: str) -> Reason:
@@ -305,6 +309,7 @@ class Reconciler:
             if replica.mode != ReplicaMode.ERR:
                 seen = datetime.fromtimestamp(reported.error_at, UTC) if reported.error_at else None
                 self.replicas.fail(volume, member.name, self._engine_reason(volume, member, reported.error), seen)
+                self.rebuild_cause[replica_key(volume, member.name)] = last_saved()
             self._take_out(volume, member.address, client)  # rebuilt on the next pass (a delta)
         elif mode == ReplicaMode.RW and replica.mode != ReplicaMode.RW:
             if replica.rebuild == "running":

@@ -56,6 +56,8 @@ def test_a_killed_replica_is_failed_by_its_signal_restarted_because_of_it_and_ex
     assert restarted["data"]["cause"] == f"event:{failed['global_position']}"
     assert restarted["data"]["reason"]["code"] == "Restarted"
     wait_for("the volume to be healthy again", lambda: healthy(cluster, "kill"))
+    rebuild = replica_events(cluster, "kill", "r2", "RebuildStarted")[0]
+    assert rebuild["data"]["cause"] == f"event:{restarted['global_position']}"  # rebuilt because restarted
 
     attach = events(cluster, "kill", "--type", "AttachStarted")[0]
     assert attach["data"]["actor"].startswith("cli:") and attach["data"]["cause"].startswith("command:cli:")
