@@ -4,7 +4,8 @@ Fields: name, task (``JobTask``), cron (5-field, see ``domain.cron``), retain (h
 many of the job's snapshots to keep per volume), volumes, labels (added to each
 snapshot it makes). Commands -> events: ``create`` (Created), ``update`` (Updated),
 ``delete`` (Deleted), ``recreate`` (Recreated: a deleted name used again), ``fire``
-(Fired: the fire time and the snapshots requested). ``last_fired`` is what makes a
+(Fired: the fire time and the snapshots requested), ``drop_volumes`` (VolumesDropped:
+volumes deleted since, with why). The ``backup`` task is refused until backups exist. ``last_fired`` is what makes a
 runner idempotent across restarts: a fire time at or before it is never fired again.
 Used by ``domain.jobs_service.RecurringJobs``; ``manager.jobs`` decides when to fire.
 """
@@ -25,6 +26,7 @@ from domain.ids import job_id
 
 MAX_RETAIN = 100
 MAX_VOLUMES = 1000
+MAX_LABELS = 64  # added to every snapshot the job makes
 
 
 class JobTask(StrEnum):
@@ -50,6 +52,8 @@ def _spec(task: object, cron_expression: Any, retain: object, volumes: Iterable[
         raise InvalidValue("volumes", len(names), f"at most {MAX_VOLUMES} volumes")
     if labels is not None and not isinstance(labels, Mapping):
         raise InvalidValue("labels", labels, "must be a mapping of strings")
+    if labels is not None and len(labels) > MAX_LABELS:
+        raise InvalidValue("labels", len(labels), f"at most {MAX_LABELS}")
     return JobSpec(**{
         "task": str(validation.choice("task", task, JobTask)),
         "cron": cron.parse(cron_expression).expression,
@@ -60,6 +64,14 @@ def _spec(task: object, cron_expression: Any, retain: object, volumes: Iterable[
     })
 
 
+def _buildable(task: object) -> JobTask:
+    """A task this version can run (``backup`` needs backups, which are not built yet)."""
+    task = validation.choice("task", task, JobTask)
+    if task == JobTask.BACKUP:
+        raise InvalidValue("task", str(task), "backups are not built yet: only 'snapshot' jobs run")
+    return task
+
+
 class RecurringJob(Aggregate):
     @staticmethod
     def create_id(name: str) -> UUID:
@@ -68,7 +80,7 @@ class RecurringJob(Aggregate):
     @classmethod
     def create(cls, name: str, task: JobTask | str, cron: str, retain: int, volumes: Iterable[str] = (),
                labels: Mapping[str, str] | None = None) -> RecurringJob:
-        return cls(name=validation.name("job name", name), **_spec(task, cron, retain, volumes, labels))
+        return cls(name=validation.name("job name", name), **_spec(_buildable(task), cron, retain, volumes, labels))
 
     def __init__(self, name: str, task: str, cron: str, retain: int, volumes: tuple[str, ...],
                  labels: dict[str, str]) -> None:
@@ -115,13 +127,24 @@ class RecurringJob(Aggregate):
                  labels: Mapping[str, str] | None = None) -> None:
         if not self.deleted:
             raise InvalidTransition("recurring job", self.name, "present", "create")
-        self._recreated(**_spec(task, cron, retain, volumes, labels))
+        self._recreated(**_spec(_buildable(task), cron, retain, volumes, labels))
 
     @event("Recreated")
     def _recreated(self, task: str, cron: str, retain: int, volumes: tuple[str, ...],
                    labels: dict[str, str]) -> None:
         self.task, self.cron, self.retain, self.volumes, self.labels = task, cron, retain, volumes, labels
         self.deleted = False
+
+    def drop_volumes(self, volumes: Iterable[str], reason: str) -> None:
+        """Stop snapshotting ``volumes`` (e.g. deleted ones); those it does not name are ignored."""
+        self._live("drop volumes of")
+        dropped = tuple(sorted(set(volumes) & set(self.volumes)))
+        if dropped:
+            self._volumes_dropped(dropped, validation.text("reason", reason))
+
+    @event("VolumesDropped")
+    def _volumes_dropped(self, volumes: tuple[str, ...], reason: str) -> None:
+        self.volumes = tuple(v for v in self.volumes if v not in volumes)
 
     def fire(self, at: datetime, requested: Iterable[str] = ()) -> bool:
         """Record that the job fired for fire time ``at``; False (nothing recorded) if a

@@ -14,10 +14,12 @@ from datetime import datetime
 
 from eventsourcing.domain import Aggregate
 
-from domain.errors import AlreadyExists, JobNotFound
+from domain.errors import AlreadyExists, JobNotFound, VolumeNotFound
 from domain.ids import job_id
 from domain.jobs import JobTask, RecurringJob
 from domain.service import Service
+from domain.services import Volumes
+from domain.values import VolumeState
 
 JOBS = "jobs"
 
@@ -42,6 +44,7 @@ class RecurringJobs(Service):
 
         def command() -> RecurringJob:
             job = RecurringJob.create(name, task, cron, retain, volumes, labels)
+            self._require_live(job.volumes)
             if self._exists(job.id):
                 job = self._load(RecurringJob, job.id, lambda: JobNotFound(name))
                 if not job.deleted:
@@ -57,8 +60,24 @@ class RecurringJobs(Service):
     def update(self, name: str, cron: str | None = None, retain: int | None = None,
                volumes: Iterable[str] | None = None, labels: Mapping[str, str] | None = None) -> RecurringJob:
         volumes = None if volumes is None else list(volumes)
+
+        def change(job: RecurringJob) -> None:
+            before = set(job.volumes)
+            job.update(cron, retain, volumes, labels)
+            self._require_live([v for v in job.volumes if v not in before])  # named before: may be gone since
+
+        return self._change(f"recurring job {name!r}", lambda: self.get(name), change)
+
+    def drop_volumes(self, name: str, volumes: Iterable[str], reason: str) -> RecurringJob:
+        volumes = list(volumes)
         return self._change(f"recurring job {name!r}", lambda: self.get(name),
-                            lambda job: job.update(cron, retain, volumes, labels))
+                            lambda job: job.drop_volumes(volumes, reason))
+
+    def _require_live(self, volumes: Iterable[str]) -> None:
+        """VolumeNotFound for a volume that does not exist or is deleted (being deleted)."""
+        for volume in volumes:
+            if Volumes(self.app).get(volume).state in (VolumeState.DELETING, VolumeState.DELETED):
+                raise VolumeNotFound(volume, f"volume {volume!r} is deleted; a job snapshots live volumes")
 
     def delete(self, name: str) -> RecurringJob:
         def command() -> RecurringJob:

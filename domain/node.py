@@ -9,6 +9,14 @@ a disk's ``replicas/`` that no replica recorded removed owns; the manager leaves
 alone and reports each path once). A cordoned node takes no new replicas; a removed node keeps its
 history and can be registered again under the same name.
 
+Presence: a node is not Ready until its own manager says so (``mark_ready`` ->
+ReadyReported); the cluster's leader marks it NotReady when that manager's heartbeat
+lapses, and a manager stopping cleanly marks its own (``mark_not_ready`` ->
+NotReadyDeclared, with a reason and a readable message).
+A disk takes replicas only once the node's manager has checked it on the node
+(``confirm_disk`` -> DiskConfirmed; ``fail_disk_check`` -> DiskCheckFailed). Each
+is recorded only when it changes, so heartbeats never reach the event log.
+
 Used by ``domain.services.Nodes`` / ``Replicas`` and read by ``domain.scheduling``.
 """
 
@@ -22,24 +30,33 @@ from eventsourcing.domain import Aggregate, event
 from domain import validation
 from domain.errors import AlreadyExists, DiskNotFound, InvalidTransition, InvalidValue
 from domain.ids import node_id
-from domain.values import Disk
+from domain.values import Disk, NotReadyReason
+
+MAX_DISKS = 256  # per node
 
 
 def make_disk(path: str, capacity: int, reserved: int = 0, tags: Iterable[str] = (),
               schedulable: bool = True) -> Disk:
-    """Validate and build a ``Disk`` (absolute path, capacity > 0, 0 <= reserved <= capacity)."""
-    if not isinstance(path, str) or not path.startswith("/") or "\n" in path or "\0" in path:
-        raise InvalidValue("disk path", path, "must be an absolute path")
+    """Validate and build a ``Disk`` (a disk path as ``validation.disk_path`` allows it,
+    capacity > 0, 0 <= reserved <= capacity)."""
+    path = validation.disk_path("disk path", path)
     capacity = validation.integer("disk capacity", capacity, 1)
     reserved = validation.integer("disk reserved", reserved, 0, capacity)
     if not isinstance(schedulable, bool):
         raise InvalidValue("disk schedulable", schedulable, "must be true or false")
-    return Disk(path=path.rstrip("/") or "/", capacity=capacity, reserved=reserved,
+    return Disk(path=path, capacity=capacity, reserved=reserved,
                 tags=validation.tags("disk tags", tags), schedulable=schedulable)
 
 
 class Node(Aggregate):
-    unknown_directories: tuple[str, ...] = ()  # class default: nodes snapshotted before it existed still load
+    # Class defaults: a node restored from a snapshot taken before these existed reads them.
+    unknown_directories: tuple[str, ...] = ()
+    ready: bool = False
+    ready_reason: str = NotReadyReason.NO_MANAGER
+    ready_message: str = "no manager has reported for this node yet"
+    confirmed_disks: tuple[str, ...] = ()  # paths the node's manager checked (exists, directory, writable)
+    disk_problems: tuple[tuple[str, str], ...] = ()  # (path, why its check failed)
+
     @staticmethod
     def create_id(name: str) -> UUID:
         return node_id(name)
@@ -54,9 +71,11 @@ class Node(Aggregate):
             if disk.path in by_path:
                 raise AlreadyExists("disk", disk.path, f"on node {name!r}")
             by_path[disk.path] = disk
+        if len(by_path) > MAX_DISKS:
+            raise InvalidValue("disks", len(by_path), f"at most {MAX_DISKS} per node")
         return cls(
             name=validation.name("node name", name),
-            address=validation.text("node address", address, 255),
+            address=validation.address("node address", address),
             zone=_zone(zone),
             tags=validation.tags("node tags", tags),
             disks=by_path,
@@ -96,7 +115,7 @@ class Node(Aggregate):
                tags: Iterable[str] | None = None) -> None:
         self._live("update")
         new = (
-            self.address if address is None else validation.text("node address", address, 255),
+            self.address if address is None else validation.address("node address", address),
             self.zone if zone is None else _zone(zone),
             self.tags if tags is None else validation.tags("node tags", tags),
         )
@@ -129,6 +148,8 @@ class Node(Aggregate):
                  schedulable: bool = True) -> None:
         self._live("add a disk to")
         disk = make_disk(path, capacity, reserved, tags, schedulable)
+        if len(self.disks) >= MAX_DISKS:
+            raise InvalidValue("disks", len(self.disks) + 1, f"at most {MAX_DISKS} per node")
         if disk.path in self.disks:
             raise AlreadyExists("disk", disk.path, f"on node {self.name!r}")
         self._disk_added(disk)
@@ -168,6 +189,8 @@ class Node(Aggregate):
     def _disk_removed(self, path: str) -> None:
         del self.disks[path]
         del self.scheduled[path]
+        self.confirmed_disks = tuple(p for p in self.confirmed_disks if p != path)
+        self.disk_problems = tuple(p for p in self.disk_problems if p[0] != path)
 
     def schedule_replica(self, path: str, replica: str, size: int) -> None:
         """Record ``size`` bytes of replica ``replica`` (e.g. "vol/r1") on disk ``path``."""
@@ -205,12 +228,62 @@ class Node(Aggregate):
     def _unknown_directory_found(self, path: str) -> None:
         self.unknown_directories = (*self.unknown_directories, path)
 
+    def mark_ready(self, message: str) -> None:
+        """The node's manager runs and heartbeats (no-op when already Ready)."""
+        self._live("mark ready")
+        message = validation.text("ready message", message, 1000)
+        if not self.ready:
+            self._marked_ready(message)
+
+    @event("ReadyReported")
+    def _marked_ready(self, message: str) -> None:
+        self.ready, self.ready_reason, self.ready_message = True, "", message
+
+    def mark_not_ready(self, reason: NotReadyReason, message: str) -> None:
+        """The node's manager is gone or silent (no-op when already NotReady)."""
+        reason = validation.choice("not-ready reason", reason, NotReadyReason)
+        message = validation.text("not-ready message", message, 1000)
+        if self.ready and not self.removed:
+            self._marked_not_ready(reason, message)
+
+    @event("NotReadyDeclared")
+    def _marked_not_ready(self, reason: NotReadyReason, message: str) -> None:
+        self.ready, self.ready_reason, self.ready_message = False, reason, message
+
+    def disk_confirmed(self, path: str) -> bool:
+        return path in self.confirmed_disks
+
+    def confirm_disk(self, path: str) -> None:
+        """The node's manager found the disk's path an existing, writable directory."""
+        self._live("confirm a disk of")
+        disk = self._disk(path)
+        if not self.disk_confirmed(disk.path):
+            self._disk_confirmed(disk.path)
+
+    @event("DiskConfirmed")
+    def _disk_confirmed(self, path: str) -> None:
+        self.confirmed_disks = (*self.confirmed_disks, path)
+        self.disk_problems = tuple(p for p in self.disk_problems if p[0] != path)
+
+    def fail_disk_check(self, path: str, problem: str) -> None:
+        """The node's manager found the disk unusable (no-op when that is already recorded)."""
+        self._live("check a disk of")
+        disk = self._disk(path)
+        problem = validation.text("disk problem", problem, 1000)
+        if self.disk_confirmed(disk.path) or (disk.path, problem) not in self.disk_problems:
+            self._disk_check_failed(disk.path, problem)
+
+    @event("DiskCheckFailed")
+    def _disk_check_failed(self, path: str, problem: str) -> None:
+        self.confirmed_disks = tuple(p for p in self.confirmed_disks if p != path)
+        self.disk_problems = (*(p for p in self.disk_problems if p[0] != path), (path, problem))
+
     def remove(self) -> None:
         if self.removed:
             return
         busy = sorted(r for replicas in self.scheduled.values() for r in replicas)
         if busy:
-            raise self._refuse("remove", f"replicas scheduled: {', '.join(busy)}")
+            raise self._refuse("remove", f"replicas live there: {', '.join(busy)} (delete their volumes first)")
         self._removed()
 
     @event("Removed")
@@ -221,7 +294,7 @@ class Node(Aggregate):
         """Bring a removed node back (its disks as they were when removed)."""
         if not self.removed:
             raise AlreadyExists("node", self.name)
-        self._reregistered(validation.text("node address", address, 255), _zone(zone),
+        self._reregistered(validation.address("node address", address), _zone(zone),
                            validation.tags("node tags", tags))
 
     @event("Reregistered")

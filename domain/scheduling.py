@@ -6,8 +6,9 @@
 No I/O, no aggregate changes: the manager calls it and then records the outcome
 (Replicas.add, or a ``Scheduled`` condition with the failure reason).
 
-Eligibility: the node is registered, not cordoned and carries every ``node_selector``
-tag; the disk is schedulable and carries every ``disk_selector`` tag.
+Eligibility: the node is registered, Ready (its manager runs), not cordoned and carries
+every ``node_selector`` tag; the disk is schedulable, confirmed by the node's manager and
+carries every ``disk_selector`` tag.
 Capacity, per disk, for each replica of ``size`` bytes placed on it:
   * minimal available: free - size >= capacity * minimal_available% (free = ``free``
     [(node, path)] when given, e.g. reported by statfs; else capacity - reserved -
@@ -118,10 +119,17 @@ def _room(request: PlacementRequest, node: Node, disk: Disk, free: int | None,
 
 
 def _eligible(request: PlacementRequest, nodes: Iterable[Node]) -> tuple[list[Node], list[tuple[Node, Disk]]]:
-    matching = [n for n in nodes if not n.removed and n.schedulable and set(request.node_selector) <= set(n.tags)]
+    matching = [n for n in nodes if not n.removed and n.ready and n.schedulable
+                and set(request.node_selector) <= set(n.tags)]
     disks = [(n, d) for n in matching for d in n.disks.values()
-             if d.schedulable and set(request.disk_selector) <= set(d.tags)]
+             if d.schedulable and n.disk_confirmed(d.path) and set(request.disk_selector) <= set(d.tags)]
     return matching, disks
+
+
+def _not_ready(nodes: Iterable[Node]) -> str:
+    """" (nodes not Ready: node2 (why))", or "" when every live node is Ready."""
+    down = [f"{n.name} ({n.ready_message})" for n in nodes if not n.removed and not n.ready]
+    return f" (not Ready: {'; '.join(down)})" if down else ""
 
 
 def _place(request: PlacementRequest, candidates: list[_Candidate], zone_of: Mapping[str, str],
@@ -182,10 +190,12 @@ def schedule(request: PlacementRequest, nodes: Iterable[Node], existing: Iterabl
         return Placement((), ())
     if not matching:
         raise SchedulingFailed(SchedulingReason.NO_MATCHING_NODES,
-                               "no schedulable node carries the tags " + _tags(request.node_selector))
+                               "no schedulable node carries the tags " + _tags(request.node_selector)
+                               + _not_ready(nodes))
     if not disks:
         raise SchedulingFailed(SchedulingReason.NO_MATCHING_DISKS,
-                               "no schedulable disk carries the tags " + _tags(request.disk_selector))
+                               "no schedulable disk confirmed by its node's manager carries the tags "
+                               + _tags(request.disk_selector))
 
     def attempt(pressure: bool = True, provisioning: bool = True) -> list[_Candidate]:
         candidates = [_Candidate(n, d, _room(request, n, d, free.get((n.name, d.path)), pressure, provisioning),
@@ -195,7 +205,8 @@ def schedule(request: PlacementRequest, nodes: Iterable[Node], existing: Iterabl
 
     chosen = attempt()
     if len(chosen) < request.replicas:
-        raise _why(request, attempt)
+        failure = _why(request, attempt)
+        raise SchedulingFailed(failure.reason, failure.detail + _not_ready(nodes))
     locations = tuple(Location(c.node.name, c.disk.path) for c in chosen)
     return Placement(locations, _relaxed(locations, existing, zone_of))
 

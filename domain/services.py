@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from domain import causation
+from domain import causation, validation
 from domain.errors import AlreadyExists, InvalidTransition, NodeNotFound, ReplicaNotFound, VolumeNotFound
 from domain.ids import node_id, replica_id, volume_id
 from domain.node import Node, make_disk
@@ -26,7 +26,7 @@ from domain.replicas_service import Replicas
 from domain.scheduling import SchedulingSettings, check_growth
 from domain.service import Service
 from domain.snapshots_service import Snapshots
-from domain.values import ConditionType, Disk, ResizeReason, VolumeState
+from domain.values import ConditionType, Disk, NotReadyReason, ResizeReason, VolumeState
 from domain.volume import Volume
 
 __all__ = ["Nodes", "Replicas", "Snapshots", "Volumes"]
@@ -50,15 +50,10 @@ class Volumes(Service):
         return [self.get(name) for name in self.names()]
 
     def create(self, name: str, size: int, number_of_replicas: int = 3, **spec: Any) -> Volume:
-        """Create a volume in state ``creating``; see ``Volume.create`` for the spec fields.
-
-        A deleted volume's name is not reused (its history keeps it): AlreadyExists.
-        """
+        """Create a volume in state ``creating``; see ``Volume.create`` for the spec fields."""
         def command() -> Volume:
             volume = Volume.create(name, size, number_of_replicas, **spec)
-            if self._exists(volume.id):
-                deleted = self.get(name).state == VolumeState.DELETED
-                raise AlreadyExists("volume", name, "deleted; names are not reused" if deleted else "")
+            self._refuse_taken(name, volume)
             catalog = self._catalog(VOLUMES)
             catalog.add(name)
             self.app.save(volume, catalog)
@@ -73,8 +68,7 @@ class Volumes(Service):
         write nothing. Concurrent bookings of the same nodes are retried on fresh data."""
         def command() -> Volume:
             volume = Volume.create(name, size, number_of_replicas, **spec)
-            if self._exists(volume.id):
-                raise AlreadyExists("volume", name)
+            self._refuse_taken(name, volume)
             placement, replicas, hosts = plan_replicas(self, volume, volume.number_of_replicas,
                                                        settings or SchedulingSettings())
             volume.set_condition(ConditionType.SCHEDULED, True, "", describe(placement))
@@ -85,6 +79,17 @@ class Volumes(Service):
             return volume
 
         return self._retry(f"volume {name!r}", command)
+
+    def _refuse_taken(self, name: str, volume: Volume) -> None:
+        """AlreadyExists if the name is in use. A deleted volume's name stays taken: ids derive
+        from names, so its history (``pronghorn events NAME``) stays readable under it."""
+        if not self._exists(volume.id):
+            return
+        state = self.get(name).state
+        if state in (VolumeState.DELETING, VolumeState.DELETED):
+            raise AlreadyExists("volume", name, f"{state}; a deleted volume's name is not reused, so its history "
+                                                f"stays readable: 'pronghorn events {name}'; choose another name")
+        raise AlreadyExists("volume", name)
 
     def _update(self, name: str, change: Callable[[Volume], object]) -> Volume:
         with self._refusals_recorded(name):
@@ -176,7 +181,12 @@ class Volumes(Service):
         return self._update(name, Volume.activate)
 
     def start_attach(self, name: str, node: str) -> Volume:
-        return self._update(name, lambda v: v.start_attach(node))
+        """Ask for the volume's engine on ``node``: NodeNotFound unless it is registered."""
+        def change(volume: Volume) -> None:
+            Nodes(self.app).get(validation.name("node name", node))
+            volume.start_attach(node)
+
+        return self._update(name, change)
 
     def attached(self, name: str, endpoint: str, control: str = "") -> Volume:
         return self._update(name, lambda v: v.finish_attach(endpoint, control))
@@ -189,6 +199,10 @@ class Volumes(Service):
 
     def detached(self, name: str) -> Volume:
         return self._update(name, Volume.finish_detach)
+
+    def force_detach(self, name: str) -> Volume:
+        """Record the volume detached now, without its node's manager (see ``Volume.force_detach``)."""
+        return self._update(name, Volume.force_detach)
 
     def set_condition(self, name: str, type: str, status: bool, reason: str = "", message: str = "") -> Volume:
         return self._update(name, lambda v: v.set_condition(type, status, reason, message))
@@ -247,7 +261,7 @@ class Nodes(Service):
             disks: Iterable[Disk] = ()) -> Node:
         """Register a node; a removed node of that name comes back with its old disks
         plus any new ones given."""
-        disks = list(disks)
+        disks = [make_disk(d.path, d.capacity, d.reserved, d.tags, d.schedulable) for d in disks]
 
         def command() -> Node:
             node = Node.create(name, address, zone, tags, disks)
@@ -255,7 +269,7 @@ class Nodes(Service):
                 node = self._load(Node, node.id, lambda: NodeNotFound(name))
                 node.reregister(address, zone, tags)  # AlreadyExists unless removed
                 for disk in disks:
-                    if disk.path.rstrip("/") not in node.disks:
+                    if disk.path not in node.disks:
                         node.add_disk(disk.path, disk.capacity, disk.reserved, disk.tags, disk.schedulable)
             catalog = self._catalog(NODES)
             catalog.add(name)
@@ -296,10 +310,29 @@ class Nodes(Service):
     def remove_disk(self, name: str, path: str) -> Node:
         return self._update(name, lambda n: n.remove_disk(path))
 
+    def mark_ready(self, name: str, message: str) -> Node:
+        """Called by the node's own manager (at start-up, and after a lapse it outlived)."""
+        return self._update(name, lambda n: n.mark_ready(message))
+
+    def mark_not_ready(self, name: str, reason: NotReadyReason, message: str) -> Node:
+        """Called by the cluster's leader when the node's manager stopped heartbeating."""
+        return self._update(name, lambda n: n.mark_not_ready(reason, message))
+
+    def confirm_disk(self, name: str, path: str) -> Node:
+        return self._update(name, lambda n: n.confirm_disk(path))
+
+    def fail_disk_check(self, name: str, path: str, problem: str) -> Node:
+        return self._update(name, lambda n: n.fail_disk_check(path, problem))
+
     def remove(self, name: str) -> Node:
-        """Unregister a node with no replicas scheduled on it (its history stays)."""
+        """Unregister a node with no replicas scheduled on it and no volume attached or
+        attaching there (its history stays; ``add`` brings it back)."""
         def command() -> Node:
             node = self.get(name)
+            served = [v.name for v in Volumes(self.app).list() if v.node == name]
+            if served and not node.removed:
+                raise InvalidTransition("node", name, "serving volumes", "remove",
+                                        f"volumes attached there: {', '.join(served)} (detach them first)")
             node.remove()
             catalog = self._catalog(NODES)
             catalog.drop(name)

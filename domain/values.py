@@ -69,11 +69,20 @@ class SchedulingReason(StrEnum):
     OVER_PROVISIONED = "OverProvisioned"  # scheduled total would exceed the limit
 
 
+class NotReadyReason(StrEnum):
+    """Why a node is not Ready (its manager decides Ready; the leader decides NotReady)."""
+
+    NO_MANAGER = "NoManager"  # registered, but no manager of the node has reported yet
+    MANAGER_STOPPED = "ManagerStopped"  # nobody holds the node's lease any more
+    HEARTBEAT_LAPSED = "HeartbeatLapsed"  # the lease is held, but its heartbeat stopped
+
+
 class ConditionType(StrEnum):
     SCHEDULED = "Scheduled"
     RESTORE = "Restore"
     TOO_MANY_SNAPSHOTS = "TooManySnapshots"
     RESIZED = "Resized"  # the engine serves the volume's size (False: growing, or refused and why)
+    WAITING_FOR_NODE = "WaitingForNode"  # attaching / detaching: the node's manager must act
 
 
 class ResizeReason(StrEnum):
@@ -129,6 +138,7 @@ class ReasonCode(StrEnum):
     ASKED_TO_STOP = "AskedToStop"  # told to stop (a signal, a shutdown)
     NOT_ALLOWED_NOW = "NotAllowedNow"  # a command refused in the aggregate's current state
     STORE_UNREACHABLE = "StoreUnreachable"  # the event store did not answer
+    NODE_NOT_READY = "NodeNotReady"  # its node's manager is gone or silent
 
 
 @dataclass(frozen=True)

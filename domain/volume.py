@@ -9,9 +9,15 @@ State machine (commands -> event):
     detaching --finish_detach--> detached             (Detached)
     creating|detached --start_delete--> deleting      (DeletionStarted)
     deleting --finish_delete--> deleted (no replicas) (Deleted)
+    attaching|attached|detaching --force_detach--> detached (DetachStarted, Detached)
 Repeating a command whose effect already holds is a no-op (no event), so
 reconcilers and CSI retries are safe. A command a person or a job gave that the
 state refuses is recorded too (``note_refused``: CommandRefused, with why).
+
+While attaching or detaching the volume waits on its node's manager (it starts or
+stops the engine there): the ``WaitingForNode`` condition is true then and says
+which node and what for; ``force_detach`` is the way out when that node is gone
+(the engine, if its node comes back, is stopped there as no longer wanted).
 
 Robustness is derived, never stored, from the replica modes the volume knows:
     no replicas known              -> unknown
@@ -36,6 +42,7 @@ from domain.errors import AlreadyExists, InvalidTransition, InvalidValue, Replic
 from domain.ids import volume_id
 from domain.values import (
     Condition,
+    ConditionType,
     DataLocality,
     Frontend,
     Reason,
@@ -48,6 +55,7 @@ from domain.values import (
 
 MAX_REPLICAS = 10
 DEFAULT_STALE_REPLICA_TIMEOUT = 2880 * 60  # seconds (48 h, like Longhorn's default)
+MAX_STALE_REPLICA_TIMEOUT = 365 * 24 * 3600  # a year: longer is "never", and overflows date arithmetic
 GONE = (VolumeState.DELETING, VolumeState.DELETED)
 
 
@@ -71,7 +79,8 @@ class Volume(Aggregate):
             size=validation.size("size", size),
             number_of_replicas=validation.integer("number of replicas", number_of_replicas, 1, MAX_REPLICAS),
             data_locality=validation.choice("data locality", data_locality, DataLocality),
-            stale_replica_timeout=validation.integer("stale replica timeout", stale_replica_timeout, 0),
+            stale_replica_timeout=validation.integer("stale replica timeout", stale_replica_timeout, 0,
+                                                     MAX_STALE_REPLICA_TIMEOUT),
             node_selector=validation.tags("node selector", node_selector),
             disk_selector=validation.tags("disk selector", disk_selector),
             frontend=validation.choice("frontend", frontend, Frontend),
@@ -135,6 +144,7 @@ class Volume(Aggregate):
             return
         self._require("attach", VolumeState.DETACHED)
         self._attach_started(node)
+        self._waiting("Attaching", "start")
 
     @event("AttachStarted")
     def _attach_started(self, node: str) -> None:
@@ -150,6 +160,7 @@ class Volume(Aggregate):
             return
         self._require("finish attaching", VolumeState.ATTACHING)
         self._attached(endpoint, control)
+        self._waiting("")
 
     @event("Attached")
     def _attached(self, endpoint: str, control: str = "") -> None:
@@ -161,6 +172,7 @@ class Volume(Aggregate):
         reason = validation.text("reason", reason)
         self._require("fail attaching", VolumeState.ATTACHING)
         self._attach_failed(reason)
+        self._waiting("")
 
     @event("AttachFailed")
     def _attach_failed(self, reason: str) -> None:
@@ -172,6 +184,7 @@ class Volume(Aggregate):
             return
         self._require("detach", VolumeState.ATTACHING, VolumeState.ATTACHED)
         self._detach_started()
+        self._waiting("Detaching", "stop")
 
     @event("DetachStarted")
     def _detach_started(self) -> None:
@@ -182,6 +195,19 @@ class Volume(Aggregate):
             return
         self._require("finish detaching", VolumeState.DETACHING)
         self._detached()
+        self._waiting("")
+
+    def force_detach(self) -> None:
+        """Record the volume detached without its node's manager (a node gone for good)."""
+        if self.state == VolumeState.DETACHED:
+            return
+        self._require("force detach", VolumeState.ATTACHING, VolumeState.ATTACHED, VolumeState.DETACHING)
+        node = self.node
+        if self.state != VolumeState.DETACHING:
+            self._detach_started()
+        self._detached()
+        self.set_condition(ConditionType.WAITING_FOR_NODE, False, "DetachForced",
+                           f"recorded detached without node {node!r}; its engine there is stopped if it comes back")
 
     @event("Detached")
     def _detached(self) -> None:
@@ -222,6 +248,12 @@ class Volume(Aggregate):
     @event("CommandRefused")
     def _command_refused(self, command: str, reason: Reason) -> None:
         pass
+
+    def _waiting(self, reason: str, action: str = "") -> None:
+        """The WaitingForNode condition: true with ``reason`` while the node must ``action`` the engine."""
+        message = (f"waiting for node {self.node!r} to {action} the engine (its manager must run there; "
+                   f"'pronghorn volume detach {self.name} --force' gives up)") if reason else ""
+        self.set_condition(ConditionType.WAITING_FOR_NODE, bool(reason), reason, message)
 
     # -- spec changes --------------------------------------------------------------
 

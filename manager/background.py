@@ -25,8 +25,9 @@ from projections import read_models
 
 
 @contextmanager
-def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bool = True) -> Iterator[str]:
-    """Yields the API's URL ("" when not serving one)."""
+def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bool = True,
+                        token: bytes | None = None) -> Iterator[str]:
+    """Yields the API's URL ("" when not serving one); ``token``: see ``adapters.rest.access``."""
     with ExitStack() as stack:
         stop_read_models = threading.Event()
         keeper = threading.Thread(target=read_models.keep_current, args=(app, stop_read_models),
@@ -41,7 +42,7 @@ def background_services(app: ControlPlane, api: tuple[str, int] | None, jobs: bo
         if api is not None:
             host, port = api
             try:
-                handle = start_api(app, host, port, frontend_use)
+                handle = start_api(app, host, port, frontend_use, token=token)
             except OSError as exc:
                 raise CommandError(f"cannot serve the REST API on {host}:{port}: {exc.strerror or exc}") from None
             stack.callback(handle.stop)

@@ -13,7 +13,10 @@ Ctrl-C. Stopping the manager leaves the volumes' engine and replica processes
 running (attached volumes keep serving); the next ``up`` re-adopts them. ``down``
 stops them. With ``manager`` on PostgreSQL, each node's manager runs its own node's
 processes and the one holding the advisory lock (``manager.leadership``) also makes
-the cluster-wide decisions. Dispatched from adapters/cli/main.py (verbs ``up``, ``manager``, ``down``).
+the cluster-wide decisions. Before touching a node, a manager takes its lease on the store
+(``manager.node_lease``): a second manager of the node exits 4 naming the first; while it
+runs, ``manager.node_presence`` heartbeats and keeps its nodes Ready and their disks checked.
+Dispatched from adapters/cli/main.py (verbs ``up``, ``manager``, ``down``).
 """
 
 from __future__ import annotations
@@ -31,14 +34,17 @@ from typing import IO
 from adapters.cli.command import add_store_option, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.volumes import size_argument
-from adapters.rest.cli import listen_address
+from adapters.rest.cli import TOKEN_HELP, api_token, listen_address
 from adapters.rest.server import DEFAULT_HOST, DEFAULT_PORT
+from domain.application import ControlPlane
 from domain.store import DEFAULT_HOME, HOME_ENV
 from manager.background import background_services
 from manager.leadership import Leadership
 from manager.local_cluster import NodeLayout, local_cluster, node_name, node_setup, store_url
 from manager.loop import DEFAULT_INTERVAL_S, ControlLoop
 from manager.netns import NamespaceError, NetworkNamespace
+from manager.node_lease import Holder, LeaseHeld, NodeLeases, node_leases
+from manager.node_presence import DEFAULT_NODE_TIMEOUT_S, NodePresence
 from manager.replenishment import DEFAULT_REPLENISHMENT_WAIT_S, ReplicaPolicy
 from manager.supervisor import Supervisor
 
@@ -63,6 +69,7 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
     if verb != "down":
         parser.add_argument("--api", nargs="?", const=(DEFAULT_HOST, DEFAULT_PORT), type=listen_address,
                             metavar="HOST:PORT", help="also serve the REST API (default address 127.0.0.1:9500; port 0 = any free one)")
+        parser.add_argument("--api-token-file", metavar="FILE", help=TOKEN_HELP)
     if verb == "up":
         parser.add_argument("--nodes", type=int, default=3, metavar="N", help="number of nodes (default 3)")
         parser.add_argument("--netns", action="append", default=[], type=_node_setting, metavar="NODE=NAMESPACE",
@@ -94,10 +101,16 @@ def build_parser(prog: str, verb: str) -> argparse.ArgumentParser:
                             help="engines started here never read or write a same-machine replica's files "
                                  "directly (all I/O through the replicas' sockets, where a hung disk is timed "
                                  "out; slower)")
+        parser.add_argument("--node-timeout", type=float, default=DEFAULT_NODE_TIMEOUT_S, metavar="SECONDS",
+                            help="the leader marks a node NotReady (and places no replica there) when its "
+                            f"manager has not heartbeated this long (default {DEFAULT_NODE_TIMEOUT_S:.0f}); "
+                            "at once when that manager stopped")
         parser.add_argument("--replica-replenishment-wait", type=float, default=DEFAULT_REPLENISHMENT_WAIT_S,
                             metavar="SECONDS", help="how long a failed replica may take to come back before a "
                             f"new one is placed elsewhere (default {DEFAULT_REPLENISHMENT_WAIT_S:.0f})")
-    parser.epilog = "Exit codes: 0 ok, 2 bad arguments, 4 a manager already runs on DIR, 7 store unavailable."
+    parser.epilog = ("Exit codes: 0 ok, 2 bad arguments (--api outside loopback without --api-token-file), "
+                     "4 a manager already runs on DIR or for one of the nodes on this store (or lost a node to "
+                     "another one), 7 store unavailable.")
     return parser
 
 
@@ -142,26 +155,34 @@ def _layout(args: argparse.Namespace) -> NodeLayout:
 
 
 def _lock(home: Path) -> IO[bytes]:
-    """Hold ``home/manager.lock`` for the process's life: one manager (or ``down``) per directory."""
-    handle = open(home / LOCK_FILE, "ab")
+    """Hold ``home/manager.lock`` for the process's life: one manager (or ``down``) per directory.
+    The file names its holder, for the refusal."""
+    handle = open(home / LOCK_FILE, "a+b")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
+        handle.seek(0)
+        holder = Holder.parse(handle.read().decode(errors="replace"))
         handle.close()
-        raise CommandError(f"a manager is already running on {home} (stop it first)", ExitCode.CONFLICT) from None
+        who = f" ({holder.describe()})" if holder else ""
+        raise CommandError(f"a manager is already running on {home}{who}; stop it first", ExitCode.CONFLICT) from None
+    handle.truncate(0)
+    handle.write(Holder.this_process(home).dump().encode())
+    handle.flush()
     return handle
 
 
 def _run(verb: str, args: argparse.Namespace) -> int:
+    token = api_token(args.api, args.api_token_file) if verb != "down" else None
     home = _home(args.home)
     lock = _lock(home)
     try:
-        return _run_locked(verb, args, home)
+        return _run_locked(verb, args, home, token)
     finally:
         lock.close()
 
 
-def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
+def _run_locked(verb: str, args: argparse.Namespace, home: Path, token: bytes | None) -> int:
     if verb == "down":
         for directory in sorted((home / "nodes").glob("*")):
             if (directory / "instances.json").exists():
@@ -170,37 +191,59 @@ def _run_locked(verb: str, args: argparse.Namespace, home: Path) -> int:
     if verb == "up" and not 1 <= args.nodes <= MAX_NODES:
         raise CommandError(f"--nodes must be between 1 and {MAX_NODES}", ExitCode.USAGE)
     if args.interval <= 0 or args.rebuilds_per_node < 1 or args.replica_replenishment_wait < 0 \
-            or (args.replica_timeout is not None and args.replica_timeout <= 0):
-        raise CommandError("--interval, --rebuilds-per-node and --replica-timeout must be positive, "
-                           "--replica-replenishment-wait not negative", ExitCode.USAGE)
+            or (args.replica_timeout is not None and args.replica_timeout <= 0) or args.node_timeout <= 0:
+        raise CommandError("--interval, --rebuilds-per-node, --replica-timeout and --node-timeout must be "
+                           "positive, --replica-replenishment-wait not negative", ExitCode.USAGE)
     layout = _layout(args) if verb == "up" else None
     url = store_url(home) if verb == "up" else args.store
+    names = [node_name(i) for i in range(1, args.nodes + 1)] if verb == "up" else [args.node]
+    holder = Holder.this_process(home)
+    leases = node_leases(url, holder)
     with opened_store(url) as app:
-        if layout is not None:
-            supervisors = local_cluster(app, home, args.nodes, layout, args.launcher)
-        else:
-            supervisors = {args.node: node_setup(app, home, args.node, args.address,
-                                                 replica_timeout=args.replica_timeout, launcher=args.launcher)}
-        for sup in supervisors.values():
-            sup.sync_rate_limit = args.rebuild_rate_limit
-            sup.local_io = args.local_io
-        policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
-        loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy,
-                           Leadership.for_store(url))
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda signum, _: loop.stop_by(signal.Signals(signum).name))
-        if verb == "up":
-            print(_next_steps(home, sorted(supervisors)), flush=True)
-        # Jobs run on every manager: a fire time is recorded once (the job aggregate's version
-        # serialises racing schedulers), so no leader is needed for them.
-        with background_services(app, args.api, jobs=True) as api_url:
-            if api_url:
-                print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
-            try:
-                loop.run()
-            finally:
-                for supervisor in supervisors.values():
-                    supervisor.close()
+        try:
+            leases.acquire(names)  # one manager per node per store, before touching the nodes
+        except LeaseHeld as exc:
+            raise CommandError(str(exc), ExitCode.CONFLICT) from None
+        try:
+            return _serve(verb, args, home, layout, app, leases, holder, token)
+        finally:
+            leases.release()
+
+
+def _serve(verb: str, args: argparse.Namespace, home: Path, layout: NodeLayout | None, app: ControlPlane,
+           leases: NodeLeases, holder: Holder, token: bytes | None) -> int:
+    url = store_url(home) if verb == "up" else args.store
+    if layout is not None:
+        supervisors = local_cluster(app, home, args.nodes, layout, args.launcher)
+    else:
+        supervisors = {args.node: node_setup(app, home, args.node, args.address,
+                                             replica_timeout=args.replica_timeout, launcher=args.launcher)}
+    for sup in supervisors.values():
+        sup.sync_rate_limit = args.rebuild_rate_limit
+        sup.local_io = args.local_io
+    policy = ReplicaPolicy(replenishment_wait=args.replica_replenishment_wait)
+    leadership = Leadership.for_store(url, sorted(supervisors)[0])
+    loop = ControlLoop(app, supervisors, args.interval, args.rebuilds_per_node, policy, leadership)
+    presence = NodePresence(app, leases, sorted(supervisors), holder, leadership, args.node_timeout,
+                            on_lost=lambda _: loop.stop.set())
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, _: loop.stop_by(signal.Signals(signum).name))
+    presence.start()  # this manager's nodes are Ready, their disks checked
+    if verb == "up":
+        print(_next_steps(home, sorted(supervisors)), flush=True)
+    # Jobs run on every manager: a fire time is recorded once (the job aggregate's version
+    # serialises racing schedulers), so no leader is needed for them.
+    with background_services(app, args.api, jobs=True, token=token) as api_url:
+        if api_url:
+            print(f"REST API on {api_url} (OpenAPI: {api_url}/openapi.json)", flush=True)
+        try:
+            loop.run()
+        finally:
+            presence.close()
+            for supervisor in supervisors.values():
+                supervisor.close()
+    if presence.lost is not None:
+        raise CommandError(f"stopped: {presence.lost}", ExitCode.CONFLICT)
     return ExitCode.OK
 
 

@@ -10,6 +10,8 @@ plus the job's labels, and a removed mark on the oldest snapshots that job made
 beyond ``retain`` (counting requests not yet taken; an old request never taken,
 e.g. of a detached volume, is dropped instead, so requests never pile up). A
 volume whose chain refuses the request (full) is skipped; the others still fire.
+A volume deleted (or being deleted) since is dropped from the job first
+(``VolumesDropped``); a job left with no volume does not fire.
 The manager's reconciler takes the requested snapshots and purges removed ones. A restarted runner reads
 ``last_fired`` from the store, so a fire time is never fired twice, and two runners
 racing on one store are serialised by the job aggregate's version.
@@ -83,6 +85,12 @@ class JobRunner:
             at = last_fire(job.schedule, job.last_fired or job.created_on, now)
             if at is None:
                 continue
+            gone = [volume for volume in job.volumes if self._gone(volume)]
+            if gone:
+                job = self.jobs.drop_volumes(job.name, gone, "deleted")
+                log.info("job %s: dropped deleted volumes %s", job.name, ", ".join(gone))
+            if not job.volumes:
+                continue
             outcome: list[str] = []
 
             def effects(fresh: RecurringJob, at: datetime = at, outcome: list[str] = outcome,
@@ -96,6 +104,12 @@ class JobRunner:
             if fired:
                 done.append(Fired(job.name, at, tuple(outcome)))
         return done
+
+    def _gone(self, volume: str) -> bool:
+        try:
+            return self.volumes.get(volume).state in (VolumeState.DELETING, VolumeState.DELETED)
+        except NotFound:
+            return True  # named before jobs checked their volumes
 
     def _snapshot(self, job: RecurringJob, at: datetime) -> tuple[list[str], list[Aggregate]]:
         name = snapshot_name(job.name, at)

@@ -14,7 +14,8 @@ rebuild threads, so a restarted manager simply resumes. Per volume:
   ensured; one that died is recorded ``Failed`` (ERR), taken out of the engine,
   restarted on its old address and rebuilt (a delta: it keeps its data). The
   engine is ensured on its node with the RW replicas (all of them when none is
-  RW: the engine keeps the freshest: auto-salvage); once it serves, ``Attached``
+  RW: the engine keeps the freshest: auto-salvage; a replica never started on a node
+  that is not Ready is recorded failed first); once it serves, ``Attached``
   is recorded with its ``nbd://`` endpoint. Replicas the engine reports ERR are
   recorded failed and rebuilt; a replica the engine lacks is rebuilt
   (``manager.rebuilds``); an engine starts at the size its replicas hold and grows
@@ -54,6 +55,7 @@ from manager.attention import SWEEP, Attention, wanted_processes
 from manager.deletion import DirectoryCollector, remove_local_replicas
 from manager.expansion import Expansion, start_size
 from manager.instances import engine_key, process_state, replica_key
+from manager.node_presence import unstartable
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
 from manager.snapshot_work import carry_out
@@ -103,8 +105,9 @@ class Reconciler:
         self.rebuilds = rebuilds
         self.volumes = Volumes(app)
         self.replicas = Replicas(app)
+        self.nodes = Nodes(app)
         self.expansion = Expansion(self.volumes)
-        self.directories = DirectoryCollector(self.replicas, Nodes(app))  # removes only what the log removed
+        self.directories = DirectoryCollector(self.replicas, self.nodes)  # removes only what the log removed
         self.troubles: dict[str, int] = {}  # replica key -> passes its start has failed in a row
         self.restart_cause: dict[str, int] = {}  # replica key -> position of what its next restart follows
         self.rebuild_cause: dict[str, int] = {}  # replica key -> position of what its next rebuild follows
@@ -230,6 +233,9 @@ class Reconciler:
         if not sup.alive(key):
             addresses = [r.address for r in desired.replicas if r.name in desired.start_with and r.address]
             if len(addresses) < len(desired.start_with):
+                for name, why in unstartable(self.nodes, desired):  # their node's manager is gone: the
+                    self.replicas.fail(volume.name, name, Reason(ReasonCode.NODE_NOT_READY, why))  # engine starts
+                    # without them
                 return  # some replicas not started yet (another node's manager)
             starting = [r for r in desired.replicas if r.name in desired.start_with]
             sup.ensure_engine(volume.name, start_size(starting, self.supervisors, volume.size), addresses)

@@ -3,17 +3,16 @@
 ``explain(entries, status, nodes)`` is a pure function over a volume's history up to a
 point (``projections.history.HistoryEntry``, oldest first) and the status folded from
 it. For each fact worth explaining — the volume's state, a replica that is not RW (so
-robustness), a condition that is False, a repeating trouble still open, a command
+robustness), a condition that says something is wrong, a repeating trouble still open, a command
 refused since the state last changed, a node its replicas or its attachment wait on — it finds the event that set the fact and walks
 back from it: to the event its ``cause`` names (``event:<global position>``, see
 ``domain.causation``), and to what the manager recorded of the same replica just
 before (a process stopped, a trouble started). Each step says who acted.
 
-Node liveness hook: ``nodes`` maps a node name to that node's events (oldest first,
-each with a ``type`` name and a ``timestamp``; ``NodeEvent``). A node is "not ready"
-at the point when its newest event of ``NOT_READY`` kinds is later than its newest of
-``READY`` kinds: today that is a cordon; NodeNotReady / NodeReady events, once the Node
-aggregate records them, are read the same way with no change here.
+Node liveness: ``nodes`` maps a node name to that node's events (oldest first, each
+with a ``timestamp``; ``NodeEvent``). A node is "not ready" at the point when its newest
+event of ``NOT_READY`` kinds (NotReadyDeclared: its manager is gone or silent; Cordoned;
+Removed) is later than its newest of ``READY`` kinds (ReadyReported, Uncordoned, ...).
 Used by ``adapters.cli.explain`` (``pronghorn replay VOLUME --explain``).
 """
 
@@ -26,12 +25,14 @@ from functools import partial
 from typing import Any, Protocol
 
 from domain.causation import actor_of, cause_of, caused_by_event
-from domain.values import ReplicaMode, Robustness
+from domain.values import ConditionType, ReplicaMode, Robustness
 from projections.history import HistoryEntry
 from projections.volume_status import VolumeStatus
 
-NOT_READY = frozenset({"NodeNotReady", "Cordoned", "Removed"})
-READY = frozenset({"NodeReady", "Uncordoned", "Registered", "Reregistered"})
+NOT_READY = frozenset({"NotReadyDeclared", "Cordoned", "Removed"})
+READY = frozenset({"ReadyReported", "Uncordoned", "Registered", "Reregistered"})
+# conditions that say something is wrong when True (the others when False)
+TRUE_IS_TROUBLE = frozenset({ConditionType.WAITING_FOR_NODE, ConditionType.TOO_MANY_SNAPSHOTS})
 STATE_EVENTS = frozenset({"Created", "CreationFinished", "AttachStarted", "Attached", "AttachFailed",
                           "DetachStarted", "Detached", "DeletionStarted", "Deleted"})
 MODE_EVENTS = frozenset({"Created", "ModeChanged", "Failed", "RebuildStarted", "RebuildCompleted", "RebuildFailed"})
@@ -96,10 +97,10 @@ def explain(entries: Sequence[HistoryEntry], status: VolumeStatus,
     findings += _troubles(entries, by_global)
     findings += _refusals(entries, by_global)
     for condition in status.conditions:
-        if not condition.status:
+        if condition.status == (condition.type in TRUE_IS_TROUBLE):
             setter = _last(entries, partial(_sets_condition, condition.type))
-            findings.append(Finding(f"condition {condition.type} is False: {condition.message or condition.reason}",
-                                    _chain(setter, entries, by_global)))
+            findings.append(Finding(f"condition {condition.type} is {condition.status}: "
+                                    f"{condition.message or condition.reason}", _chain(setter, entries, by_global)))
     findings += _waiting_nodes(status, None if latest or not entries else entries[-1].timestamp, nodes or {})
     position = entries[-1].position if entries else 0
     return Explanation(status.name, position, f"{status.state}, {status.robustness}", tuple(findings))
@@ -172,6 +173,8 @@ def _node_sentence(node: str, event: Any) -> str:
     reason = _reason_text(event)
     if kind == "Cordoned":
         return f"node {node} was cordoned: no new replicas go there"
+    if kind == "NotReadyDeclared":
+        return f"node {node} was declared not ready: {getattr(event, 'message', '') or reason}"
     return f"node {node}: {kind}" + (f": {reason}" if reason else "")
 
 

@@ -5,6 +5,8 @@
 creates) the chain in DIR, serves data on PORT+1 (or ``--data-listen`` /
 ``--data-socket``) and control on PORT, prints one JSON ready line on stdout
 and logs to stderr. SIGTERM/SIGINT: clean shutdown (flush, revision counter).
+The process holds ``DIR/replica.lock`` (flock) while it runs: a second replica process
+on the same directory exits with code 4 and names the first one's pid.
 Dispatched from adapters/cli/main.py.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -20,6 +23,7 @@ import sys
 import threading
 from concurrent import futures
 from pathlib import Path
+from typing import IO
 
 import grpc
 
@@ -34,6 +38,8 @@ from replica.errors import ReplicaError
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_CONFLICT = 4
+LOCK_FILE = "replica.lock"
 MAX_MESSAGE = 64 * 1024 * 1024
 GRPC_OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
 
@@ -71,6 +77,9 @@ def main(argv: list[str] | None = None, prog: str = "pronghorn replica") -> int:
                         format="%(asctime)s replica[%(process)d] %(levelname)s %(name)s: %(message)s")
     try:
         return serve(args)
+    except DirectoryInUse as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return EXIT_CONFLICT
     except (ValueError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return EXIT_FAILURE
@@ -100,6 +109,27 @@ def show_info(address: str, as_json: bool, prog: str) -> int:
     return EXIT_OK
 
 
+class DirectoryInUse(Exception):
+    """Another live replica process serves the directory."""
+
+
+def lock_directory(directory: Path) -> IO[bytes]:
+    """Hold ``directory/replica.lock`` for this process's life, or raise ``DirectoryInUse``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / LOCK_FILE, "a+b")  # noqa: SIM115 - held until the process stops
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().decode(errors="replace").strip() or "unknown"
+        handle.close()
+        raise DirectoryInUse(f"{directory} is already served by another replica process (pid {holder})") from None
+    handle.truncate(0)
+    handle.write(str(os.getpid()).encode())
+    handle.flush()
+    return handle
+
+
 def open_chain(directory: Path, size: int) -> SparseFileChain:
     chain = SparseFileChain.open_or_create(directory, size)
     if chain.size != size:
@@ -109,6 +139,14 @@ def open_chain(directory: Path, size: int) -> SparseFileChain:
 
 
 def serve(args: argparse.Namespace) -> int:
+    lock = lock_directory(args.dir)
+    try:
+        return _serve_locked(args)
+    finally:
+        lock.close()
+
+
+def _serve_locked(args: argparse.Namespace) -> int:
     chain = open_chain(args.dir, args.size)
     host, port = args.listen
     data_tcp = args.data_listen or (host, port + 1 if port else 0)

@@ -1,13 +1,15 @@
 """``pronghorn volume attach|detach|mount|umount``: ask the manager to serve a volume, and use it.
 
     pronghorn volume attach NAME --node NODE [--wait] [--timeout S]
-    pronghorn volume detach NAME [--wait] [--timeout S]
+    pronghorn volume detach NAME [--wait] [--timeout S] [--force]
     pronghorn volume mount NAME PATH [--fs ext4|xfs]
     pronghorn volume umount PATH
 
 ``attach`` / ``detach`` record the intent (AttachStarted / DetachStarted); the
 manager (``pronghorn up``) starts or stops the processes and records the outcome;
-``--wait`` polls the store until it did. ``mount`` needs an attached volume: it
+``--wait`` polls the store until it did (exit 8 when ``--timeout`` passes first).
+``detach --force`` records the volume detached at once, for a volume waiting on a
+node whose manager is gone (its ``WaitingForNode`` condition says which). ``mount`` needs an attached volume: it
 makes a block device of its ``nbd://`` endpoint (adapters.blockdev), formats it
 only when blank and mounts it (recording the mount: a revert is refused while it
 lasts); ``umount`` undoes that, and exits 1 with the first line when the kernel
@@ -18,7 +20,7 @@ logged errors for the device while it was mounted. Reached through
 from __future__ import annotations
 
 import argparse
-import time
+import os
 from typing import Any
 
 from adapters.blockdev.errors import BlockDeviceError
@@ -27,6 +29,7 @@ from adapters.blockdev.volume_mount import mount_volume, unmount_volume
 from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.output import print_json
+from adapters.cli.waiting import add_wait_options, wait_until
 from domain.application import ControlPlane
 from domain.services import Volumes
 from domain.values import VolumeState
@@ -34,10 +37,9 @@ from projections import read_models
 from projections.status_json import status_to_dict
 
 VERBS = ("attach", "detach", "mount", "umount")
-POLL_S = 0.2
-DEFAULT_TIMEOUT_S = 120.0
-EPILOG = ("Exit codes: 0 ok, 1 timed out, mount failed or the kernel logged device errors while mounted, 2 bad arguments, 3 unknown volume, "
-          "5 not allowed in the volume's state, 7 store unavailable.")
+EPILOG = ("Exit codes: 0 ok, 1 attach or mount failed, or the kernel logged device errors while mounted, "
+          "2 bad arguments, 3 unknown volume or node, 5 not allowed in the volume's state, 7 store unavailable, "
+          "8 timed out waiting.")
 
 
 def build_parser(prog: str) -> argparse.ArgumentParser:
@@ -48,10 +50,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     attach.add_argument("--node", required=True, metavar="NODE", help="node the engine runs on")
     detach = verbs.add_parser("detach", help="stop serving a volume")
     detach.add_argument("name", metavar="NAME")
+    detach.add_argument("--force", action="store_true",
+                        help="record it detached now, without the node's manager (a node gone for good)")
     for sub in (attach, detach):
-        sub.add_argument("--wait", action="store_true", help="wait until the manager has done it")
-        sub.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
-                         help=f"seconds --wait waits (default {DEFAULT_TIMEOUT_S:.0f})")
+        add_wait_options(sub, "the manager has done it")
         add_json_option(sub)
     mount = verbs.add_parser("mount", help="mount an attached volume's filesystem (made if blank)")
     mount.add_argument("name", metavar="NAME")
@@ -72,6 +74,8 @@ def main(argv: list[str], prog: str) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.verb == "umount":
+        if not os.path.isdir(args.path):
+            raise CommandError(f"{args.path}: no such directory", ExitCode.NOT_FOUND)
         return _blockdev(lambda: unmount_volume(args.path))
     with opened_store(args.store) as app:
         volumes = Volumes(app)
@@ -86,6 +90,9 @@ def _run(args: argparse.Namespace) -> int:
         if args.verb == "attach":
             volumes.start_attach(args.name, args.node)
             goal = VolumeState.ATTACHED
+        elif args.force:
+            volumes.force_detach(args.name)
+            goal = VolumeState.DETACHED
         else:
             volumes.start_detach(args.name)
             goal = VolumeState.DETACHED
@@ -104,17 +111,18 @@ def _blockdev(action: Any) -> int:
 
 
 def _wait(volumes: Volumes, name: str, goal: VolumeState, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        volume = volumes.get(name)
-        if volume.state == goal:
-            return
-        if goal == VolumeState.ATTACHED and volume.state == VolumeState.DETACHED:
+    def done() -> bool:
+        state = volumes.get(name).state
+        if goal == VolumeState.ATTACHED and state == VolumeState.DETACHED:
             raise CommandError(f"attaching {name!r} failed (see 'pronghorn events {name}')")
-        if time.monotonic() >= deadline:
-            raise CommandError(f"volume {name!r} still {volume.state} after {timeout:.0f}s "
-                               "(is the manager running? 'pronghorn up')")
-        time.sleep(POLL_S)
+        return state == goal
+
+    def late() -> str:
+        volume = volumes.get(name)
+        return (f"volume {name!r} still {volume.state} on node {volume.node!r} after {timeout:g}s (is that "
+                f"node's manager running? 'pronghorn volume detach {name} --force' gives up on it)")
+
+    wait_until(done, timeout, late)
 
 
 def _print(app: ControlPlane, name: str, as_json: bool) -> None:

@@ -16,7 +16,7 @@ from enum import IntEnum
 from eventsourcing.persistence import IntegrityError, OperationalError, PersistenceError
 
 from domain import errors as domain_errors
-from domain.store import StoreError
+from domain.store import InvalidStoreURL, StoreError
 from projections.history import HistoryError, PositionOutOfRange
 
 
@@ -30,7 +30,8 @@ class ExitCode(IntEnum):
     CONFLICT = 4  # already exists; import over existing aggregates; concurrent change
     INVALID_STATE = 5  # the command is not allowed in the current state
     SCHEDULING = 6  # replicas could not be placed
-    STORE = 7  # the event store URL is wrong or the store is unreachable
+    STORE = 7  # the event store is unreachable or refuses to work
+    TIMEOUT = 8  # --wait gave up: the manager has not done it (yet)
     INTERRUPTED = 130
 
 
@@ -55,6 +56,7 @@ ERROR_TABLE: list[tuple[type[BaseException], ExitCode, str]] = [
     (domain_errors.DomainError, ExitCode.FAILURE, ""),
     (PositionOutOfRange, ExitCode.USAGE, ""),
     (HistoryError, ExitCode.NOT_FOUND, ""),
+    (InvalidStoreURL, ExitCode.USAGE, ""),
     (StoreError, ExitCode.STORE, ""),
     (IntegrityError, ExitCode.CONFLICT, "store refused a conflicting write: "),
     (OperationalError, ExitCode.STORE, "event store unavailable: "),

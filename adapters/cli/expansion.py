@@ -14,15 +14,12 @@ detached volume grows when next attached: nothing to wait for. Reached through
 
 from __future__ import annotations
 
-import time
-
 from adapters.blockdev.growth import Growth, grow_mounts
 from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.sizes import format_size
+from adapters.cli.waiting import wait_until
 from domain.services import Volumes
 from domain.values import ConditionType, ResizeReason, VolumeState
-
-POLL_S = 0.2
 
 
 def expand(volumes: Volumes, name: str, size: int, wait: float | None) -> list[Growth]:
@@ -30,17 +27,15 @@ def expand(volumes: Volumes, name: str, size: int, wait: float | None) -> list[G
     volume = volumes.expand(name, size)
     if wait is None or volume.state != VolumeState.ATTACHED:
         return []
-    deadline = time.monotonic() + wait
-    while True:
+
+    def grown() -> bool:
         resized = volumes.get(name).conditions.get(ConditionType.RESIZED)
-        if resized is None or resized.reason == ResizeReason.EXPANDED:
-            break
-        if resized.reason == ResizeReason.REFUSED:
+        if resized is not None and resized.reason == ResizeReason.REFUSED:
             raise CommandError(f"volume {name!r} not grown: {resized.message}", ExitCode.SCHEDULING)
-        if time.monotonic() >= deadline:
-            raise CommandError(f"volume {name!r} still growing after {wait:.0f}s "
-                               "(is the manager running? 'pronghorn up')")
-        time.sleep(POLL_S)
+        return resized is None or resized.reason == ResizeReason.EXPANDED
+
+    wait_until(grown, wait, lambda: f"volume {name!r} still growing after {wait:g}s "
+                                    "(is the manager running? 'pronghorn up')")
     volume = volumes.get(name)
     growths = grow_mounts(volume.endpoint, volume.size) if volume.endpoint else []
     stuck = [g for g in growths if not g.grown]

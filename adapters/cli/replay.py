@@ -39,7 +39,7 @@ POINT is a position from 'pronghorn events VOLUME' (1 = after the first event) o
 8601 time such as 2026-11-25T21:50:00Z (the last event at or before that time).
 --diff A B shows what changed from A to the later point B (A after B is refused).
 --explain says why the volume is as it is (at --at POINT, default the last event): each
-fact (state, a replica not RW, a False condition, a node it waits on) with the events
+fact (state, a replica not RW, a condition that says something is wrong, a node it waits on) with the events
 that produced it, who acted and what caused it.
 Exit codes: 0 ok, 2 bad arguments or a point outside the history, 3 unknown volume,
 7 store unavailable."""

@@ -19,20 +19,19 @@ purges it from the replicas. Dispatched from adapters/cli/main.py.
 from __future__ import annotations
 
 import argparse
-import time
 from datetime import UTC, datetime
 
 from adapters.cli.command import add_json_option, add_store_option, add_verbs, make_parser, opened_store, run
 from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.output import print_json, render_table
 from adapters.cli.sizes import format_usage
+from adapters.cli.waiting import add_wait_options, wait_until
 from domain.frontend_use import IDLE
 from domain.services import Snapshots, Volumes
 
-EPILOG = ("Exit codes: 0 ok, 1 timed out, 2 bad arguments, 3 unknown volume or snapshot, 4 snapshot exists, "
-          "5 not allowed in the volume's state (revert: in use; --force overrides), 7 store unavailable.")
-POLL_S = 0.2
-DEFAULT_TIMEOUT_S = 120.0
+EPILOG = ("Exit codes: 0 ok, 1 the manager could not do it, 2 bad arguments, 3 unknown volume or snapshot, "
+          "4 snapshot exists, 5 not allowed in the volume's state (revert: in use; --force overrides), "
+          "7 store unavailable, 8 timed out waiting.")
 COLUMNS = ("name", "parent", "created", "user_created", "removed", "size", "labels")
 
 
@@ -61,8 +60,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     revert.add_argument("--force", action="store_true",
                         help="revert even while the volume is mounted or has NBD clients (they see the data change)")
     for sub in (create, revert):
-        sub.add_argument("--wait", action="store_true", help="wait until the manager has done it")
-        sub.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S")
+        add_wait_options(sub, "the manager has done it")
     for sub in (create, ls, rm, revert):
         add_store_option(sub)
         sub.epilog = EPILOG
@@ -105,15 +103,16 @@ def _run(args: argparse.Namespace) -> int:
             done = lambda: not snapshots.chain(args.volume).revert_request  # noqa: E731
             failed = lambda: False  # noqa: E731
         if getattr(args, "wait", False):
-            deadline = time.monotonic() + args.timeout
-            while not done():
+            def finished() -> bool:
+                if done():
+                    return True
                 if failed():
                     raise CommandError(f"the manager could not {args.verb} snapshot {name!r} "
                                        f"(see 'pronghorn events {args.volume}')")
-                if time.monotonic() >= deadline:
-                    raise CommandError(f"snapshot {name!r}: not done after {args.timeout:.0f}s "
-                                       "(is the volume attached and the manager running?)")
-                time.sleep(POLL_S)
+                return False
+
+            wait_until(finished, args.timeout, lambda: f"snapshot {name!r}: not done after {args.timeout:g}s "
+                                                        "(is the volume attached and the manager running?)")
             refusal = snapshots.chain(args.volume).revert_refusal if args.verb == "revert" else ""
             if refusal:
                 raise CommandError(refusal, ExitCode.INVALID_STATE)

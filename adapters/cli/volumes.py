@@ -23,7 +23,6 @@ past position.
 from __future__ import annotations
 
 import argparse
-import time
 from typing import Any
 
 from adapters.cli import attachments, expansion
@@ -32,6 +31,7 @@ from adapters.cli.errors import CommandError, ExitCode
 from adapters.cli.history_view import render_status, status_document_of
 from adapters.cli.output import print_json, render_table
 from adapters.cli.sizes import SizeError, format_size, parse_size
+from adapters.cli.waiting import add_wait_options, wait_until
 from domain.application import ControlPlane
 from domain.services import Replicas, Volumes
 from domain.values import DataLocality, Frontend, VolumeState
@@ -39,13 +39,10 @@ from projections import read_models
 from projections.volume_status import VolumeStatus
 
 EPILOG = (
-    "Exit codes: 0 ok, 1 timed out waiting, 2 bad arguments or values, 3 unknown volume, 4 volume exists, "
-    "5 not allowed in the volume's state (or a mounted filesystem could not grow with it), "
-    "6 replicas could not be placed or grown, 7 store unavailable."
+    "Exit codes: 0 ok, 2 bad arguments or values, 3 unknown volume, 4 volume exists (or existed: names of "
+    "deleted volumes are not reused), 5 not allowed in the volume's state (or a mounted filesystem could not "
+    "grow with it), 6 replicas could not be placed or grown, 7 store unavailable, 8 timed out waiting."
 )
-
-POLL_S = 0.2
-DEFAULT_TIMEOUT_S = 120.0
 
 
 def size_argument(text: str) -> int:
@@ -84,15 +81,10 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     _sub(verbs, "get", "show a volume's status")
     expand = _sub(verbs, "expand", "grow a volume")
     expand.add_argument("--size", required=True, type=size_argument, help="new size (larger than the current one)")
-    expand.add_argument("--wait", action="store_true",
-                        help="wait until the engine serves the new size, then grow the ext4/xfs filesystems "
-                             "mounted from it here with 'volume mount'")
-    expand.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
-                        help=f"give up waiting after S seconds (default {DEFAULT_TIMEOUT_S:.0f})")
+    add_wait_options(expand, "the engine serves the new size, then grow the ext4/xfs filesystems mounted "
+                             "from it here with 'volume mount'")
     delete = _sub(verbs, "delete", "delete a volume (the managers stop its replicas and remove their data)")
-    delete.add_argument("--wait", action="store_true", help="wait until the volume is deleted, then print it")
-    delete.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="S",
-                        help=f"give up waiting after S seconds (default {DEFAULT_TIMEOUT_S:.0f})")
+    add_wait_options(delete, "the volume is deleted, then print it")
     delete.add_argument("--force", action="store_true",
                         help="record the replicas removed now, without waiting for their nodes' managers "
                              "(for nodes gone for good)")
@@ -179,14 +171,11 @@ def _delete(app: ControlPlane, name: str, force: bool, wait: float | None) -> No
     if force:
         for replica in sorted(volume.replicas):
             Replicas(app).remove(name, replica)
-    if wait is None:
-        return
-    deadline = time.monotonic() + wait
-    while (volume := Volumes(app).get(name)).state != VolumeState.DELETED:
-        if time.monotonic() >= deadline:
-            raise CommandError(f"volume {name!r} still deleting after {wait:.0f}s, replicas left: "
-                               f"{', '.join(sorted(volume.replicas))} (are their nodes' managers running?)")
-        time.sleep(POLL_S)
+    if wait is not None:
+        wait_until(lambda: Volumes(app).get(name).state == VolumeState.DELETED, wait,
+                   lambda: f"volume {name!r} still deleting after {wait:g}s, replicas left: "
+                           f"{', '.join(sorted(Volumes(app).get(name).replicas))} (are their nodes' managers "
+                           f"running? 'pronghorn volume delete {name} --force' gives up on them)")
 
 
 def _print_status(app: ControlPlane, name: str, as_json: bool) -> None:

@@ -33,6 +33,11 @@ def get_node(call: Call) -> Any:
     return node_document(Nodes(call.app).get(call.params["name"]))
 
 
+def remove_node(call: Call) -> Any:
+    Nodes(call.app).remove(call.params["name"])
+    return {"name": call.params["name"], "deleted": True}
+
+
 def cordon_node(call: Call) -> Any:
     return node_document(Nodes(call.app).cordon(call.params["name"]))
 
@@ -72,6 +77,8 @@ ROUTES = [
     Route("GET", N, list_nodes, "List nodes", list[m.NodeDoc]),
     Route("POST", N, add_node, "Register a node with its disks", m.NodeDoc, HTTPStatus.CREATED, m.NodeCreate),
     Route("GET", N + "/{name}", get_node, "A node and its disks", m.NodeDoc),
+    Route("DELETE", N + "/{name}", remove_node,
+          "Unregister a node (409 while replicas live there or volumes are attached there)", m.Deleted),
     Route("POST", N + "/{name}/cordon", cordon_node, "Stop scheduling new replicas on a node", m.NodeDoc),
     Route("POST", N + "/{name}/uncordon", uncordon_node, "Allow scheduling on a node again", m.NodeDoc),
     Route("GET", J, list_jobs, "List recurring jobs", list[m.JobDoc]),

@@ -1,7 +1,8 @@
 """Pydantic models of the REST API's bodies: requests parsed from JSON, documents returned.
 
 Requests forbid unknown fields; sizes accept bytes (int) or text such as "1Gi"
-(``adapters.cli.sizes``). Ranges and names are checked by the domain itself
+(``adapters.cli.sizes``); numbers are whole JSON integers, never ``true`` / ``1.0`` /
+``"3"`` (``StrictInt``). Ranges and names are checked by the domain itself
 (``InvalidValue`` -> 422), so the rules live in one place. Response models describe
 the documents the CLI already prints (``volume get --json`` etc.); the OpenAPI
 document (``adapters.rest.openapi``) is generated from these classes, and the tests
@@ -12,9 +13,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, WithJsonSchema
 
 from adapters.cli.sizes import SizeError, parse_size
+from domain.errors import InvalidValue
 from domain.jobs import JobTask
 from domain.values import DataLocality, Frontend, RebuildState, ReplicaMode, Robustness, VolumeState
 
@@ -28,7 +30,14 @@ def _size(value: Any) -> Any:
     return value
 
 
-Size = Annotated[int, BeforeValidator(_size), WithJsonSchema(
+def flag(name: str, text: str) -> bool:
+    """A boolean query parameter: ``true`` or ``false``; anything else is InvalidValue (422)."""
+    if text not in ("true", "false"):
+        raise InvalidValue(f"query parameter {name}", text, "expected true or false")
+    return text == "true"
+
+
+Size = Annotated[StrictInt, BeforeValidator(_size), WithJsonSchema(
     {"anyOf": [{"type": "integer"}, {"type": "string"}], "description": "bytes, or text such as 1Gi / 512Mi"})]
 Labels = dict[str, str]
 
@@ -40,10 +49,10 @@ class Request(BaseModel):
 class VolumeCreate(Request):
     name: str
     size: Size
-    number_of_replicas: int = 3
+    number_of_replicas: StrictInt = 3
     data_locality: DataLocality = DataLocality.DISABLED
     frontend: Frontend = Frontend.NBD
-    stale_replica_timeout: int | None = None
+    stale_replica_timeout: StrictInt | None = None
     node_selector: list[str] = []
     disk_selector: list[str] = []
 
@@ -84,14 +93,14 @@ class JobCreate(Request):
     name: str
     task: JobTask = JobTask.SNAPSHOT
     cron: str = Field(description='5-field cron expression (UTC), e.g. "*/5 * * * *"')
-    retain: int
+    retain: StrictInt
     volumes: list[str] = []
     labels: Labels = {}
 
 
 class JobUpdate(Request):
     cron: str | None = None
-    retain: int | None = None
+    retain: StrictInt | None = None
     volumes: list[str] | None = None
     labels: Labels | None = None
 
@@ -229,6 +238,8 @@ class DiskDoc(BaseModel):
     scheduled: int
     tags: list[str]
     schedulable: bool
+    confirmed: bool  # checked on the node by its manager: takes replicas only then
+    problem: str
 
 
 class NodeDoc(BaseModel):
@@ -237,6 +248,9 @@ class NodeDoc(BaseModel):
     zone: str
     tags: list[str]
     schedulable: bool
+    ready: bool  # its manager runs and heartbeats
+    ready_reason: str
+    ready_message: str
     disks: list[DiskDoc]
     unknown_directories: list[str] = Field([], description="paths under a disk's replicas/ that no removed "
                                            "replica owns: the manager leaves them alone (reported once)")
@@ -247,7 +261,7 @@ class JobDoc(BaseModel):
     name: str
     task: JobTask
     cron: str
-    retain: int
+    retain: StrictInt
     volumes: list[str]
     labels: Labels
     last_fired: str | None

@@ -20,7 +20,8 @@ from adapters.rest.routes import Route
 
 REF = "#/components/schemas/{model}"
 ERRORS = {
-    HTTPStatus.BAD_REQUEST: "malformed JSON body",
+    HTTPStatus.BAD_REQUEST: "malformed JSON body (or nested deeper than 32 levels)",
+    HTTPStatus.UNAUTHORIZED: "no or a wrong 'Authorization: Bearer TOKEN' (an API started with --api-token-file)",
     HTTPStatus.NOT_FOUND: "no such object (or route)",
     HTTPStatus.CONFLICT: "already exists, not allowed in the current state, scheduling failed, or concurrent change",
     HTTPStatus.LENGTH_REQUIRED: "a body without Content-Length (chunked)",
@@ -82,5 +83,8 @@ def openapi_document(routes: Iterable[Route], server_url: str = "http://127.0.0.
         "info": {"title": title, "version": version},
         "servers": [{"url": server_url}],
         "paths": paths,
-        "components": {"schemas": dict(sorted(schemas.components.items()))},
+        "security": [{}, {"bearer": []}],  # none on loopback; a bearer token when started with one
+        "components": {"schemas": dict(sorted(schemas.components.items())),
+                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description":
+                                                      "the token in the file given to --api-token-file"}}},
     }

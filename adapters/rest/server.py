@@ -4,13 +4,16 @@ Standard library only (``http.server.ThreadingHTTPServer``: one thread per
 connection; the event-sourced application is shared, its services retry
 optimistic-concurrency conflicts). Per request: match the route (404 / 405
 otherwise), parse the JSON body into the route's pydantic model (400 if it is not
-JSON), call the handler, answer with the route's status and the document as
-JSON; a query parameter the route does not know is refused (400). A route that can
-stream answers ``Accept: text/event-stream`` (or ``?follow=true``) with server-sent
-events until the client leaves or the server stops. Every failure becomes
-``{"error": {"code", "message"}}`` through ``adapters.rest.errors``; a 503 (store
-unavailable: answered at once while the store is down, see ``domain.store_health``)
-also carries ``Retry-After``. Called by ``pronghorn api`` (``adapters.rest.cli``) and
+JSON or nested deeper than ``MAX_DEPTH``), call the handler, answer with the route's
+status and the document as JSON; a query parameter the route does not know is refused
+(400). A route that can stream answers ``Accept: text/event-stream`` (or
+``?follow=true``) with server-sent events until the client leaves or the server
+stops. Started with a token (``adapters.rest.access``), every request without
+``Authorization: Bearer TOKEN`` gets 401; without one it listens on loopback only.
+Every failure becomes ``{"error": {"code", "message"}}`` through
+``adapters.rest.errors``; a 503 (store unavailable: answered at once while the store
+is down, see ``domain.store_health``) also carries ``Retry-After``. Called by
+``pronghorn api`` (``adapters.rest.cli``) and
 by the manager, which owns the application and passes it in.
 """
 
@@ -27,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from adapters.rest.access import authorized, check_exposure
 from adapters.rest.errors import ApiError, classify, error_body, retry_after
 from adapters.rest.openapi import openapi_document
 from adapters.rest.routes import Call, FrontendProbe, Route, all_routes, mounts_on_this_host
@@ -42,18 +46,22 @@ MAX_DRAINED = 64 << 20  # a larger refused body is not read: the connection is c
 STOP_POLL_S = 0.1  # how often serve_forever checks for stop(): stop() waits at most this long
 STREAM_POLL_S = 0.5  # how often a server-sent event stream looks for new events
 STREAM_KEEPALIVE_S = 15.0  # a comment line this often on an idle stream (finds clients that left)
+MAX_DEPTH = 32  # arrays / objects nested deeper than this are refused (no request needs more than 3)
+BACKLOG = 1024  # connections the kernel queues before accept (the kernel caps it at net.core.somaxconn)
 
 
 class ApiServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = BACKLOG
 
     def __init__(self, address: tuple[str, int], app: ControlPlane, routes: list[Route],
-                 frontend_use: FrontendProbe = mounts_on_this_host) -> None:
+                 frontend_use: FrontendProbe = mounts_on_this_host, token: bytes | None = None) -> None:
         super().__init__(address, ApiRequestHandler)
         self.app = app
         self.frontend_use = frontend_use
         self.routes = routes
         self.stopping = threading.Event()  # ends the event streams
+        self.token = token
         url = f"http://{address[0]}:{self.server_address[1]}"
         self.openapi = json.dumps(openapi_document(routes, url)).encode()
 
@@ -74,6 +82,10 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         try:
+            if not authorized(self.headers.get("Authorization"), self.server.token):
+                self.close_connection = True  # its body is not read
+                raise ApiError(HTTPStatus.UNAUTHORIZED, "Unauthorized", "send Authorization: Bearer TOKEN "
+                               "(the token in the file given to --api-token-file)")
             url = urlsplit(self.path)
             body = self._read_body()
             if url.path == "/openapi.json" and self.command == "GET":
@@ -161,9 +173,14 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         if not raw.strip():
             return None
         try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            document = json.loads(raw, parse_constant=_no_constant)
+        except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError; NaN; an integer of 4,300+ digits
             raise ApiError(HTTPStatus.BAD_REQUEST, "MalformedJSON", f"body is not valid JSON: {exc}") from None
+        except RecursionError:  # deeper than the parser goes
+            raise _too_deep() from None
+        if _deeper_than(document, MAX_DEPTH):
+            raise _too_deep()
+        return document
 
     def _match(self, path: str) -> tuple[Route, dict[str, str]]:
         allowed = []
@@ -185,6 +202,8 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(payload)))
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if status == HTTPStatus.UNAUTHORIZED:
+            self.send_header("WWW-Authenticate", 'Bearer realm="pronghorn"')
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
@@ -216,11 +235,30 @@ class ApiHandle:
         self.thread.join()
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _too_deep() -> ApiError:
+    return ApiError(HTTPStatus.BAD_REQUEST, "MalformedJSON", f"body nests deeper than {MAX_DEPTH} levels")
+
+
+def _deeper_than(document: Any, limit: int) -> bool:
+    """Whether arrays / objects nest more than ``limit`` levels (``[]`` is 1; iterative, no recursion)."""
+    level = [document]
+    for _ in range(limit):
+        level = [child for item in level if isinstance(item, list | dict)
+                 for child in (item.values() if isinstance(item, dict) else item)]
+    return any(isinstance(item, list | dict) for item in level)
+
+
 def start_api(app: ControlPlane, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
-              frontend_use: FrontendProbe = mounts_on_this_host) -> ApiHandle:
+              frontend_use: FrontendProbe = mounts_on_this_host, *, token: bytes | None = None) -> ApiHandle:
     """Serve the REST API for ``app`` in a background thread (port 0: any free port); ``frontend_use``
-    says who uses a volume before a revert (the manager passes one that also asks the engine)."""
-    server = ApiServer((host, port), app, all_routes(), frontend_use)
+    says who uses a volume before a revert (the manager passes one that also asks the engine). Anywhere
+    but loopback only with a ``token`` every request must carry (``AccessError`` otherwise)."""
+    check_exposure(host, token)
+    server = ApiServer((host, port), app, all_routes(), frontend_use, token)
     thread = threading.Thread(target=server.serve_forever, args=(STOP_POLL_S,), name="pronghorn-api", daemon=True)
     thread.start()
     log.info("REST API on http://%s:%d", host, server.server_address[1])

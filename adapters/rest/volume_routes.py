@@ -58,7 +58,10 @@ def attach_volume(call: Call) -> Any:
 
 
 def detach_volume(call: Call) -> Any:
-    Volumes(call.app).start_detach(call.params["name"])
+    if m.flag("force", call.query.get("force", "false")):
+        Volumes(call.app).force_detach(call.params["name"])
+    else:
+        Volumes(call.app).start_detach(call.params["name"])
     return status(call.app, call.params["name"])
 
 
@@ -110,6 +113,8 @@ def revert_snapshot(call: Call) -> Any:
 
 V = "/v1/volumes"
 ACCEPTED = HTTPStatus.ACCEPTED
+FORCE_HELP = ("true: record the volume detached now, without its node's manager (a node gone for good; "
+              "the WaitingForNode condition says which node it waits on)")
 ROUTES = [
     Route("GET", V, list_volumes, "List volumes (not deleted)", list[m.VolumeSummary]),
     Route("POST", V, create_volume, "Create a volume and place its replicas", m.VolumeStatusDoc,
@@ -121,7 +126,7 @@ ROUTES = [
     Route("POST", V + "/{name}/attach", attach_volume, "Ask for the volume to be attached on a node",
           m.VolumeStatusDoc, ACCEPTED, m.VolumeAttach),
     Route("POST", V + "/{name}/detach", detach_volume, "Ask for the volume to be detached", m.VolumeStatusDoc,
-          ACCEPTED),
+          ACCEPTED, query={"force": FORCE_HELP}),
     Route("GET", V + "/{name}/replicas", list_replicas, "A volume's replicas", list[m.ReplicaDoc]),
     Route("GET", V + "/{name}/snapshots", list_snapshots, "A volume's snapshots and pending requests",
           m.SnapshotChainDoc),

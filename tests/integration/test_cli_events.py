@@ -37,6 +37,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     local = Cli(home, in_process=True)
     for number in (1, 2):
         local.ok("node", "add", f"n{number}", "--address", f"127.0.0.{number}", "--disk", f"{home}/d{number}:100Gi")
+    local.manage_nodes()
     local.ok("volume", "create", "vol", "--size", "1Gi", "--replicas", "2")
     local.ok("volume", "create", "other", "--size", "1Gi", "--replicas", "1")
     local.ok("volume", "expand", "vol", "--size", "2Gi")

@@ -18,6 +18,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, Path]:
     cli = Cli(tmp_path / "source")
     for number in (1, 2):
         cli.ok("node", "add", f"n{number}", "--address", f"127.0.0.{number}", "--disk", f"/srv/disk{number}:50Gi")
+    cli.manage_nodes()
     cli.ok("volume", "create", "other", "--size", "1Gi", "--replicas", "1")  # not exported
     cli.ok("volume", "create", "vol", "--size", "1Gi", "--replicas", "2")
     cli.ok("volume", "expand", "vol", "--size", "4Gi")
@@ -63,6 +64,7 @@ def test_import_into_a_fresh_sqlite_store_and_bad_files(exported: tuple[Cli, Pat
     target = Cli(tmp_path / "target")
     busy = target.local()  # the target already holds other events: positions must not shift
     busy.ok("node", "add", "m1", "--address", "127.0.0.9", "--disk", "/srv/m1:10Gi")
+    busy.manage_nodes()
     busy.ok("volume", "create", "resident", "--size", "1Gi", "--replicas", "1")
     target.ok("events", "import", str(file))
     assert portable(target.json("events", "vol")) == portable(source.json("events", "vol"))

@@ -10,6 +10,10 @@ from tests.fixtures.pronghorn_cli import Cli
 
 def test_job_verbs(tmp_path: Path) -> None:
     cli = Cli(tmp_path)
+    cli.local().ok("node", "add", "n1", "--address", "127.0.0.1", "--disk", "/data:100Gi")
+    cli.manage_nodes()
+    for volume in ("v1", "v2"):
+        cli.local().ok("volume", "create", volume, "--size", "1Gi", "--replicas", "1")
     created = cli.json("job", "create", "five", "--task", "snapshot", "--cron", "*/5 * * * *", "--retain", "3",
                        "--volumes", "v2,v1", "--label", "tier=gold")
     assert (created["cron"], created["retain"], created["volumes"], created["labels"]) == (

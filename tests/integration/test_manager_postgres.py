@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,7 @@ class NodeManager(LocalCluster):
     def start(self) -> NodeManager:
         self.starts += 1
         args = [PRONGHORN, "manager", "--store", self.store, "--node", self.node, "--home", str(self.home),
-                "--address", f"127.0.1.{self.node[-1]}", "--interval", "0.5"]
+                "--address", f"127.0.1.{self.node[-1]}", "--interval", "0.5", *self.extra]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -43,19 +44,26 @@ class NodeManager(LocalCluster):
         return super().cli(*args, check=check, timeout=timeout)
 
 
-@pytest.fixture
-def managers(postgres_url: str, tmp_path: Path) -> Iterator[list[NodeManager]]:
+@contextmanager
+def node_managers(store: str, base: Path, extra: tuple[str, ...] = ()) -> Iterator[list[NodeManager]]:
+    """Managers of node1 and node2 on ``store`` (``extra``: more `pronghorn manager` options)."""
     started = []
     try:
         for index in (1, 2):
-            manager = NodeManager(tmp_path / f"home{index}", nodes=1)
+            manager = NodeManager(base / f"home{index}", nodes=1, extra=extra)
             manager.home.mkdir()
-            manager.store, manager.node = postgres_url, f"node{index}"
+            manager.store, manager.node = store, f"node{index}"
             started.append(manager.start())
         yield started
     finally:
         for manager in started:
             manager.cleanup()
+
+
+@pytest.fixture
+def managers(postgres_url: str, tmp_path: Path) -> Iterator[list[NodeManager]]:
+    with node_managers(postgres_url, tmp_path) as started:
+        yield started
 
 
 @pytest.mark.postgres

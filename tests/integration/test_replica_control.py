@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 
 import pytest
 
 from replica import errors
 from replica.client import DataClient
+from tests.conftest import PRONGHORN
 from tests.fixtures.replicas import ReplicaProcess, replica, replica_factory  # noqa: F401
 
 S = 4096
@@ -151,3 +154,19 @@ def test_expand_checked_then_undone(replica: ReplicaProcess) -> None:
         assert control.get_info().size == replica.size * 2
     meta = json.loads((replica.directory / "volume.meta").read_text())
     assert meta["size"] == replica.size * 2
+
+
+def test_a_second_process_on_a_served_directory_refuses_and_the_first_keeps_serving(
+        replica: ReplicaProcess) -> None:
+    second = subprocess.run([PRONGHORN, "replica", "serve", "--dir", str(replica.directory), "--size",
+                             str(replica.size), "--listen", "127.0.0.1:0"], capture_output=True, text=True, timeout=60)
+    assert second.returncode == 4, second.stderr
+    assert second.stdout == ""  # never printed a ready line, never served
+    assert second.stderr.count("\n") == 1
+    assert f"already served by another replica process (pid {replica.pid})" in second.stderr
+    with replica.control_client() as client:
+        assert client.get_info().size == replica.size
+    replica.kill(signal.SIGKILL)  # a dead holder frees the directory: the next process opens it
+    replica.start()
+    with replica.control_client() as client:
+        assert client.get_info().size == replica.size

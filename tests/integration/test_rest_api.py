@@ -21,6 +21,7 @@ from adapters.rest.server import MAX_BODY, start_api
 from domain.application import ControlPlane
 from domain.services import Snapshots
 from domain.store import open_control_plane
+from tests.fixtures.nodes import managed
 from tests.fixtures.rest_client import ApiClient
 
 GI = 1024**3
@@ -63,6 +64,9 @@ def test_every_route_end_to_end(api: ApiClient, plane: ControlPlane) -> None:
     assert api.ok("POST", "/v1/nodes/n2/cordon")["schedulable"] is False
     assert api.ok("POST", "/v1/nodes/n2/uncordon")["schedulable"] is True
     assert api.ok("GET", "/v1/nodes/n1") == api.ok("GET", "/v1/nodes")[0]
+    api.ok("POST", "/v1/nodes", {**NODE, "name": "n3"}, 201)
+    assert api.ok("DELETE", "/v1/nodes/n3") == {"name": "n3", "deleted": True}
+    managed(plane)
 
     status = api.ok("POST", "/v1/volumes", {"name": "v1", "size": "1Gi", "number_of_replicas": 2}, 201)
     assert (status["state"], status["size"], len(status["replicas"])) == ("detached", GI, 2)
@@ -148,8 +152,9 @@ def test_unknown_objects_are_404(api: ApiClient) -> None:
     assert api.fails(405, "PUT", "/v1/volumes")["code"] == "MethodNotAllowed"
 
 
-def test_conflicts_are_409(api: ApiClient) -> None:
+def test_conflicts_are_409(api: ApiClient, plane: ControlPlane) -> None:
     api.ok("POST", "/v1/nodes", NODE, 201)
+    managed(plane)
     assert api.fails(409, "POST", "/v1/nodes", NODE)["code"] == "AlreadyExists"
     failed = api.fails(409, "POST", "/v1/volumes", {"name": "v", "size": "1Gi", "number_of_replicas": 3})
     assert failed["code"] == "SchedulingFailed" and "InsufficientNodes" in failed["message"]
@@ -165,8 +170,9 @@ def test_conflicts_are_409(api: ApiClient) -> None:
     assert api.fails(409, "POST", "/v1/volumes/v/snapshots", {"name": "s2"})["code"] == "InvalidTransition"
 
 
-def test_replay_points_outside_the_history_are_422(api: ApiClient) -> None:
+def test_replay_points_outside_the_history_are_422(api: ApiClient, plane: ControlPlane) -> None:
     api.ok("POST", "/v1/nodes", NODE, 201)
+    managed(plane)
     api.ok("POST", "/v1/volumes", {"name": "v", "size": "1Gi", "number_of_replicas": 1}, 201)
     assert "outside" in api.fails(422, "GET", "/v1/volumes/v/events?at=999")["message"]
     assert "no events at" in api.fails(422, "GET", "/v1/volumes/v/events?at=2001-01-01T00:00:00")["message"]
@@ -193,6 +199,7 @@ def test_concurrent_requests_on_one_volume_all_land(tmp_path: Path) -> None:
     try:
         api = ApiClient(handle.url)
         api.ok("POST", "/v1/nodes", NODE, 201)
+        managed(app)
         api.ok("POST", "/v1/volumes", {"name": "v", "size": "1Gi", "number_of_replicas": 1}, 201)
         names = [f"s{i}" for i in range(24)]
         with ThreadPoolExecutor(8) as pool:

@@ -10,6 +10,7 @@ import pytest
 from adapters.rest.server import start_api
 from domain.application import ControlPlane
 from domain.causation import actor_of, cause_of
+from tests.fixtures.nodes import managed
 from tests.fixtures.rest_client import ApiClient
 
 NODE = {"name": "n1", "address": "127.0.0.1", "disks": [{"path": "/data", "capacity": "100Gi"}]}
@@ -39,6 +40,7 @@ def stored(plane: ControlPlane) -> list[Any]:
 
 def test_events_of_a_rest_request_name_the_client(api: ApiClient, plane: ControlPlane) -> None:
     api.ok("POST", "/v1/nodes", NODE, 201)
+    managed(plane)  # its manager said it is Ready
     api.ok("POST", "/v1/volumes", {"name": "v1", "size": "1Gi", "number_of_replicas": 1}, 201)
     api.ok("POST", "/v1/volumes/v1/attach", {"node": "n1"}, 202)
     attach = next(e for e in stored(plane) if type(e).__qualname__ == "Volume.AttachStarted")

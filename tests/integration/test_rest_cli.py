@@ -18,6 +18,7 @@ def test_api_process_serves_what_the_cli_wrote(tmp_path: Path) -> None:
     store = f"sqlite://{tmp_path / 'events.sqlite'}"
     cli = Cli(tmp_path, store)
     cli.ok("node", "add", "n1", "--address", "127.0.0.1", "--disk", "/data:10Gi")
+    cli.manage_nodes()
     proc = subprocess.Popen([PRONGHORN, "api", "--store", store, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=cli.env, start_new_session=True)
     try:

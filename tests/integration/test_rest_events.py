@@ -21,6 +21,7 @@ from domain.application import ControlPlane
 from domain.services import Nodes, Volumes
 from domain.store import open_control_plane
 from domain.values import GIB, Disk
+from tests.fixtures.nodes import managed
 from tests.fixtures.rest_client import ApiClient
 
 TIMEOUT_S = 30
@@ -31,6 +32,7 @@ def served(tmp_path: Path) -> Iterator[tuple[ApiHandle, ControlPlane]]:
     url = f"sqlite://{tmp_path / 'events.sqlite'}"
     app, writer = open_control_plane(url), open_control_plane(url)
     Nodes(writer).add("n1", "127.0.0.1", disks=[Disk(path="/d", capacity=100 * GIB)])
+    managed(writer)
     Volumes(writer).provision("vol", GIB, 1)
     Volumes(writer).expand("vol", 2 * GIB)
     handle = start_api(app, port=0)

@@ -29,6 +29,7 @@ from domain.snapshots import SnapshotChain
 from domain.values import Disk, ReplicaMode
 from domain.volume import Volume
 from projections.desired_engines import DesiredEngines
+from tests.fixtures.nodes import managed
 
 NODES = ["n1", "n2", "n3"]
 VOLUMES = ["v0", "v1", "v2", "v3"]
@@ -100,6 +101,7 @@ def test_followed_model_equals_a_full_rebuild(commands: list[tuple[Any, ...]], e
     app = FrequentSnapshots({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     for i, node in enumerate(NODES):
         Nodes(app).add(node, f"127.0.0.{i + 1}", disks=[Disk(f"/d{i}", 1 << 40)])
+        managed(app)
     Volumes(app).provision("v0", UNIT, 2)
     for command in commands[:early]:  # some history before the model's first load
         run(app, command)

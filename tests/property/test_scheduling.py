@@ -41,6 +41,11 @@ def clusters(draw: st.DrawFn) -> list[Node]:
                 node.schedule_replica(d.path, f"other/{d.path}", booked * UNIT)
         if draw(st.integers(0, 9)) == 0:
             node.cordon()
+        if draw(st.integers(0, 9)) != 0:  # mostly: its manager runs and has checked its disks
+            node.mark_ready("its manager runs")
+        for d in disks:
+            if draw(st.integers(0, 9)) != 0:
+                node.confirm_disk(d.path)
         nodes.append(node)
     return nodes
 
@@ -75,8 +80,9 @@ def valid(request: PlacementRequest, nodes: list[Node], existing: list[Location]
     for loc in new:
         node = by_name[loc.node]
         disk = node.disks[loc.disk]
-        if (node.removed or not node.schedulable or not set(request.node_selector) <= set(node.tags)
-                or not disk.schedulable or not set(request.disk_selector) <= set(disk.tags)):
+        if (node.removed or not node.ready or not node.schedulable or not set(request.node_selector) <= set(node.tags)
+                or not disk.schedulable or disk.path not in node.confirmed_disks
+                or not set(request.disk_selector) <= set(disk.tags)):
             return False
     for (name, path), count in Counter((loc.node, loc.disk) for loc in new).items():
         if not fits(request, by_name[name], by_name[name].disks[path], count):

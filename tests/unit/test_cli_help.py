@@ -45,7 +45,7 @@ def test_own_verbs_are_registered() -> None:
         (VolumeNotFound("v"), ExitCode.NOT_FOUND),
         (InvalidTransition("volume", "v", "attached", "delete"), ExitCode.INVALID_STATE),
         (SchedulingFailed("InsufficientNodes", "need 3 nodes, have 1"), ExitCode.SCHEDULING),
-        (InvalidStoreURL("x://", "bad\nscheme"), ExitCode.STORE),
+        (InvalidStoreURL("x://", "bad\nscheme"), ExitCode.USAGE),  # a bad argument, not an outage
         (IntegrityError("duplicate key"), ExitCode.CONFLICT),
         (CommandError("refused", ExitCode.CONFLICT), ExitCode.CONFLICT),
         (FileNotFoundError(2, "No such file or directory", "/x"), ExitCode.NOT_FOUND),

@@ -6,12 +6,14 @@ from domain.application import ControlPlane
 from domain.services import Nodes, Replicas, Volumes
 from domain.values import Disk, ReplicaMode
 from projections.desired_engine import Finish, desired_engine
+from tests.fixtures.nodes import managed
 
 
 def cluster() -> ControlPlane:
     app = ControlPlane()
     for i in (1, 2, 3):
         Nodes(app).add(f"node{i}", f"127.0.1.{i}", disks=[Disk(path=f"/d{i}", capacity=1 << 40)])
+        managed(app)
     Volumes(app).provision("vol", 1 << 20, 3)
     return app
 

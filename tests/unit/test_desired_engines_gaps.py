@@ -13,12 +13,14 @@ from domain.application import ControlPlane
 from domain.services import Nodes, Snapshots, Volumes
 from domain.values import Disk, VolumeState
 from projections.desired_engines import DesiredEngines
+from tests.fixtures.nodes import managed
 
 
 def cluster() -> ControlPlane:
     app = ControlPlane({"PERSISTENCE_MODULE": "eventsourcing.popo"})
     for i in (1, 2, 3):
         Nodes(app).add(f"node{i}", f"127.0.1.{i}", disks=[Disk(f"/d{i}", 1 << 40)])
+        managed(app)
     Volumes(app).provision("vol", 1 << 20, 3)
     return app
 

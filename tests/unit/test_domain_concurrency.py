@@ -14,6 +14,7 @@ from domain.application import ControlPlane
 from domain.errors import SchedulingFailed
 from domain.services import Nodes, Volumes
 from domain.values import Disk
+from tests.fixtures.nodes import managed
 
 GIB = 1 << 30
 
@@ -25,6 +26,7 @@ def test_racing_provisions_on_sqlite_never_overbook(tmp_path: Path) -> None:
     for i in (1, 2, 3):
         # 12 GiB disks: two 4 GiB replicas leave 4 GiB (>= 25%), a third would leave 0.
         Nodes(first).add(f"n{i}", f"127.0.0.{i}", disks=[Disk("/d", 12 * GIB)])
+        managed(first)
     outcomes: dict[str, str] = {}
 
     def provision(app: ControlPlane, name: str) -> None:

@@ -10,6 +10,7 @@ from domain.application import ControlPlane
 from domain.errors import AlreadyExists, InvalidTransition, InvalidValue, JobNotFound
 from domain.jobs import RecurringJob
 from domain.jobs_service import RecurringJobs
+from domain.services import Volumes
 
 
 def test_create_normalises_and_validates() -> None:
@@ -34,6 +35,7 @@ def test_fire_records_each_fire_time_once() -> None:
 
 def test_service_lifecycle_and_replay() -> None:
     app = ControlPlane()
+    Volumes(app).create("v1", 4096, 1)
     jobs = RecurringJobs(app)
     jobs.create("j1", "snapshot", "*/5 * * * *", 3, ["v1"])
     with pytest.raises(AlreadyExists):

@@ -6,7 +6,7 @@ import pytest
 
 from domain.errors import AlreadyExists, DiskNotFound, InvalidTransition, InvalidValue
 from domain.node import Node, make_disk
-from domain.values import Disk
+from domain.values import Disk, NotReadyReason
 
 GIB = 1 << 30
 
@@ -107,3 +107,36 @@ def test_update() -> None:
 
 def test_make_disk_normalises() -> None:
     assert make_disk("/a/b/", GIB, tags=["z", "a"]) == Disk("/a/b", GIB, 0, ("a", "z"), True)
+
+
+def test_a_node_is_ready_only_once_its_manager_says_so_and_each_change_is_one_event() -> None:
+    n = new()
+    n.collect_events()
+    assert (n.ready, n.ready_reason) == (False, NotReadyReason.NO_MANAGER)
+    n.mark_ready("the manager of node-1 runs")
+    n.mark_ready("the manager of node-1 runs")  # a heartbeat that changes nothing records nothing
+    n.mark_not_ready(NotReadyReason.MANAGER_STOPPED, "the manager of node-1 stopped")
+    n.mark_not_ready(NotReadyReason.HEARTBEAT_LAPSED, "no heartbeat for 31 s")  # already NotReady: no-op
+    assert event_names(n) == ["ReadyReported", "NotReadyDeclared"]
+    assert (n.ready, n.ready_reason, n.ready_message) == (False, NotReadyReason.MANAGER_STOPPED,
+                                                          "the manager of node-1 stopped")
+    with pytest.raises(InvalidValue):
+        n.mark_not_ready("Whatever", "x")  # type: ignore[arg-type]
+
+
+def test_a_disk_is_confirmed_by_its_nodes_manager_and_a_failed_check_is_recorded_once() -> None:
+    n = new()
+    path = "/var/lib/pronghorn"
+    assert not n.disk_confirmed(path)
+    n.fail_disk_check(path, "/var/lib/pronghorn does not exist on this node")
+    n.fail_disk_check(path, "/var/lib/pronghorn does not exist on this node")
+    assert n.disk_problems == ((path, "/var/lib/pronghorn does not exist on this node"),)
+    n.confirm_disk(path + "/")
+    n.confirm_disk(path)
+    assert n.disk_confirmed(path) and n.disk_problems == ()
+    with pytest.raises(DiskNotFound):
+        n.confirm_disk("/elsewhere")
+    n.remove_disk(path)
+    n.add_disk(path, GIB)
+    assert not n.disk_confirmed(path)  # a disk registered again is checked again
+    assert event_names(n)[1:] == ["DiskCheckFailed", "DiskConfirmed", "DiskRemoved", "DiskAdded"]

@@ -9,6 +9,7 @@ from domain.ids import volume_id
 from domain.scheduling import Affinity, SchedulingSettings
 from domain.services import Nodes, Replicas, Volumes
 from domain.values import ConditionType, Disk, ReplicaMode, Robustness, SchedulingReason, VolumeState
+from tests.fixtures.nodes import managed
 from tests.fixtures.racing_plane import RacingPlane
 
 GIB = 1 << 30
@@ -19,6 +20,7 @@ def app() -> RacingPlane:
     app = RacingPlane()
     for i in (1, 2, 3):
         Nodes(app).add(f"n{i}", f"127.0.0.{i}", zone=f"z{i}", disks=[Disk("/d", 10 * GIB)])
+        managed(app)
     return app
 
 
@@ -59,6 +61,7 @@ def test_racing_provisions_never_double_book(app: RacingPlane) -> None:
 
 def test_place_replaces_failed_replicas(app: RacingPlane) -> None:
     Nodes(app).add("n4", "127.0.0.4", zone="z1", disks=[Disk("/d", 10 * GIB)])
+    managed(app)
     volumes, replicas = Volumes(app), Replicas(app)
     volumes.provision("vol", GIB, 3)
     replicas.fail("vol", "r2", "disk died")

@@ -7,7 +7,8 @@ import pytest
 from domain.errors import SchedulingFailed
 from domain.node import Node
 from domain.scheduling import Affinity, Location, PlacementRequest, schedule
-from domain.values import Disk, SchedulingReason
+from domain.values import Disk, NotReadyReason, SchedulingReason
+from tests.fixtures.nodes import managed_node
 
 GIB = 1 << 30
 
@@ -18,7 +19,7 @@ def node(name: str, zone: str = "", capacity: int = 100 * GIB, tags: tuple[str, 
                     disks=[Disk(f"/d{i}", capacity, tags=("ssd",) if i == 0 else ()) for i in range(disks)])
     if booked:
         n.schedule_replica("/d0", "other/r", booked)
-    return n
+    return managed_node(n)
 
 
 def reason(request: PlacementRequest, nodes: list[Node], existing: list[Location] = ()) -> str:  # type: ignore[assignment]
@@ -86,3 +87,24 @@ def test_prefers_emptier_disks_deterministically() -> None:
     assert [loc.node for loc in first.locations] == ["n2", "n3"]
     assert schedule(PlacementRequest(size=GIB, replicas=2), nodes) == first
     assert schedule(PlacementRequest(size=GIB, replicas=0), nodes).locations == ()
+
+
+def test_nodes_not_ready_and_unconfirmed_disks_take_no_replica() -> None:
+    gone = node("n1")
+    gone.mark_not_ready(NotReadyReason.MANAGER_STOPPED, "the manager of n1 stopped")
+    unchecked = Node.create("n2", "127.0.0.2", disks=[Disk("/d0", 100 * GIB), Disk("/d1", 100 * GIB)])
+    unchecked.mark_ready("its manager runs")
+    unchecked.confirm_disk("/d1")  # /d0 is emptier by name order only: never picked while unconfirmed
+    placed = schedule(PlacementRequest(size=GIB, replicas=1), [gone, unchecked, node("n3")])
+    assert {loc.node for loc in placed.locations} <= {"n2", "n3"}
+    both = schedule(PlacementRequest(size=GIB, replicas=2), [gone, unchecked, node("n3")])
+    assert set(both.locations) == {Location("n2", "/d1"), Location("n3", "/d0")}
+    with pytest.raises(SchedulingFailed) as err:
+        schedule(PlacementRequest(size=GIB, replicas=3), [gone, unchecked, node("n3")])
+    assert err.value.reason == SchedulingReason.INSUFFICIENT_NODES
+    assert "n1 (the manager of n1 stopped)" in str(err.value)  # says which node is down and why
+    never = Node.create("n4", "127.0.0.4", disks=[Disk("/d0", 100 * GIB)])  # registered, no manager yet
+    assert reason(PlacementRequest(size=GIB, replicas=1), [gone, never]) == SchedulingReason.NO_MATCHING_NODES
+    ready_unchecked = Node.create("n5", "127.0.0.5", disks=[Disk("/d0", 100 * GIB)])
+    ready_unchecked.mark_ready("its manager runs")
+    assert reason(PlacementRequest(size=GIB, replicas=1), [ready_unchecked]) == SchedulingReason.NO_MATCHING_DISKS

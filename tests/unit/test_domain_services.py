@@ -62,6 +62,7 @@ def test_lifecycle_through_service(app: ControlPlane) -> None:
     volumes = Volumes(app)
     volumes.create("v", GIB)
     volumes.finish_creating("v")
+    Nodes(app).add("n1", "127.0.0.1")
     volumes.start_attach("v", "n1")
     volumes.attached("v", "nbd://127.0.0.1:1")
     with pytest.raises(InvalidTransition):
@@ -176,3 +177,38 @@ def test_nodes(app: ControlPlane) -> None:
     back = nodes.add("n2", "127.0.0.22", disks=[Disk("/d4", GIB)])
     assert (back.address, sorted(back.disks)) == ("127.0.0.22", ["/d4"])
     assert nodes.names() == ["n1", "n2"]
+
+
+def test_attach_needs_a_registered_node_and_rm_refuses_a_node_serving_a_volume(app: ControlPlane) -> None:
+    volumes, nodes = Volumes(app), Nodes(app)
+    volumes.create("v", GIB)
+    volumes.finish_creating("v")
+    with pytest.raises(NodeNotFound):
+        volumes.start_attach("v", "ghost")
+    nodes.add("n1", "127.0.0.1")
+    nodes.add("n2", "127.0.0.2")
+    nodes.remove("n2")
+    with pytest.raises(NodeNotFound):
+        volumes.start_attach("v", "n2")  # removed
+    assert volumes.get("v").state == VolumeState.DETACHED
+    volumes.start_attach("v", "n1")
+    with pytest.raises(InvalidTransition, match="volumes attached there: v"):
+        nodes.remove("n1")
+    volumes.force_detach("v")
+    assert nodes.remove("n1").removed
+
+
+@pytest.mark.parametrize(("address", "disk", "fragment"), [
+    ("notanip", "/srv/d", "node address"), ("0.0.0.0", "/srv/d", "node address"), ("127.0.0.1", "/", "root"),
+    ("127.0.0.1", "/etc", "/etc"), ("127.0.0.1", "/usr/lib/x", "/usr"), ("127.0.0.1", "/srv/../etc", "normalised"),
+    ("127.0.0.1", "/srv/d\n", "one line"), ("127.0.0.1", "/" + "d" * 4096, "one line"),
+])
+def test_node_registration_validates_address_and_disk_path(app: ControlPlane, address: str, disk: str,
+                                                           fragment: str) -> None:
+    with pytest.raises(InvalidValue, match=fragment):
+        Nodes(app).add("n1", address, disks=[Disk(disk, GIB)])
+    assert Nodes(app).names() == []
+    node = Nodes(app).add("n1", "FD00:0::1", disks=[Disk("//srv//d/", GIB)])
+    assert (node.address, list(node.disks)) == ("fd00::1", ["/srv/d"])
+    with pytest.raises(InvalidValue, match="node address"):
+        Nodes(app).update("n1", address="localhost")

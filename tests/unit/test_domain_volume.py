@@ -74,8 +74,8 @@ def test_full_lifecycle_and_event_names() -> None:
     v.finish_delete()
     assert v.state is VolumeState.DELETED
     assert event_names(v) == [
-        "Created", "CreationFinished", "AttachStarted", "Attached", "DetachStarted",
-        "Detached", "DeletionStarted", "Deleted",
+        "Created", "CreationFinished", "AttachStarted", "ConditionChanged", "Attached", "ConditionChanged",
+        "DetachStarted", "ConditionChanged", "Detached", "ConditionChanged", "DeletionStarted", "Deleted",
     ]
 
 
@@ -88,7 +88,8 @@ def test_repeated_commands_are_no_ops() -> None:
     v.finish_attach("e")
     v.finish_attach("e")
     v.start_attach("n1")  # already attached there
-    assert event_names(v) == ["Created", "CreationFinished", "AttachStarted", "Attached"]
+    assert event_names(v) == ["Created", "CreationFinished", "AttachStarted", "ConditionChanged", "Attached",
+                              "ConditionChanged"]
 
 
 @pytest.mark.parametrize(
@@ -214,3 +215,36 @@ def test_enum_arguments_are_stored_as_plain_strings() -> None:
     v.set_condition(ConditionType.SCHEDULED, True, SchedulingReason.DISK_PRESSURE)
     [(key, condition)] = v.conditions.items()
     assert type(key) is str and type(condition.type) is str and type(condition.reason) is str
+
+
+@pytest.mark.parametrize("stuck", ["attaching", "attached", "detaching"])
+def test_waiting_for_node_says_what_for_and_force_detach_is_the_way_out(stuck: str) -> None:
+    v = new()
+    v.finish_creating()
+    v.start_attach("gone")
+    waiting = v.conditions["WaitingForNode"]
+    assert (waiting.status, waiting.reason) == (True, "Attaching") and "node 'gone'" in waiting.message
+    assert "detach vol-a --force" in waiting.message
+    if stuck != "attaching":
+        v.finish_attach("nbd://127.0.0.1:1")
+        assert v.conditions["WaitingForNode"].status is False
+    if stuck == "detaching":
+        v.start_detach()
+        assert v.conditions["WaitingForNode"].reason == "Detaching"
+    v.force_detach()
+    v.force_detach()  # repeated: no-op
+    forced = v.conditions["WaitingForNode"]
+    assert (v.state, v.node, v.endpoint) == (VolumeState.DETACHED, "", "")
+    assert (forced.status, forced.reason) == (False, "DetachForced") and "'gone'" in forced.message
+    assert event_names(v)[-3:] == (["DetachStarted", "Detached", "ConditionChanged"] if stuck != "detaching"
+                                   else ["ConditionChanged", "Detached", "ConditionChanged"])
+
+
+def test_force_detach_is_refused_while_creating_or_deleting() -> None:
+    v = new()
+    with pytest.raises(InvalidTransition, match="cannot force detach"):
+        v.force_detach()
+    v.finish_creating()
+    v.start_delete()
+    with pytest.raises(InvalidTransition, match="while it is deleting"):
+        v.force_detach()

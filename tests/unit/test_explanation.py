@@ -9,9 +9,10 @@ from domain.causation import acting, event_cause, last_saved
 from domain.errors import InvalidTransition
 from domain.ids import node_id
 from domain.services import Nodes, Replicas, Volumes
-from domain.values import ConditionType, Disk, Reason, ReasonCode
+from domain.values import ConditionType, Disk, NotReadyReason, Reason, ReasonCode
 from projections.explanation import Explanation, Finding, explain
 from projections.history import read_history
+from tests.fixtures.nodes import managed
 
 GIB = 1 << 30
 
@@ -22,6 +23,7 @@ def app() -> ControlPlane:
     with acting("cli:alice"):
         for i in (1, 2):
             Nodes(app).add(f"n{i}", f"127.0.0.{i}", disks=[Disk("/d", 100 * GIB)])
+        managed(app)  # their managers said they are Ready
         Volumes(app).provision("vol", GIB, 2)
         Volumes(app).start_attach("vol", "n1")
     with acting("manager:n1", cause=""):
@@ -113,3 +115,16 @@ def test_a_command_refused_since_the_state_last_changed_is_a_finding(app: Contro
     with acting("cli:bob"):
         Volumes(app).start_detach("vol")
     assert not [f for f in explained(app).findings if "was refused" in f.fact]
+
+
+def test_a_replica_on_a_node_whose_manager_is_gone_says_it_waits_on_that_node(app: ControlPlane) -> None:
+    nodes = Nodes(app)
+    assert not [f for f in explained(app).findings if "waits on node n2" in f.fact]
+    with acting("manager:n1", cause=""):
+        nodes.mark_not_ready("n2", NotReadyReason.HEARTBEAT_LAPSED, "no heartbeat for 30 s")
+    waits = finding(explained(app), "replica r2 waits on node n2, which is not ready")
+    assert waits.chain[0].type == "NotReadyDeclared"
+    assert waits.chain[0].sentence == "node n2 was declared not ready: no heartbeat for 30 s"
+    assert waits.chain[0].actor == "manager:n1"
+    nodes.mark_ready("n2", "back")
+    assert not [f for f in explained(app).findings if "waits on node n2" in f.fact]

@@ -13,12 +13,14 @@ from domain.snapshots import MAX_SNAPSHOTS
 from domain.store import open_control_plane
 from domain.values import GIB, Disk
 from manager.jobs import JOB_LABEL, JobRunner, JobScheduler, snapshot_name
+from tests.fixtures.nodes import managed
 
 T0 = datetime(2030, 11, 25, 10, 0, 30, tzinfo=UTC)  # after the jobs' creation (real time)
 
 
 def cluster(app: ControlPlane, *volumes: str) -> None:
     Nodes(app).add("n1", "127.0.0.1", disks=[Disk("/d", 100 * GIB)])
+    managed(app)
     for name in volumes:
         Volumes(app).provision(name, GIB, 1)
 
@@ -40,7 +42,7 @@ def test_fires_at_the_cron_minutes_only() -> None:
     app = ControlPlane()
     cluster(app, "v1", "v2")
     jobs = RecurringJobs(app)
-    jobs.create("five", "snapshot", "*/5 * * * *", 10, ["v1", "v2", "ghost"], {"tier": "gold"})
+    jobs.create("five", "snapshot", "*/5 * * * *", 10, ["v1", "v2"], {"tier": "gold"})
     runner = JobRunner(app)
     fired_at: list[datetime] = []
     for minute in range(0, 16):
@@ -131,3 +133,23 @@ def test_requests_never_taken_do_not_pile_up_and_a_full_chain_skips_one_volume()
         assert [f.requested for f in fired] == [(f"v1/{snapshot_name('five', fired[0].at)}",)]
     assert sorted(Snapshots(app).chain("v1").requests) == ["five-20301125-1020", "five-20301125-1025"]
     assert RecurringJobs(app).get("five").fires == 6
+
+
+def test_a_deleted_volume_is_dropped_from_the_job_and_an_empty_job_stops_firing() -> None:
+    app = ControlPlane()
+    cluster(app, "v1", "v2")
+    jobs = RecurringJobs(app)
+    jobs.create("five", "snapshot", "*/5 * * * *", 3, ["v1", "v2"])
+    runner = JobRunner(app)
+    Volumes(app).delete("v1")  # deleting: its replicas are still there
+    fired = runner.run(T0)
+    assert [f.requested for f in fired] == [(f"v2/{snapshot_name('five', fired[0].at)}",)]
+    job = jobs.get("five")
+    assert (job.volumes, job.fires) == (("v2",), 1)
+    dropped = [e for e in app.events.get(job.id) if type(e).__name__ == "VolumesDropped"]
+    assert [(e.volumes, e.reason) for e in dropped] == [(("v1",), "deleted")]  # type: ignore[attr-defined]
+    Volumes(app).delete("v2")
+    assert runner.run(T0 + timedelta(minutes=5)) == []
+    job = jobs.get("five")
+    assert (job.volumes, job.fires) == ((), 1)  # no Fired event for nothing
+    assert runner.run(T0 + timedelta(minutes=10)) == [] and jobs.get("five").version == job.version

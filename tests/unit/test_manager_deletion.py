@@ -66,6 +66,7 @@ def test_an_attached_volume_is_refused_with_a_hint() -> None:
     volumes = Volumes(app)
     volumes.create("vol", GIB, 1)
     volumes.finish_creating("vol")
+    Nodes(app).add("n1", "127.0.0.1")
     volumes.start_attach("vol", "n1")
     with pytest.raises(InvalidTransition, match="detach it first"):
         volumes.delete("vol")

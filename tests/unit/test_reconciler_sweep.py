@@ -21,6 +21,7 @@ from domain.values import Disk, VolumeState
 from manager.instances import engine_key
 from manager.rebuilds import Rebuilds
 from manager.reconciler import Reconciler
+from tests.fixtures.nodes import managed
 from tests.fixtures.simulated_plane import SimulatedPlane, SimulatedSupervisor
 
 VOLUMES = [f"vol{i}" for i in range(10)]
@@ -35,6 +36,7 @@ class Cluster:
         self.supervisors = {}
         for i in (1, 2, 3):
             Nodes(self.app).add(f"node{i}", f"127.0.1.{i}", disks=[Disk(str(home / f"node{i}" / "disk"), 1 << 40)])
+            managed(self.app)
             self.supervisors[f"node{i}"] = SimulatedSupervisor(f"node{i}", home / f"node{i}", f"127.0.1.{i}",
                                                                self.plane)
         self.volumes = Volumes(self.app)
