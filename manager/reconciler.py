@@ -11,7 +11,8 @@ remembered between passes that the store cannot rebuild (the model) but running
 rebuild threads, so a restarted manager simply resumes. Per volume:
 
 - processes should run (attaching/attached): each local replica process is
-  ensured; one that died is recorded ``Failed`` (ERR), taken out of the engine,
+  ensured (``manager.replica_processes``); one that died is recorded ``Failed`` (ERR,
+  with how it ended), taken out of the engine,
   restarted on its old address and rebuilt (a delta: it keeps its data). The
   engine is ensured on its node with the RW replicas (all of them when none is
   RW: the engine keeps the freshest: auto-salvage; a replica never started on a node
@@ -42,7 +43,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from domain.application import ControlPlane
-from domain.causation import acting, event_cause, last_saved
+from domain.causation import last_saved
 from domain.errors import DomainError
 from domain.replica import Replica
 from domain.services import Nodes, Replicas, Volumes
@@ -54,10 +55,11 @@ from manager import failure_reasons
 from manager.attention import SWEEP, Attention, wanted_processes
 from manager.deletion import DirectoryCollector, remove_local_replicas
 from manager.expansion import Expansion, start_size
-from manager.instances import engine_key, process_state, replica_key
+from manager.instances import engine_key, replica_key
 from manager.node_presence import unstartable
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
+from manager.replica_processes import PROBE_TIMEOUT_S, ReplicaProcesses, one_line
 from manager.snapshot_work import carry_out
 from manager.supervisor import StartFailed, Supervisor
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
@@ -69,8 +71,6 @@ from replica.errors import ReplicaError
 log = logging.getLogger("pronghorn.manager.reconciler")
 
 STATUS_TIMEOUT_S = 5.0
-PROBE_TIMEOUT_S = 1.0
-REASON_LIMIT = 300
 
 EngineClientFactory = Callable[[str, float], EngineClient]  # (control address, timeout) -> client
 
@@ -83,11 +83,6 @@ def _answers(address: str) -> bool:
     except ReplicaError:
         return False
     return True
-
-
-def one_line(text: str) -> str:
-    """A failure reason as the domain takes it: one line, bounded."""
-    return " ".join(text.split())[:REASON_LIMIT] or "unknown"
 
 
 class Reconciler:
@@ -108,9 +103,7 @@ class Reconciler:
         self.nodes = Nodes(app)
         self.expansion = Expansion(self.volumes)
         self.directories = DirectoryCollector(self.replicas, self.nodes)  # removes only what the log removed
-        self.troubles: dict[str, int] = {}  # replica key -> passes its start has failed in a row
-        self.restart_cause: dict[str, int] = {}  # replica key -> position of what its next restart follows
-        self.rebuild_cause: dict[str, int] = {}  # replica key -> position of what its next rebuild follows
+        self.processes = ReplicaProcesses(self.replicas, supervisors, self._remove_from_engine)
 
     def run_pass(self) -> None:
         if not self.loaded:
@@ -159,11 +152,11 @@ class Reconciler:
             self._stop_engines_except(volume.name, desired.engine_node)
         if self._all_running(volume.name, desired):
             for member in desired.replicas:  # nothing to start: no threads
-                self._replica(volume, member, engine)
+                self.processes.ensure(volume, member, engine)
         else:
             with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
                 # each thread acts as this one does (contextvars are not inherited by pool threads)
-                for started in [pool.submit(contextvars.copy_context().run, self._replica, volume, member, engine)
+                for started in [pool.submit(contextvars.copy_context().run, self.processes.ensure, volume, member, engine)
                                 for member in desired.replicas]:
                     started.result()
         if engine is None:
@@ -180,53 +173,6 @@ class Reconciler:
             remove_stale(self.replicas, volume, members, now)
             replenish(self.replicas, volume, members, self.policy, now)
         return wanted
-
-    def _replica(self, volume: Volume, member: DesiredReplica, engine: Supervisor | None) -> None:
-        sup = self.supervisors.get(member.node)
-        if sup is None:
-            return  # another node's manager runs it
-        key = replica_key(volume.name, member.name)
-        had = sup.get(key) is not None
-        died = had and not sup.alive(key)
-        failed = died and member.mode != ReplicaMode.ERR
-        if failed:
-            self.replicas.fail(volume.name, member.name, sup.exit_reason(key))
-            self.restart_cause[key] = last_saved()
-            self._remove_from_engine(volume.name, engine, member.address)
-        if key in sup.adopted:
-            sup.adopted.remove(key)
-            if not died and (inst := sup.get(key)) is not None:
-                self.replicas.adopted(volume.name, member.name, Reason(
-                    ReasonCode.ADOPTED, f"a restarted manager found its process running (pid {inst.pid}) and kept it"))
-        try:
-            inst = sup.ensure_replica(volume.name, member.name, member.data_dir, volume.size)
-        except StartFailed as exc:
-            self._start_failed(volume.name, member.name, key, exc, recorded=failed or member.mode == ReplicaMode.ERR)
-            return
-        if died or key in self.restart_cause or key in self.troubles:
-            cause = self.restart_cause.pop(key, 0)  # its failure, its stop or its trouble
-            with acting(cause=event_cause(cause) if cause else None):
-                self.replicas.restarted(volume.name, member.name, Reason(
-                    ReasonCode.RESTARTED, f"process started again on {inst.control} (pid {inst.pid})"))
-                self.rebuild_cause[key] = last_saved()
-                if key in self.troubles:
-                    self.replicas.trouble_ended(volume.name, member.name, self.troubles.pop(key))
-        if inst.control != member.address:
-            if member.address:
-                self._remove_from_engine(volume.name, engine, member.address)
-            self.replicas.set_address(volume.name, member.name, inst.control)
-
-    def _start_failed(self, volume: str, replica: str, key: str, exc: StartFailed, recorded: bool) -> None:
-        """Bounded: the failure (unless ``recorded`` already) and the trouble are recorded when it
-        starts; later passes only count."""
-        reason = Reason(ReasonCode.START_FAILED, one_line(f"cannot start: {exc}"))
-        self.troubles[key] = self.troubles.get(key, 0) + 1
-        if not recorded:
-            self.replicas.fail(volume, replica, reason)
-        if self.troubles[key] == 1:
-            self.replicas.trouble(volume, replica, reason)
-            self.restart_cause.setdefault(key, last_saved())
-        log.warning("%s: %s", volume, exc)
 
     def _engine(self, volume: Volume, desired: DesiredEngine, sup: Supervisor) -> None:
         key = engine_key(volume.name)
@@ -274,22 +220,12 @@ class Reconciler:
                 continue  # its process is not up (yet): nothing to rebuild into
             if not _answers(member.address):
                 if local is not None and local.hung(key):  # stopped, or silent on its node too: restarted next pass
-                    log.warning("%s: replica %s does not answer: stopping it", volume.name, member.name)
-                    self.replicas.stopped(volume.name, member.name, self._no_reply(local, key, member.address))
-                    self.restart_cause[key] = last_saved()
-                    local.stop(key)
+                    self.processes.stop_silent(volume.name, member, local)
                 continue  # cut off by the network, or remote: rebuilt once it answers (a delta)
             if self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address,
                                    self._reasons(volume.name, member, ReasonCode.REBUILD_FAILED),
-                                   self.rebuild_cause.get(key, 0)):
-                self.rebuild_cause.pop(key, None)
-
-    @staticmethod
-    def _no_reply(sup: Supervisor, key: str, address: str) -> Reason:
-        inst = sup.get(key)
-        paused = inst is not None and process_state(inst.pid) in ("T", "t")
-        how = " (its process was paused: SIGSTOP)" if paused else " (silent on its own node too)"
-        return Reason(ReasonCode.NO_REPLY, f"no reply within {PROBE_TIMEOUT_S:g} s on {address}{how}")
+                                   self.processes.rebuild_cause.get(key, 0)):
+                self.processes.rebuild_cause.pop(key, None)
 
     def _engine_reason(self, volume: str, member: DesiredReplica, error: str) -> Reason:
         return self._reasons(volume, member)(one_line(error) if error else "")
@@ -315,7 +251,7 @@ class Reconciler:
             if replica.mode != ReplicaMode.ERR:
                 seen = datetime.fromtimestamp(reported.error_at, UTC) if reported.error_at else None
                 self.replicas.fail(volume, member.name, self._engine_reason(volume, member, reported.error), seen)
-                self.rebuild_cause[replica_key(volume, member.name)] = last_saved()
+                self.processes.rebuild_cause[replica_key(volume, member.name)] = last_saved()
             self._take_out(volume, member.address, client)  # rebuilt on the next pass (a delta)
         elif mode == ReplicaMode.RW and replica.mode != ReplicaMode.RW:
             if replica.rebuild == "running":
