@@ -19,10 +19,12 @@ from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Recording, Transcoder
+from eventsourcing.persistence import Mapper, Recording, Transcoder
 
 from domain.catalog import Catalog
+from domain.causation import CausationMapper, saved
 from domain.jobs import RecurringJob
+from domain.manager_runs import ManagerRun
 from domain.node import Node
 from domain.replica import Replica
 from domain.snapshots import SnapshotChain
@@ -42,6 +44,7 @@ class ControlPlane(Application):
         SnapshotChain: SNAPSHOT_INTERVAL,
         Catalog: 2 * SNAPSHOT_INTERVAL,
         RecurringJob: SNAPSHOT_INTERVAL,
+        ManagerRun: SNAPSHOT_INTERVAL,
     }
 
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
@@ -55,6 +58,11 @@ class ControlPlane(Application):
 
     def _notify(self, recordings: list[Recording[UUID]]) -> None:
         self.saves += 1
+        saved([r.notification.id for r in recordings])  # a reaction names what it reacts to
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        """Events name who acted and what caused it (``domain.causation``)."""
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=CausationMapper)
 
     def construct_transcoder(self) -> Transcoder:
         return DomainTranscoder()

@@ -44,3 +44,8 @@ def catalog_id(kind: str) -> UUID:
 def job_id(name: str) -> UUID:
     """Id of the ``RecurringJob`` aggregate named ``name``."""
     return _id("recurring-job", name)
+
+
+def manager_id(nodes: str) -> UUID:
+    """The manager serving these nodes (their names joined by commas, sorted)."""
+    return _id("manager", nodes)

@@ -7,6 +7,13 @@ Commands -> events: ``create`` (Created), ``set_address`` (AddressChanged),
 ``fail_rebuild`` (RebuildFailed: mode ERR), ``remove`` (Removed). A removed replica
 refuses every further command; its history stays.
 
+What the manager did to its process, and why (each with a ``Reason``):
+``note_stopped`` (ProcessStopped, e.g. it did not answer), ``note_restarted``
+(ProcessRestarted), ``note_adopted`` (ProcessAdopted: a restarted manager kept it).
+A condition that repeats pass after pass (a process that keeps failing to start) is
+bounded: ``note_trouble`` records TroubleStarted once per kind of reason, and
+``end_trouble(count)`` records TroubleEnded with how many times it was seen.
+
 The Volume keeps a copy of each replica's mode (its robustness derives from them);
 ``domain.services.Replicas`` changes both in one transaction.
 """
@@ -21,10 +28,12 @@ from eventsourcing.domain import Aggregate, event
 from domain import validation
 from domain.errors import InvalidTransition, InvalidValue
 from domain.ids import replica_id
-from domain.values import Failure, RebuildState, ReplicaMode
+from domain.values import Failure, Reason, ReasonCode, RebuildState, ReplicaMode
 
 
 class Replica(Aggregate):
+    trouble: Reason | None = None  # class default: replicas recorded before the field existed still load
+
     @staticmethod
     def create_id(volume: str, name: str) -> UUID:
         return replica_id(volume, name)
@@ -89,10 +98,12 @@ class Replica(Aggregate):
     def _mode_changed(self, mode: ReplicaMode) -> None:
         self.mode = mode
 
-    def fail(self, reason: str, at: datetime | None = None) -> None:
-        """Record a failure (the replica goes ERR); ``at`` defaults to now (UTC)."""
+    def fail(self, reason: str, at: datetime | None = None, code: ReasonCode = ReasonCode.UNSPECIFIED) -> None:
+        """Record a failure (the replica goes ERR); ``at`` defaults to now (UTC): pass the time
+        the one who saw it (the engine) saw it."""
         self._live("fail")
-        failure = Failure(reason=validation.text("reason", reason), at=_when(at))
+        code = validation.choice("reason code", code, ReasonCode)
+        failure = Failure(reason=validation.text("reason", reason), at=_when(at), code=code)
         self._failed(failure)
 
     @event("Failed")
@@ -132,26 +143,84 @@ class Replica(Aggregate):
         self.rebuild_done = done
         self.rebuild_total = total
 
-    def complete_rebuild(self) -> None:
+    def complete_rebuild(self, source: str = "", from_network: int = 0, copied_locally: int = 0,
+                         already_present: int = 0) -> None:
+        """Completed: where the data came from and how many bytes came how (0s when unknown)."""
         self._rebuilding("complete the rebuild of")
-        self._rebuild_completed()
+        self._rebuild_completed(
+            validation.text("rebuild source", source, 255),
+            validation.integer("bytes from the network", from_network, 0),
+            validation.integer("bytes copied locally", copied_locally, 0),
+            validation.integer("bytes already present", already_present, 0))
 
     @event("RebuildCompleted")
-    def _rebuild_completed(self) -> None:
+    def _rebuild_completed(self, source: str = "", from_network: int = 0, copied_locally: int = 0,
+                           already_present: int = 0) -> None:
         self.mode = ReplicaMode.RW
         self.rebuild = RebuildState.COMPLETED
         self.rebuild_done = self.rebuild_total
         self.rebuilds += 1
 
-    def fail_rebuild(self, reason: str, at: datetime | None = None) -> None:
+    def fail_rebuild(self, reason: str, at: datetime | None = None,
+                     code: ReasonCode = ReasonCode.REBUILD_FAILED) -> None:
         self._rebuilding("fail the rebuild of")
-        self._rebuild_failed(Failure(reason=validation.text("reason", reason), at=_when(at)))
+        code = validation.choice("reason code", code, ReasonCode)
+        self._rebuild_failed(Failure(reason=validation.text("reason", reason), at=_when(at), code=code))
 
     @event("RebuildFailed")
     def _rebuild_failed(self, failure: Failure) -> None:
         self.mode = ReplicaMode.ERR
         self.rebuild = RebuildState.FAILED
         self.failures.append(failure)
+
+    # -- what the manager did to its process ------------------------------------------
+
+    def note_stopped(self, reason: Reason) -> None:
+        self._live("stop")
+        self._process_stopped(_reason(reason))
+
+    @event("ProcessStopped")
+    def _process_stopped(self, reason: Reason) -> None:
+        pass
+
+    def note_restarted(self, reason: Reason) -> None:
+        self._live("restart")
+        self._process_restarted(_reason(reason))
+
+    @event("ProcessRestarted")
+    def _process_restarted(self, reason: Reason) -> None:
+        pass
+
+    def note_adopted(self, reason: Reason) -> None:
+        self._live("adopt")
+        self._process_adopted(_reason(reason))
+
+    @event("ProcessAdopted")
+    def _process_adopted(self, reason: Reason) -> None:
+        pass
+
+    def note_trouble(self, reason: Reason) -> bool:
+        """Record a repeating condition when it starts (or changes kind); True when recorded."""
+        self._live("note trouble with")
+        reason = _reason(reason)
+        if self.trouble is not None and self.trouble.code == reason.code:
+            return False
+        self._trouble_started(reason)
+        return True
+
+    @event("TroubleStarted")
+    def _trouble_started(self, reason: Reason) -> None:
+        self.trouble = reason
+
+    def end_trouble(self, count: int) -> None:
+        """The condition is over, after being seen ``count`` times; no-op when none is open."""
+        count = validation.integer("count", count, 0)
+        if self.trouble is not None and not self.removed:
+            self._trouble_ended(self.trouble.code, count)
+
+    @event("TroubleEnded")
+    def _trouble_ended(self, code: ReasonCode, count: int) -> None:
+        self.trouble = None
 
     def remove(self) -> None:
         if not self.removed:
@@ -160,6 +229,13 @@ class Replica(Aggregate):
     @event("Removed")
     def _removed(self) -> None:
         self.removed = True
+
+
+def _reason(reason: Reason) -> Reason:
+    if not isinstance(reason, Reason):
+        raise InvalidValue("reason", reason, "must be a Reason (a code and a message)")
+    code = validation.choice("reason code", reason.code, ReasonCode)
+    return Reason(code, validation.text("reason", reason.message))
 
 
 def _when(at: datetime | None) -> datetime:

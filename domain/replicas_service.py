@@ -26,7 +26,7 @@ from domain.replica import Replica
 from domain.replica_placement import booking, describe, plan_replicas
 from domain.scheduling import SchedulingSettings
 from domain.service import Service
-from domain.values import ConditionType, ReplicaMode, VolumeState
+from domain.values import ConditionType, Reason, ReasonCode, ReplicaMode, VolumeState
 from domain.volume import Volume
 
 VOLUMES = "volumes"
@@ -108,25 +108,47 @@ class Replicas(Service):
     def set_mode(self, volume: str, name: str, mode: ReplicaMode | str) -> Replica:
         return self._both(volume, name, lambda r: r.set_mode(mode))
 
-    def fail(self, volume: str, name: str, reason: str, at: datetime | None = None) -> Replica:
-        return self._both(volume, name, lambda r: r.fail(reason, at))
+    def fail(self, volume: str, name: str, reason: str | Reason, at: datetime | None = None) -> Replica:
+        """Record the replica failed (ERR); ``reason``: a ``Reason``, or a sentence (UNSPECIFIED)."""
+        code = reason.code if isinstance(reason, Reason) else ReasonCode.UNSPECIFIED
+        return self._both(volume, name, lambda r: r.fail(str(reason), at, code))
+
+    def _replica_only(self, volume: str, name: str, change: Callable[[Replica], object]) -> Replica:
+        return self._change(f"replica {volume}/{name}", lambda: self.get(volume, name), change)
+
+    def stopped(self, volume: str, name: str, reason: Reason) -> Replica:
+        return self._replica_only(volume, name, lambda r: r.note_stopped(reason))
+
+    def restarted(self, volume: str, name: str, reason: Reason) -> Replica:
+        return self._replica_only(volume, name, lambda r: r.note_restarted(reason))
+
+    def adopted(self, volume: str, name: str, reason: Reason) -> Replica:
+        return self._replica_only(volume, name, lambda r: r.note_adopted(reason))
+
+    def trouble(self, volume: str, name: str, reason: Reason) -> Replica:
+        """A repeating condition seen again: recorded only when it starts (``Replica.note_trouble``)."""
+        return self._replica_only(volume, name, lambda r: r.note_trouble(reason))
+
+    def trouble_ended(self, volume: str, name: str, count: int) -> Replica:
+        return self._replica_only(volume, name, lambda r: r.end_trouble(count))
 
     def rebuild_started(self, volume: str, name: str, source: str = "") -> Replica:
         return self._both(volume, name, lambda r: r.start_rebuild(source))
 
     def rebuild_progress(self, volume: str, name: str, done: int, total: int) -> Replica:
-        return self._change(f"replica {volume}/{name}", lambda: self.get(volume, name),
-                            lambda r: r.report_rebuild_progress(done, total))
+        return self._replica_only(volume, name, lambda r: r.report_rebuild_progress(done, total))
 
-    def rebuild_completed(self, volume: str, name: str) -> Replica:
-        return self._both(volume, name, Replica.complete_rebuild)
+    def rebuild_completed(self, volume: str, name: str, source: str = "", from_network: int = 0,
+                          copied_locally: int = 0, already_present: int = 0) -> Replica:
+        return self._both(volume, name, lambda r: r.complete_rebuild(source, from_network, copied_locally,
+                                                                     already_present))
 
-    def rebuild_failed(self, volume: str, name: str, reason: str, at: datetime | None = None) -> Replica:
-        return self._both(volume, name, lambda r: r.fail_rebuild(reason, at))
+    def rebuild_failed(self, volume: str, name: str, reason: str | Reason, at: datetime | None = None) -> Replica:
+        code = reason.code if isinstance(reason, Reason) else ReasonCode.UNSPECIFIED
+        return self._both(volume, name, lambda r: r.fail_rebuild(str(reason), at, code))
 
     def set_address(self, volume: str, name: str, address: str) -> Replica:
-        return self._change(f"replica {volume}/{name}", lambda: self.get(volume, name),
-                            lambda r: r.set_address(address))
+        return self._replica_only(volume, name, lambda r: r.set_address(address))
 
     def remove(self, volume: str, name: str) -> Replica:
         """Remove a replica; the last one of a ``deleting`` volume finishes its deletion."""

@@ -11,11 +11,12 @@ Called by adapters (CLI, REST, CSI), the manager and tests.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
-from domain import validation
+from domain import causation, validation
 from domain.errors import AlreadyExists, InvalidTransition, NodeNotFound, ReplicaNotFound, VolumeNotFound
 from domain.ids import node_id, replica_id, volume_id
 from domain.node import Node, make_disk
@@ -91,7 +92,22 @@ class Volumes(Service):
         raise AlreadyExists("volume", name)
 
     def _update(self, name: str, change: Callable[[Volume], object]) -> Volume:
-        return self._change(f"volume {name!r}", lambda: self.get(name), change)
+        with self._refusals_recorded(name):
+            return self._change(f"volume {name!r}", lambda: self.get(name), change)
+
+    @contextmanager
+    def _refusals_recorded(self, name: str) -> Iterator[None]:
+        """A command a person or a job gave (``domain.causation``) that the volume's state refuses
+        is recorded on the volume (CommandRefused) before the refusal is raised; the manager's own
+        refusals are not (it retries them pass after pass)."""
+        try:
+            yield
+        except InvalidTransition as refusal:
+            actor = causation.current().actor
+            if actor and not actor.startswith(causation.MANAGER) and refusal.kind == "volume":
+                command, why = refusal.command, str(refusal)
+                self._change(f"volume {name!r}", lambda: self.get(name), lambda v: v.note_refused(command, why))
+            raise
 
     def finish_creating(self, name: str) -> Volume:
         return self._update(name, Volume.finish_creating)
@@ -106,7 +122,8 @@ class Volumes(Service):
         def command() -> Volume:
             volume = self.get(name)
             old_size = volume.size
-            volume.expand(size)
+            with self._refusals_recorded(name):
+                volume.expand(size)
             if volume.size == old_size:
                 return volume
             hosts, growing = self._bookings(volume)
@@ -200,7 +217,8 @@ class Volumes(Service):
         """
         def command() -> Volume:
             volume = self.get(name)
-            volume.start_delete()
+            with self._refusals_recorded(name):
+                volume.start_delete()
             if not volume.replicas:
                 volume.finish_delete()
             catalog = self._catalog(VOLUMES)

@@ -123,12 +123,43 @@ class ReplicaMember:
     mode: ReplicaMode
 
 
+class ReasonCode(StrEnum):
+    """Why the manager or the data plane decided something (a ``Reason``'s machine half)."""
+
+    UNSPECIFIED = "Unspecified"  # recorded before reasons had codes, or by a caller that gave none
+    PROCESS_EXITED = "ProcessExited"  # its process ended (exit status, or the signal that killed it)
+    NO_REPLY = "NoReply"  # did not answer within its timeout
+    ENGINE_REPORTED = "EngineReported"  # the engine saw it fail (I/O error, timeout) and took it out
+    START_FAILED = "StartFailed"  # its process could not be started
+    DISK_FULL = "DiskFull"  # the filesystem under it has no space left
+    REBUILD_FAILED = "RebuildFailed"  # copying data into it failed
+    RESTARTED = "Restarted"  # its process was started again after it ended
+    ADOPTED = "Adopted"  # a restarted manager found its process still running and kept it
+    ASKED_TO_STOP = "AskedToStop"  # told to stop (a signal, a shutdown)
+    NOT_ALLOWED_NOW = "NotAllowedNow"  # a command refused in the aggregate's current state
+    STORE_UNREACHABLE = "StoreUnreachable"  # the event store did not answer
+    NODE_NOT_READY = "NodeNotReady"  # its node's manager is gone or silent
+
+
+@dataclass(frozen=True)
+class Reason:
+    """A decision's why: a ``code`` to act on and a ``message`` a person reads
+    ("no reply within 8 s (--replica-timeout)"); never an exception class name."""
+
+    code: ReasonCode
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
 @dataclass(frozen=True)
 class Failure:
-    """Why and when a replica failed."""
+    """Why and when a replica failed (``code``: the kind of reason; UNSPECIFIED in old events)."""
 
     reason: str
     at: datetime
+    code: ReasonCode = ReasonCode.UNSPECIFIED
 
 
 @dataclass(frozen=True)

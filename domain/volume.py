@@ -11,7 +11,8 @@ State machine (commands -> event):
     deleting --finish_delete--> deleted (no replicas) (Deleted)
     attaching|attached|detaching --force_detach--> detached (DetachStarted, Detached)
 Repeating a command whose effect already holds is a no-op (no event), so
-reconcilers and CSI retries are safe.
+reconcilers and CSI retries are safe. A command a person or a job gave that the
+state refuses is recorded too (``note_refused``: CommandRefused, with why).
 
 While attaching or detaching the volume waits on its node's manager (it starts or
 stops the engine there): the ``WaitingForNode`` condition is true then and says
@@ -44,6 +45,8 @@ from domain.values import (
     ConditionType,
     DataLocality,
     Frontend,
+    Reason,
+    ReasonCode,
     ReplicaMember,
     ReplicaMode,
     Robustness,
@@ -236,6 +239,15 @@ class Volume(Aggregate):
     @event("Deleted")
     def _deleted(self) -> None:
         self.state = VolumeState.DELETED
+
+    def note_refused(self, command: str, why: str) -> None:
+        """Record that ``command`` was refused (the refusal's message in ``why``); nothing changes."""
+        self._command_refused(validation.text("command", command, 255),
+                              Reason(ReasonCode.NOT_ALLOWED_NOW, validation.text("reason", why)))
+
+    @event("CommandRefused")
+    def _command_refused(self, command: str, reason: Reason) -> None:
+        pass
 
     def _waiting(self, reason: str, action: str = "") -> None:
         """The WaitingForNode condition: true with ``reason`` while the node must ``action`` the engine."""

@@ -40,7 +40,7 @@ def render_status(s: EngineState) -> pb.EngineStatus:
         mean_latency_us=(io.latency_ns / total / 1000) if total else 0.0,
         direct_reads=io.direct_reads, direct_writes=io.direct_writes, overlapped_batches=io.overlapped,
     )
-    replicas = [pb.ReplicaStatus(address=r.control, data_address=r.data, mode=r.mode, error=r.error,
+    replicas = [pb.ReplicaStatus(address=r.control, data_address=r.data, mode=r.mode, error=r.error, error_at=r.error_at,
                                  rebuild_bytes_done=r.rebuild_done if r.mode is Mode.WO else 0,
                                  rebuild_bytes_total=r.rebuild_total if r.mode is Mode.WO else 0)
                 for r in s.replicas]

@@ -85,7 +85,7 @@ def _rebuild(controller: Controller, address: str, existing: Replica | None, sou
                     target_client.set_revision_counter(revision)
                     volume.replicas.set_mode(target, Mode.RW)
         except (replica_errors.ReplicaError, errors.EngineError) as exc:
-            volume.replicas.mark_err(target, f"rebuild failed: {exc.__class__.__name__}: {exc}")
+            volume.replicas.mark_err(target, f"rebuild failed: {exc}")
             _check_source(controller, source)
             if isinstance(exc, errors.EngineError):
                 raise
@@ -104,7 +104,7 @@ def _check_source(controller: Controller, source: Replica) -> None:
         with ControlClient(source.control, timeout=5) as client:
             client.get_info()
     except replica_errors.ReplicaError as exc:
-        controller.volume.replicas.mark_err(source, f"rebuild source failed: {exc.__class__.__name__}")
+        controller.volume.replicas.mark_err(source, f"rebuild source did not answer: {exc}")
 
 
 def _sync(source: ControlClient, target: ControlClient, result: RebuildResult, replica: Replica) -> None:

@@ -10,6 +10,7 @@ magic) raises `LinkFailure`; the caller turns the replica ERR.
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import struct
 import sys
@@ -57,12 +58,24 @@ def connect_data(address: str, timeout: float) -> socket.socket:
     return sock
 
 
+def in_words(exc: OSError, timeout: float) -> str:
+    """A socket error as a person reads it: "no reply within 8 s (--replica-timeout)", not a class name."""
+    if isinstance(exc, TimeoutError) or exc.errno in (errno.EAGAIN, errno.ETIMEDOUT):
+        return f"no reply within {timeout:g} s (--replica-timeout)"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused: nothing listens there (is the replica process running?)"
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
+        return "the replica dropped the connection"
+    return os.strerror(exc.errno) if exc.errno else str(exc) or "connection failed"
+
+
 class ReplicaLink:
     def __init__(self, address: str, timeout: float) -> None:
+        self.timeout = timeout
         try:
             self.sock = connect_data(address, timeout)
         except OSError as exc:
-            raise LinkFailure(f"connect {address}: {exc.__class__.__name__} {exc.errno}") from exc
+            raise LinkFailure(f"connect {address}: {in_words(exc, timeout)}") from exc
         self.buf = bytearray(RECV_BUFFER)
         self.view = memoryview(self.buf)
         self.start = 0
@@ -96,7 +109,7 @@ class ReplicaLink:
         try:
             send_all(self.sock, parts)
         except OSError as exc:
-            raise LinkFailure(f"send: {exc.__class__.__name__}") from exc
+            raise LinkFailure(f"send: {in_words(exc, self.timeout)}") from exc
 
     def collect(self, count: int, base: int, dests: list, spin: bool = False, acks: bytes | None = None) -> None:
         """Read ``count`` responses with seq in [base, base+len(dests)); fill READ dests.
@@ -127,7 +140,8 @@ class ReplicaLink:
                 if magic != MAGIC or not 0 <= index < limit:
                     raise LinkFailure("bad response header")
                 if status:
-                    raise LinkFailure(f"status {errno.errorcode.get(status, status)}")
+                    raise LinkFailure(f"the replica answered {errno.errorcode.get(status, status)}: "
+                                      f"{os.strerror(status) if status in errno.errorcode else 'an error'}")
                 start += HEADER
                 if length:
                     dest = dests[index]
@@ -143,7 +157,7 @@ class ReplicaLink:
                         _recv_exact(sock, dest[have:])
                 count -= 1
         except OSError as exc:  # timeouts included
-            raise LinkFailure(f"receive: {exc.__class__.__name__}") from exc
+            raise LinkFailure(f"receive: {in_words(exc, self.timeout)}") from exc
         self.start, self.end = start, end
 
     def _receive(self, start: int, end: int, room: int, spin: bool) -> tuple[int, int]:

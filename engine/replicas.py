@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -29,6 +30,7 @@ class Replica:
     data: str  # data address: host:port or unix:/path
     mode: Mode
     error: str = ""
+    error_at: float = 0.0  # when it went ERR (time.time(): the engine's clock, not the manager's)
     rebuild_done: int = 0  # while WO: bytes of the layers in place (engine.rebuild)
     rebuild_total: int = 0  # while WO: bytes the source's layers hold (0: not known yet)
 
@@ -87,12 +89,13 @@ class ReplicaSet:
     def set_mode(self, replica: Replica, mode: Mode, error: str = "") -> None:
         with self.lock:
             replica.mode, replica.error = mode, error
+            replica.error_at = time.time() if mode is Mode.ERR else 0.0
             self.version += 1
 
     def mark_err(self, replica: Replica, reason: str) -> None:
         with self.lock:
             if replica.mode is Mode.ERR:
                 return
-            replica.mode, replica.error = Mode.ERR, reason
+            replica.mode, replica.error, replica.error_at = Mode.ERR, reason, time.time()
             self.version += 1
         log.warning("replica %s is now ERR: %s", replica.control, reason)

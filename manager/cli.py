@@ -227,7 +227,7 @@ def _serve(verb: str, args: argparse.Namespace, home: Path, layout: NodeLayout |
     presence = NodePresence(app, leases, sorted(supervisors), holder, leadership, args.node_timeout,
                             on_lost=lambda _: loop.stop.set())
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: loop.stop.set())
+        signal.signal(sig, lambda signum, _: loop.stop_by(signal.Signals(signum).name))
     presence.start()  # this manager's nodes are Ready, their disks checked
     if verb == "up":
         print(_next_steps(home, sorted(supervisors)), flush=True)

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from eventsourcing.domain import Aggregate
 
 from domain.application import ControlPlane
+from domain.causation import acting
 from domain.cron import last_fire
 from domain.errors import DomainError, NotFound
 from domain.jobs import JobTask, RecurringJob
@@ -98,7 +99,9 @@ class JobRunner:
                 outcome[:] = requested
                 return requested, chains
 
-            if self.jobs.fire(job.name, at, effects):
+            with acting(f"job:{job.name}"):
+                fired = self.jobs.fire(job.name, at, effects)
+            if fired:
                 done.append(Fired(job.name, at, tuple(outcome)))
         return done
 

@@ -128,12 +128,13 @@ class Launcher:
         log.info("launcher ready (pid %d)", answer["ready"])
         return True
 
-    def spawn(self, cmdline: list[str], args: list[str], stdio: tuple[int, int, int]) -> int:
-        """Fork an instance running ``pronghorn ARGS`` shown as ``cmdline``; its pid."""
+    def spawn(self, cmdline: list[str], args: list[str], stdio: tuple[int, int, int], exit_file: str = "") -> int:
+        """Fork an instance running ``pronghorn ARGS`` shown as ``cmdline``; its pid. When it ends,
+        the launcher writes its wait status to ``exit_file`` (if given)."""
         with self.lock:
             if not self._usable(wait=True) or self.channel is None:
                 raise LauncherUnavailable("the launcher is not ready")
-            request = json.dumps({"cmdline": cmdline, "args": args}).encode()
+            request = json.dumps({"cmdline": cmdline, "args": args, "exit_file": exit_file}).encode()
             try:
                 socket.send_fds(self.channel, [request], list(stdio))
             except OSError as exc:

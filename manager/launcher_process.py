@@ -56,14 +56,23 @@ CONFIRM_TIMEOUT_S = 10.0
 STDIO = 3
 
 
+EXIT_FILES: dict[int, str] = {}  # pid -> where its wait status is written when it ends (for the manager)
+
+
 def _reap(*_: Any) -> None:
     while True:
         try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
+            pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
+        path = EXIT_FILES.pop(pid, "")
+        if path:
+            try:
+                Path(path).write_text(f"{status}\n")
+            except OSError:
+                pass  # the manager then says it does not know how the process ended
 
 
 def _child(cmdline: list[str], args: list[str], stdio: list[int], confirm: int, channel: socket.socket) -> None:
@@ -78,6 +87,7 @@ def _child(cmdline: list[str], args: list[str], stdio: list[int], confirm: int, 
             if fd > 2:
                 os.close(fd)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
         set_cmdline(cmdline, Path(cmdline[min(1, len(cmdline) - 1)]).name)
@@ -113,10 +123,13 @@ def fork_instance(request: dict[str, Any], stdio: list[int], channel: socket.soc
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # not reaped before its exit file is known
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         _child(cmdline, args, stdio, write_end, channel)
+    EXIT_FILES[pid] = str(request.get("exit_file", ""))
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
     os.close(write_end)
     try:
         ready, _, _ = select.select([read_end], [], [], CONFIRM_TIMEOUT_S)

@@ -16,11 +16,18 @@ manager``) and tests.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from domain.application import ControlPlane
+from domain.causation import acting
+from domain.manager_runs_service import ManagerRuns
 from domain.store_errors import is_store_failure
+from domain.values import Reason, ReasonCode
 from manager.leadership import Leadership
 from manager.rebuilds import Rebuilds
 from manager.reconciler import Reconciler
@@ -45,15 +52,52 @@ class ControlLoop:
         self.reconciler = Reconciler(app, supervisors, self.rebuilds, policy)
         self.stop = threading.Event()
         self.passes = 0
+        self.nodes = ",".join(sorted(supervisors))
+        self.actor = f"manager:{self.nodes}"  # who the events it records say acted
+        self.stop_reason = Reason(ReasonCode.ASKED_TO_STOP, "asked to stop")
+        self.rebuilds.actor = self.actor
+
 
     def _newest(self) -> int:
         return int(self.app.recorder.max_notification_id() or 0)  # type: ignore[attr-defined]
 
+    def stop_by(self, what: str) -> None:
+        """Stop after this pass; ``what`` asked (e.g. "SIGTERM"): its Stopped event says so."""
+        self.stop_reason = Reason(ReasonCode.ASKED_TO_STOP, f"asked to stop by {what}")
+        self.stop.set()
+
     def run(self) -> None:
+        """Passes until stopped; the run's start and stop are events (``domain.manager_runs``)."""
+        with acting(self.actor, cause=""):
+            self._record(lambda runs: runs.started(self.nodes, os.getpid()))
+            try:
+                self._run()
+            finally:
+                self._record(lambda runs: runs.stopped(self.nodes, self.stop_reason))
+
+    def _outage_over(self, outage: tuple[datetime, float, str], runs: ManagerRuns) -> None:
+        since, began, why = outage
+        runs.store_was_unreachable(self.nodes, since, time.monotonic() - began, why)
+
+    def _record(self, change: Callable[[ManagerRuns], object]) -> None:
+        try:
+            change(ManagerRuns(self.app))
+        except Exception as exc:  # noqa: BLE001 - the store may be down: the loop runs (and stops) anyway
+            log.warning("manager run not recorded: %s", " ".join(str(exc).split()) or type(exc).__name__)
+
+    def _run(self) -> None:
         seen = -1
         due = 0.0
+        outage: tuple[datetime, float, str] | None = None  # (since, monotonic since, why) while down
         while not self.stop.is_set():
-            if self.app.health.down:
+            health = self.app.health
+            if health.down and outage is None:
+                outage = (datetime.now(UTC) - timedelta(seconds=time.monotonic() - health.since), health.since,
+                          health.reason)
+            elif outage is not None and not health.down:  # back: one event for the whole outage
+                self._record(partial(self._outage_over, outage))
+                outage = None
+            if health.down:
                 for supervisor in self.reconciler.supervisors.values():
                     supervisor.tend()  # launchers need no store
                 self.stop.wait(STORE_WAIT_S)

@@ -19,14 +19,17 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from domain.application import ControlPlane
+from domain.causation import acting, event_cause
 from domain.errors import DomainError
 from domain.services import Replicas
 from domain.store_errors import STORE_FAILURES
+from domain.values import Reason, ReasonCode
 from engine.client import EngineClient
 from engine.errors import EngineError
 from proto import engine_pb2 as pb
@@ -76,13 +79,20 @@ class Rebuilds:
         self.running: dict[tuple[str, str], str] = {}  # (volume, replica) -> node
         self.threads: list[threading.Thread] = []
         self.failed_at: dict[tuple[str, str], float] = {}  # monotonic time of the last failure
+        self.actor = ""  # who its events say acted (a thread starts with nobody acting)
+        self.retries: dict[tuple[str, str], int] = {}  # failed attempts of a rebuild whose failure repeats
+        # per rebuild: the error's words -> the failure's reason (the reconciler looks at the disk)
+        self.reasons: dict[tuple[str, str], Callable[[str], Reason]] = {}
 
     def busy(self, volume: str, replica: str) -> bool:
         with self.lock:
             return (volume, replica) in self.running
 
-    def start(self, volume: str, replica: str, node: str, engine: str, address: str) -> bool:
-        """Start rebuilding unless already running or the node is at its limit."""
+    def start(self, volume: str, replica: str, node: str, engine: str, address: str,
+              reason_of: Callable[[str], Reason] | None = None, cause: int = 0) -> bool:
+        """Start rebuilding unless already running or the node is at its limit; ``reason_of`` turns
+        a failure's words into its reason (default: RebuildFailed with those words); ``cause``:
+        the global position of the event the rebuild reacts to (its failure, its restart)."""
         with self.lock:
             if (volume, replica) in self.running:
                 return False
@@ -91,29 +101,46 @@ class Rebuilds:
             if Counter(self.running.values())[node] >= self.per_node:
                 return False
             self.running[(volume, replica)] = node
-        thread = threading.Thread(target=self._run, args=(volume, replica, engine, address),
+            if reason_of is not None:
+                self.reasons[(volume, replica)] = reason_of
+        thread = threading.Thread(target=self._run, args=(volume, replica, engine, address, cause),
                                   name=f"rebuild-{volume}-{replica}", daemon=True)
         self.threads = [t for t in self.threads if t.is_alive()] + [thread]
         thread.start()
         return True
 
-    def _run(self, volume: str, replica: str, engine: str, address: str) -> None:
+    def _run(self, volume: str, replica: str, engine: str, address: str, cause: int = 0) -> None:
+        with acting(self.actor or None, cause=event_cause(cause) if cause else ""):
+            self._rebuild(volume, replica, engine, address)
+
+    def _rebuild(self, volume: str, replica: str, engine: str, address: str) -> None:
+        """Bounded: while a failure repeats, its retries are counted, not recorded (one RebuildFailed
+        and one TroubleStarted when it starts; RebuildStarted, RebuildCompleted and TroubleEnded
+        with the count once a retry succeeds)."""
         replicas = Replicas(self.app)
+        key = (volume, replica)
+        retrying = key in self.retries
         try:
-            replicas.rebuild_started(volume, replica)
+            if not retrying:
+                replicas.rebuild_started(volume, replica)
             result = self._add_replica(ProgressRecorder(replicas, volume, replica), engine, address)
+            if retrying:
+                replicas.rebuild_started(volume, replica, result.source)
             done = result.bytes_from_network + result.bytes_copied_locally + result.bytes_already_present
             if done:
                 replicas.rebuild_progress(volume, replica, done, done)
-            replicas.rebuild_completed(volume, replica)
+            replicas.rebuild_completed(volume, replica, result.source, result.bytes_from_network,
+                                       result.bytes_copied_locally, result.bytes_already_present)
+            if retrying:
+                replicas.trouble_ended(volume, replica, self.retries.pop(key))
             log.info("rebuilt %s/%s from %s: %d bytes over the network, %d already present",
                      volume, replica, result.source, result.bytes_from_network, result.bytes_already_present)
         except (EngineError, DomainError) as exc:
             log.warning("rebuild of %s/%s failed: %s", volume, replica, exc)
             with self.lock:
-                self.failed_at[(volume, replica)] = time.monotonic()
+                self.failed_at[key] = time.monotonic()
             try:
-                replicas.rebuild_failed(volume, replica, " ".join(f"{type(exc).__name__}: {exc}".split())[:300])
+                self._failed(replicas, volume, replica, " ".join(str(exc).split())[:300] or "rebuild failed")
             except DomainError:
                 pass  # e.g. recorded failed meanwhile
             except STORE_FAILURES:
@@ -121,10 +148,21 @@ class Rebuilds:
         except STORE_FAILURES as exc:  # the store went away: the next pass reads the engine's view
             log.warning("rebuild of %s/%s: outcome not recorded: %s", volume, replica, " ".join(str(exc).split()))
             with self.lock:
-                self.failed_at[(volume, replica)] = time.monotonic()
+                self.failed_at[key] = time.monotonic()
         finally:
             with self.lock:
-                self.running.pop((volume, replica), None)
+                self.running.pop(key, None)
+
+    def _failed(self, replicas: Replicas, volume: str, replica: str, error: str) -> None:
+        key = (volume, replica)
+        self.retries[key] = self.retries.get(key, 0) + 1
+        if self.retries[key] > 1:
+            return  # counted: told when it ends
+        reason_of = self.reasons.get(key)
+        reason = reason_of(error) if reason_of is not None else Reason(ReasonCode.REBUILD_FAILED, error)
+        replicas.rebuild_failed(volume, replica, reason)
+        replicas.trouble(volume, replica, Reason(
+            reason.code, f"rebuild keeps failing (retried every {RETRY_AFTER_S:g} s): {reason.message}"))
 
     def _add_replica(self, progress: ProgressRecorder, engine: str, address: str) -> pb.RebuildResult:
         """The engine's AddReplica, its progress recorded from the engine's status meanwhile."""

@@ -11,7 +11,8 @@ remembered between passes that the store cannot rebuild (the model) but running
 rebuild threads, so a restarted manager simply resumes. Per volume:
 
 - processes should run (attaching/attached): each local replica process is
-  ensured; one that died is recorded ``Failed`` (ERR), taken out of the engine,
+  ensured (``manager.replica_processes``); one that died is recorded ``Failed`` (ERR,
+  with how it ended), taken out of the engine,
   restarted on its old address and rebuilt (a delta: it keeps its data). The
   engine is ensured on its node with the RW replicas (all of them when none is
   RW: the engine keeps the freshest: auto-salvage; a replica never started on a node
@@ -34,19 +35,23 @@ under ``replicas/`` is left alone and reported once). Called by ``manager.loop``
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from functools import partial
 
 from domain.application import ControlPlane
+from domain.causation import last_saved
 from domain.errors import DomainError
 from domain.replica import Replica
 from domain.services import Nodes, Replicas, Volumes
-from domain.values import ReplicaMode, VolumeState
+from domain.values import Reason, ReasonCode, ReplicaMode, VolumeState
 from domain.volume import Volume
 from engine.client import EngineClient
 from engine.errors import EngineError
+from manager import failure_reasons
 from manager.attention import SWEEP, Attention, wanted_processes
 from manager.deletion import DirectoryCollector, remove_local_replicas
 from manager.expansion import Expansion, start_size
@@ -54,18 +59,18 @@ from manager.instances import engine_key, replica_key
 from manager.node_presence import unstartable
 from manager.rebuilds import Rebuilds
 from manager.replenishment import ReplicaPolicy, remove_stale, replenish
+from manager.replica_processes import PROBE_TIMEOUT_S, ReplicaProcesses, one_line
 from manager.snapshot_work import carry_out
 from manager.supervisor import StartFailed, Supervisor
 from projections.desired_engine import DesiredEngine, DesiredReplica, Finish, desired_engine
 from projections.desired_engines import DesiredEngines
+from proto import engine_pb2 as pb
 from replica.client import ControlClient
 from replica.errors import ReplicaError
 
 log = logging.getLogger("pronghorn.manager.reconciler")
 
 STATUS_TIMEOUT_S = 5.0
-PROBE_TIMEOUT_S = 1.0
-REASON_LIMIT = 300
 
 EngineClientFactory = Callable[[str, float], EngineClient]  # (control address, timeout) -> client
 
@@ -78,11 +83,6 @@ def _answers(address: str) -> bool:
     except ReplicaError:
         return False
     return True
-
-
-def one_line(text: str) -> str:
-    """A failure reason as the domain takes it: one line, bounded."""
-    return " ".join(text.split())[:REASON_LIMIT] or "unknown"
 
 
 class Reconciler:
@@ -103,6 +103,7 @@ class Reconciler:
         self.nodes = Nodes(app)
         self.expansion = Expansion(self.volumes)
         self.directories = DirectoryCollector(self.replicas, self.nodes)  # removes only what the log removed
+        self.processes = ReplicaProcesses(self.replicas, supervisors, self._remove_from_engine)
 
     def run_pass(self) -> None:
         if not self.loaded:
@@ -151,10 +152,12 @@ class Reconciler:
             self._stop_engines_except(volume.name, desired.engine_node)
         if self._all_running(volume.name, desired):
             for member in desired.replicas:  # nothing to start: no threads
-                self._replica(volume, member, engine)
+                self.processes.ensure(volume, member, engine)
         else:
             with ThreadPoolExecutor(max_workers=len(desired.replicas)) as pool:  # processes start in parallel
-                for started in [pool.submit(self._replica, volume, member, engine) for member in desired.replicas]:
+                # each thread acts as this one does (contextvars are not inherited by pool threads)
+                for started in [pool.submit(contextvars.copy_context().run, self.processes.ensure, volume, member, engine)
+                                for member in desired.replicas]:
                     started.result()
         if engine is None:
             return wanted
@@ -171,34 +174,14 @@ class Reconciler:
             replenish(self.replicas, volume, members, self.policy, now)
         return wanted
 
-    def _replica(self, volume: Volume, member: DesiredReplica, engine: Supervisor | None) -> None:
-        sup = self.supervisors.get(member.node)
-        if sup is None:
-            return  # another node's manager runs it
-        key = replica_key(volume.name, member.name)
-        had = sup.get(key) is not None
-        if had and not sup.alive(key) and member.mode != ReplicaMode.ERR:
-            self.replicas.fail(volume.name, member.name, "replica process exited")
-            self._remove_from_engine(volume.name, engine, member.address)
-        try:
-            inst = sup.ensure_replica(volume.name, member.name, member.data_dir, volume.size)
-        except StartFailed as exc:
-            if member.mode != ReplicaMode.ERR:
-                self.replicas.fail(volume.name, member.name, one_line(f"cannot start: {exc}"))
-            log.warning("%s: %s", volume.name, exc)
-            return
-        if inst.control != member.address:
-            if member.address:
-                self._remove_from_engine(volume.name, engine, member.address)
-            self.replicas.set_address(volume.name, member.name, inst.control)
-
     def _engine(self, volume: Volume, desired: DesiredEngine, sup: Supervisor) -> None:
         key = engine_key(volume.name)
         if not sup.alive(key):
             addresses = [r.address for r in desired.replicas if r.name in desired.start_with and r.address]
             if len(addresses) < len(desired.start_with):
-                for name, reason in unstartable(self.nodes, desired):  # their node's manager is gone
-                    self.replicas.fail(volume.name, name, reason)  # the engine starts without them
+                for name, why in unstartable(self.nodes, desired):  # their node's manager is gone: the
+                    self.replicas.fail(volume.name, name, Reason(ReasonCode.NODE_NOT_READY, why))  # engine starts
+                    # without them
                 return  # some replicas not started yet (another node's manager)
             starting = [r for r in desired.replicas if r.name in desired.start_with]
             sup.ensure_engine(volume.name, start_size(starting, self.supervisors, volume.size), addresses)
@@ -223,8 +206,7 @@ class Reconciler:
                         client.remove_replica(reported.address)  # not ours any more
                     continue
                 in_engine.add(member.name)
-                self._sync_mode(volume.name, member, reported.mode, reported.error, client,
-                                member.name in started)
+                self._sync_mode(volume.name, member, reported, client, member.name in started)
             if not status.rebuilding and not grown:  # after the modes are recorded: an expand may fail
                 self.expansion.reconcile(volume, status.size, client)
             if not status.rebuilding:
@@ -238,23 +220,38 @@ class Reconciler:
                 continue  # its process is not up (yet): nothing to rebuild into
             if not _answers(member.address):
                 if local is not None and local.hung(key):  # stopped, or silent on its node too: restarted next pass
-                    log.warning("%s: replica %s does not answer: stopping it", volume.name, member.name)
-                    local.stop(key)
+                    self.processes.stop_silent(volume.name, member, local)
                 continue  # cut off by the network, or remote: rebuilt once it answers (a delta)
-            self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address)
+            if self.rebuilds.start(volume.name, member.name, member.node, inst.control, member.address,
+                                   self._reasons(volume.name, member, ReasonCode.REBUILD_FAILED),
+                                   self.processes.rebuild_cause.get(key, 0)):
+                self.processes.rebuild_cause.pop(key, None)
 
-    def _sync_mode(self, volume: str, member: DesiredReplica, mode: str, error: str, client: EngineClient,
+    def _engine_reason(self, volume: str, member: DesiredReplica, error: str) -> Reason:
+        return self._reasons(volume, member)(one_line(error) if error else "")
+
+    def _reasons(self, volume: str, member: DesiredReplica,
+                 code: ReasonCode = ReasonCode.ENGINE_REPORTED) -> Callable[[str], Reason]:
+        """The error's words -> the reason of a failure of ``member`` (its disk looked at if local)."""
+        return partial(failure_reasons.engine_reported, code=code, node=member.node,
+                       disk=self.model.replica(volume, member.name).disk, data_dir=member.data_dir,
+                       local=member.node in self.supervisors)
+
+    def _sync_mode(self, volume: str, member: DesiredReplica, reported: pb.ReplicaStatus, client: EngineClient,
                    just_started: bool) -> None:
         """Record what the engine says of a replica; a failure recorded elsewhere (another
         node's manager saw its process die) takes it out of the engine to be rebuilt."""
         if self.rebuilds.busy(volume, member.name):
             return
+        mode = reported.mode
         replica: Replica = self.model.replica(volume, member.name)
         if mode != replica.mode:
             replica = self.replicas.get(volume, member.name)  # about to act: read the store's word
         if mode == ReplicaMode.ERR:
             if replica.mode != ReplicaMode.ERR:
-                self.replicas.fail(volume, member.name, one_line(error or "engine reported an error"))
+                seen = datetime.fromtimestamp(reported.error_at, UTC) if reported.error_at else None
+                self.replicas.fail(volume, member.name, self._engine_reason(volume, member, reported.error), seen)
+                self.processes.rebuild_cause[replica_key(volume, member.name)] = last_saved()
             self._take_out(volume, member.address, client)  # rebuilt on the next pass (a delta)
         elif mode == ReplicaMode.RW and replica.mode != ReplicaMode.RW:
             if replica.rebuild == "running":

@@ -35,6 +35,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from domain.values import Reason
+from manager import failure_reasons
 from manager.addresses import free_ports, replica_data_socket
 from manager.instances import (
     Instance,
@@ -88,6 +90,8 @@ class Supervisor:
         (directory / "sockets").mkdir(parents=True, exist_ok=True)
         self.table = InstanceTable(directory / "instances.json")
         self.children: dict[int, subprocess.Popen[bytes]] = {}
+        self.returncodes: dict[int, int] = {}  # pid -> return code of a child of ours that ended
+        self.adopted: list[str] = []  # keys of live processes found at start (the reconciler records them)
         self.start_failed: dict[str, tuple[float, str]] = {}  # key -> (monotonic time, why)
         self.sync_rate_limit = 0  # bytes/s a rebuild may pull into one of its replicas (0: no cap)
         self.local_io = True  # False: engines get --no-local-io (engine/local_replica.py)
@@ -116,6 +120,7 @@ class Supervisor:
             self.table.put(inst)  # a dead one stays (pid 0): the reconciler records it and restarts it
             if inst.pid:
                 log.info("%s: adopted %s (pid %d)", self.node, key, inst.pid)
+                self.adopted.append(key)
         known = {inst.pid for inst in self.table.records.values()}
         for pid in pronghorn_servers_under(self.directory):
             if pid not in known:
@@ -134,8 +139,28 @@ class Supervisor:
         child = self.children.get(inst.pid)
         if child is not None and child.poll() is not None:
             del self.children[inst.pid]  # reaped: no zombie left behind
+            self.returncodes[inst.pid] = child.returncode
             return False
         return process_matches(inst.pid, inst.args)
+
+    def exit_reason(self, key: str) -> Reason:
+        """How the recorded process of ``key`` (no longer alive) ended."""
+        inst = self.table.records.get(key)
+        if inst is None:
+            return failure_reasons.UNKNOWN
+        child = self.children.pop(inst.pid, None)
+        if child is not None and child.poll() is not None:
+            self.returncodes[inst.pid] = child.returncode
+        if inst.pid in self.returncodes:
+            return failure_reasons.from_returncode(self.returncodes.pop(inst.pid))
+        return failure_reasons.from_exit_file(self._exit_file(inst)) or failure_reasons.UNKNOWN
+
+    def _log_file(self, inst: Instance, suffix: str) -> Path:
+        """``logs/<key>.<suffix>``: its stderr (log), its ready line (ready), how it ended (exit)."""
+        return self.directory / "logs" / f"{inst.key.replace('/', '_').replace(':', '_')}.{suffix}"
+
+    def _exit_file(self, inst: Instance) -> Path:
+        return self._log_file(inst, "exit")
 
     def keys(self) -> list[str]:
         return sorted(self.table.records)
@@ -235,10 +260,10 @@ class Supervisor:
         raise StartFailed(f"{self.node}: cannot start: {error}")
 
     def _spawn(self, inst: Instance) -> Instance:
-        safe = inst.key.replace("/", "_").replace(":", "_")
-        ready_path = self.directory / "logs" / f"{safe}.ready"
-        log_path = self.directory / "logs" / f"{safe}.log"
+        ready_path = self._log_file(inst, "ready")
+        log_path = self._log_file(inst, "log")
         ready_path.unlink(missing_ok=True)
+        self._exit_file(inst).unlink(missing_ok=True)
         log.info("%s: spawning %s", self.node, inst.key)
         self.table.put(inst)  # BEFORE the spawn: a restarted manager can find it by its args
         try:
@@ -275,7 +300,7 @@ class Supervisor:
             try:
                 with open(os.devnull, "rb") as devnull:
                     return self.launcher.spawn([sys.executable, self.executable, *inst.args], inst.args,
-                                               (devnull.fileno(), stdout, stderr))
+                                               (devnull.fileno(), stdout, stderr), str(self._exit_file(inst)))
             except LauncherUnavailable as exc:
                 log.info("%s: %s: %s starts as a new process", self.node, exc, inst.key)
         child = subprocess.Popen([*self._prefix(), self.executable, *inst.args], stdin=subprocess.DEVNULL,
@@ -293,6 +318,7 @@ class Supervisor:
         if process_matches(inst.pid, inst.args):
             _kill_group(inst.pid, self.children.get(inst.pid))
         self.children.pop(inst.pid, None)
+        self.returncodes.pop(inst.pid, None)
         self.table.drop(key)
 
     def stop_all(self) -> None:

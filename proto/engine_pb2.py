@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12proto/engine.proto\x12\x10pronghorn.engine\"\x07\n\x05\x45mpty\"\x8c\x01\n\rReplicaStatus\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61ta_address\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x1a\n\x12rebuild_bytes_done\x18\x05 \x01(\x04\x12\x1b\n\x13rebuild_bytes_total\x18\x06 \x01(\x04\"\xd6\x01\n\nIoCounters\x12\r\n\x05reads\x18\x01 \x01(\x04\x12\x0e\n\x06writes\x18\x02 \x01(\x04\x12\x0e\n\x06others\x18\x03 \x01(\x04\x12\x12\n\nread_bytes\x18\x04 \x01(\x04\x12\x13\n\x0bwrite_bytes\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\x12\x17\n\x0fmean_latency_us\x18\x07 \x01(\x01\x12\x14\n\x0c\x64irect_reads\x18\x08 \x01(\x04\x12\x15\n\rdirect_writes\x18\t \x01(\x04\x12\x1a\n\x12overlapped_batches\x18\n \x01(\x04\"\x86\x02\n\x0c\x45ngineStatus\x12\x0e\n\x06volume\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12\x31\n\x08replicas\x18\x05 \x03(\x0b\x32\x1f.pronghorn.engine.ReplicaStatus\x12(\n\x02io\x18\x06 \x01(\x0b\x32\x1c.pronghorn.engine.IoCounters\x12\x10\n\x08\x66rontend\x18\x07 \x01(\x08\x12\x0b\n\x03nbd\x18\x08 \x01(\t\x12\x12\n\nnbd_socket\x18\t \x01(\t\x12\x12\n\nrebuilding\x18\n \x01(\x08\x12\x13\n\x0bnbd_clients\x18\x0b \x01(\r\"\x8d\x01\n\x0fSnapshotRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12=\n\x06labels\x18\x02 \x03(\x0b\x32-.pronghorn.engine.SnapshotRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x82\x02\n\x0cSnapshotInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12\x10\n\x08\x63hildren\x18\x03 \x03(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\t\x12\x14\n\x0cuser_created\x18\x05 \x01(\x08\x12\x0f\n\x07removed\x18\x06 \x01(\x08\x12:\n\x06labels\x18\x07 \x03(\x0b\x32*.pronghorn.engine.SnapshotInfo.LabelsEntry\x12\x0c\n\x04size\x18\x08 \x01(\x04\x12\x11\n\tallocated\x18\t \x01(\x04\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\x0cSnapshotList\x12\x31\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1e.pronghorn.engine.SnapshotInfo\"\x1c\n\x0cSnapshotName\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1d\n\rExpandRequest\x12\x0c\n\x04size\x18\x01 \x01(\x04\"!\n\x0eReplicaAddress\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\xa7\x01\n\rRebuildResult\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06layers\x18\x04 \x03(\t\x12\x1a\n\x12\x62ytes_from_network\x18\x05 \x01(\x04\x12\x1c\n\x14\x62ytes_copied_locally\x18\x06 \x01(\x04\x12\x1d\n\x15\x62ytes_already_present\x18\x07 \x01(\x04\x32\x89\x06\n\rEngineControl\x12\x41\n\x06Status\x12\x17.pronghorn.engine.Empty\x1a\x1e.pronghorn.engine.EngineStatus\x12M\n\x08Snapshot\x12!.pronghorn.engine.SnapshotRequest\x1a\x1e.pronghorn.engine.SnapshotInfo\x12H\n\rListSnapshots\x12\x17.pronghorn.engine.Empty\x1a\x1e.pronghorn.engine.SnapshotList\x12H\n\x06Revert\x12\x1e.pronghorn.engine.SnapshotName\x1a\x1e.pronghorn.engine.EngineStatus\x12P\n\x0e\x44\x65leteSnapshot\x12\x1e.pronghorn.engine.SnapshotName\x1a\x1e.pronghorn.engine.EngineStatus\x12I\n\x06\x45xpand\x12\x1f.pronghorn.engine.ExpandRequest\x1a\x1e.pronghorn.engine.EngineStatus\x12O\n\nAddReplica\x12 .pronghorn.engine.ReplicaAddress\x1a\x1f.pronghorn.engine.RebuildResult\x12Q\n\rRemoveReplica\x12 .pronghorn.engine.ReplicaAddress\x1a\x1e.pronghorn.engine.EngineStatus\x12H\n\rFrontendStart\x12\x17.pronghorn.engine.Empty\x1a\x1e.pronghorn.engine.EngineStatus\x12G\n\x0c\x46rontendStop\x12\x17.pronghorn.engine.Empty\x1a\x1e.pronghorn.engine.EngineStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x12proto/engine.proto\x12\x10pronghorn.engine\"\x07\n\x05\x45mpty\"\x9e\x01\n\rReplicaStatus\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x14\n\x0c\x64\x61ta_address\x18\x02 \x01(\t\x12\x0c\n\x04mode\x18\x03 \x01(\t\x12\r\n\x05\x65rror\x18\x04 \x01(\t\x12\x1a\n\x12rebuild_bytes_done\x18\x05 \x01(\x04\x12\x1b\n\x13rebuild_bytes_total\x18\x06 \x01(\x04\x12\x10\n\x08\x65rror_at\x18\x07 \x01(\x01\"\xd6\x01\n\nIoCounters\x12\r\n\x05reads\x18\x01 \x01(\x04\x12\x0e\n\x06writes\x18\x02 \x01(\x04\x12\x0e\n\x06others\x18\x03 \x01(\x04\x12\x12\n\nread_bytes\x18\x04 \x01(\x04\x12\x13\n\x0bwrite_bytes\x18\x05 \x01(\x04\x12\x0e\n\x06\x65rrors\x18\x06 \x01(\x04\x12\x17\n\x0fmean_latency_us\x18\x07 \x01(\x01\x12\x14\n\x0c\x64irect_reads\x18\x08 \x01(\x04\x12\x15\n\rdirect_writes\x18\t \x01(\x04\x12\x1a\n\x12overlapped_batches\x18\n \x01(\x04\"\x86\x02\n\x0c\x45ngineStatus\x12\x0e\n\x06volume\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\x12\r\n\x05state\x18\x03 \x01(\t\x12\x10\n\x08revision\x18\x04 \x01(\x03\x12\x31\n\x08replicas\x18\x05 \x03(\x0b\x32\x1f.pronghorn.engine.ReplicaStatus\x12(\n\x02io\x18\x06 \x01(\x0b\x32\x1c.pronghorn.engine.IoCounters\x12\x10\n\x08\x66rontend\x18\x07 \x01(\x08\x12\x0b\n\x03nbd\x18\x08 \x01(\t\x12\x12\n\nnbd_socket\x18\t \x01(\t\x12\x12\n\nrebuilding\x18\n \x01(\x08\x12\x13\n\x0bnbd_clients\x18\x0b \x01(\r\"\x8d\x01\n\x0fSnapshotRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12=\n\x06labels\x18\x02 \x03(\x0b\x32-.pronghorn.engine.SnapshotRequest.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x82\x02\n\x0cSnapshotInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06parent\x18\x02 \x01(\t\x12\x10\n\x08\x63hildren\x18\x03 \x03(\t\x12\x0f\n\x07\x63reated\x18\x04 \x01(\t\x12\x14\n\x0cuser_created\x18\x05 \x01(\x08\x12\x0f\n\x07removed\x18\x06 \x01(\x08\x12:\n\x06labels\x18\x07 \x03(\x0b\x32*.pronghorn.engine.SnapshotInfo.LabelsEntry\x12\x0c\n\x04size\x18\x08 \x01(\x04\x12\x11\n\tallocated\x18\t \x01(\x04\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\x0cSnapshotList\x12\x31\n\tsnapshots\x18\x01 \x03(\x0b\x32\x1e.pronghorn.engine.SnapshotInfo\"\x1c\n\x0cSnapshotName\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1d\n\rExpandRequest\x12\x0c\n\x04size\x18\x01 \x01(\x04\"!\n\x0eReplicaAddress\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\"\xa7\x01\n\rRebuildResult\x12\x0f\n\x07\x61\x64\x64ress\x18\x01 \x01(\t\x12\x0c\n\x04mode\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\x0e\n\x06layers\x18\x04 \x03(\t\x12\x1a\n\x12\x62ytes_from_network\x18\x05 \x01(\x04\x12\x1c\n\x14\x62ytes_copied_locally\x18\x06 \x01(\x04\x12\x1d\n\x15\x62ytes_already_present\x18\x07 \x01(\x04\x32\x89\x06\n\rEngineControl\x12\x41\n\x06Status\x12\x17.pronghorn.engine.Empty\x1a\x1e.pronghorn.engine.EngineStatus\x12M\n\x08Snapshot\x12!.pronghorn.engine.SnapshotRequest\x1a\x1e.pronghorn.engine.SnapshotInfo\x12H\n\rListSnapshots\x12\x17.pronghorn.engine.Empty\x1a\x1e.pronghorn.engine.SnapshotList\x12H\n\x06Revert\x12\x1e.pronghorn.engine.SnapshotName\x1a\x1e.pronghorn.engine.EngineStatus\x12P\n\x0e\x44\x65leteSnapshot\x12\x1e.pronghorn.engine.SnapshotName\x1a\x1e.pronghorn.engine.EngineStatus\x12I\n\x06\x45xpand\x12\x1f.pronghorn.engine.ExpandRequest\x1a\x1e.pronghorn.engine.EngineStatus\x12O\n\nAddReplica\x12 .pronghorn.engine.ReplicaAddress\x1a\x1f.pronghorn.engine.RebuildResult\x12Q\n\rRemoveReplica\x12 .pronghorn.engine.ReplicaAddress\x1a\x1e.pronghorn.engine.EngineStatus\x12H\n\rFrontendStart\x12\x17.pronghorn.engine.Empty\x1a\x1e.pronghorn.engine.EngineStatus\x12G\n\x0c\x46rontendStop\x12\x17.pronghorn.engine.Empty\x1a\x1e.pronghorn.engine.EngineStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,29 +38,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EMPTY']._serialized_start=40
   _globals['_EMPTY']._serialized_end=47
   _globals['_REPLICASTATUS']._serialized_start=50
-  _globals['_REPLICASTATUS']._serialized_end=190
-  _globals['_IOCOUNTERS']._serialized_start=193
-  _globals['_IOCOUNTERS']._serialized_end=407
-  _globals['_ENGINESTATUS']._serialized_start=410
-  _globals['_ENGINESTATUS']._serialized_end=672
-  _globals['_SNAPSHOTREQUEST']._serialized_start=675
-  _globals['_SNAPSHOTREQUEST']._serialized_end=816
-  _globals['_SNAPSHOTREQUEST_LABELSENTRY']._serialized_start=771
-  _globals['_SNAPSHOTREQUEST_LABELSENTRY']._serialized_end=816
-  _globals['_SNAPSHOTINFO']._serialized_start=819
-  _globals['_SNAPSHOTINFO']._serialized_end=1077
-  _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_start=771
-  _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_end=816
-  _globals['_SNAPSHOTLIST']._serialized_start=1079
-  _globals['_SNAPSHOTLIST']._serialized_end=1144
-  _globals['_SNAPSHOTNAME']._serialized_start=1146
-  _globals['_SNAPSHOTNAME']._serialized_end=1174
-  _globals['_EXPANDREQUEST']._serialized_start=1176
-  _globals['_EXPANDREQUEST']._serialized_end=1205
-  _globals['_REPLICAADDRESS']._serialized_start=1207
-  _globals['_REPLICAADDRESS']._serialized_end=1240
-  _globals['_REBUILDRESULT']._serialized_start=1243
-  _globals['_REBUILDRESULT']._serialized_end=1410
-  _globals['_ENGINECONTROL']._serialized_start=1413
-  _globals['_ENGINECONTROL']._serialized_end=2190
+  _globals['_REPLICASTATUS']._serialized_end=208
+  _globals['_IOCOUNTERS']._serialized_start=211
+  _globals['_IOCOUNTERS']._serialized_end=425
+  _globals['_ENGINESTATUS']._serialized_start=428
+  _globals['_ENGINESTATUS']._serialized_end=690
+  _globals['_SNAPSHOTREQUEST']._serialized_start=693
+  _globals['_SNAPSHOTREQUEST']._serialized_end=834
+  _globals['_SNAPSHOTREQUEST_LABELSENTRY']._serialized_start=789
+  _globals['_SNAPSHOTREQUEST_LABELSENTRY']._serialized_end=834
+  _globals['_SNAPSHOTINFO']._serialized_start=837
+  _globals['_SNAPSHOTINFO']._serialized_end=1095
+  _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_start=789
+  _globals['_SNAPSHOTINFO_LABELSENTRY']._serialized_end=834
+  _globals['_SNAPSHOTLIST']._serialized_start=1097
+  _globals['_SNAPSHOTLIST']._serialized_end=1162
+  _globals['_SNAPSHOTNAME']._serialized_start=1164
+  _globals['_SNAPSHOTNAME']._serialized_end=1192
+  _globals['_EXPANDREQUEST']._serialized_start=1194
+  _globals['_EXPANDREQUEST']._serialized_end=1223
+  _globals['_REPLICAADDRESS']._serialized_start=1225
+  _globals['_REPLICAADDRESS']._serialized_end=1258
+  _globals['_REBUILDRESULT']._serialized_start=1261
+  _globals['_REBUILDRESULT']._serialized_end=1428
+  _globals['_ENGINECONTROL']._serialized_start=1431
+  _globals['_ENGINECONTROL']._serialized_end=2208
 # @@protoc_insertion_point(module_scope)

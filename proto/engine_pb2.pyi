@@ -11,20 +11,22 @@ class Empty(_message.Message):
     def __init__(self) -> None: ...
 
 class ReplicaStatus(_message.Message):
-    __slots__ = ("address", "data_address", "mode", "error", "rebuild_bytes_done", "rebuild_bytes_total")
+    __slots__ = ("address", "data_address", "mode", "error", "rebuild_bytes_done", "rebuild_bytes_total", "error_at")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     DATA_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     REBUILD_BYTES_DONE_FIELD_NUMBER: _ClassVar[int]
     REBUILD_BYTES_TOTAL_FIELD_NUMBER: _ClassVar[int]
+    ERROR_AT_FIELD_NUMBER: _ClassVar[int]
     address: str
     data_address: str
     mode: str
     error: str
     rebuild_bytes_done: int
     rebuild_bytes_total: int
-    def __init__(self, address: _Optional[str] = ..., data_address: _Optional[str] = ..., mode: _Optional[str] = ..., error: _Optional[str] = ..., rebuild_bytes_done: _Optional[int] = ..., rebuild_bytes_total: _Optional[int] = ...) -> None: ...
+    error_at: float
+    def __init__(self, address: _Optional[str] = ..., data_address: _Optional[str] = ..., mode: _Optional[str] = ..., error: _Optional[str] = ..., rebuild_bytes_done: _Optional[int] = ..., rebuild_bytes_total: _Optional[int] = ..., error_at: _Optional[float] = ...) -> None: ...
 
 class IoCounters(_message.Message):
     __slots__ = ("reads", "writes", "others", "read_bytes", "write_bytes", "errors", "mean_latency_us", "direct_reads", "direct_writes", "overlapped_batches")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import sys
 import traceback
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, NoReturn
 
 from adapters.cli.errors import ExitCode, classify
+from domain.causation import acting
 
 if TYPE_CHECKING:
     from domain.application import ControlPlane
@@ -66,10 +68,18 @@ def opened_store(url: str | None) -> Iterator[ControlPlane]:
         app.close()
 
 
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        return str(os.getuid())
+
+
 def run(prog: str, action: Callable[[], int | None]) -> int:
     """Run ``action``; map any exception to one stderr line and its exit code."""
     try:
-        return int(action() or ExitCode.OK)
+        with acting(f"cli:{_user()}"):  # events a verb records name who ran it
+            return int(action() or ExitCode.OK)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED

@@ -20,7 +20,8 @@ from projections.volume_status import VolumeStatus
 
 DATA_WIDTH = 72  # characters of event data shown per table row (without --wide)
 SIZE_KEYS = frozenset({"size", "capacity", "reserved"})  # exact sizes
-USAGE_KEYS = frozenset({"done", "total", "rebuild_done", "rebuild_total"})  # measured bytes
+USAGE_KEYS = frozenset({"done", "total", "rebuild_done", "rebuild_total", "from_network", "copied_locally",
+                        "already_present"})  # measured bytes
 DURATION_KEYS = frozenset({"stale_replica_timeout"})  # seconds
 
 

@@ -35,6 +35,7 @@ from adapters.rest.errors import ApiError, classify, error_body, retry_after
 from adapters.rest.openapi import openapi_document
 from adapters.rest.routes import Call, FrontendProbe, Route, all_routes, mounts_on_this_host
 from domain.application import ControlPlane
+from domain.causation import acting
 from projections.plain import plain
 
 log = logging.getLogger("pronghorn.api")
@@ -71,7 +72,8 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     server_version = "pronghorn-api"
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-        self._serve()
+        with acting(f"rest:{self.client_address[0]}"):  # events it records name the client
+            self._serve()
 
     do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
