@@ -5,7 +5,8 @@ store) is driven through the real ``pronghorn`` CLI: volumes are created,
 attached, written through NBD, snapshotted, reverted, expanded, detached and
 deleted; nodes are cordoned and uncordoned; a node no manager runs is registered and
 removed; the SQLite store is locked away from everyone for a few seconds (an
-outage); the manager is killed with SIGKILL and restarted. A model keeps
+outage); the manager is killed with SIGKILL and restarted, also right after a command
+it has yet to carry out. A model keeps
 what every acknowledged (flushed) write put where, per volume and per snapshot.
 After every step, once the cluster has settled, these invariants must hold:
 
@@ -139,6 +140,33 @@ class ControlPlaneMachine(RuleBasedStateMachine):
             client.flush()
         for offset, data in writes:  # acknowledged and flushed: must never be lost
             volume.blocks[offset] = hashlib.sha256(data).hexdigest()
+
+    @rule(name=volumes, node=st.sampled_from(NODES), verb=st.sampled_from(["attach", "snapshot", "detach"]))
+    def command_then_manager_killed(self, name: str, node: str, verb: str) -> None:
+        """A command is recorded, the manager is SIGKILLed before (or while) carrying it out and is
+        started again: the restarted manager finishes it."""
+        volume = self.model.get(name)
+        if volume is None or (verb == "attach") == bool(volume.node) or (verb == "snapshot" and not volume.node):
+            return
+        if verb == "attach":
+            self._cli("volume", "attach", name, "--node", node)
+        elif verb == "snapshot":
+            snap = f"s{len(volume.snapshots) + 1}"
+            self._cli("snapshot", "create", name, snap)
+        else:
+            self._cli("volume", "detach", name)
+        self.cluster.kill_manager(signal.SIGKILL)
+        self.cluster.start()
+        if verb == "attach":
+            self._wait_for(f"{name} attached", lambda: self._document(name)["state"] == "attached")
+            volume.node = node
+        elif verb == "snapshot":
+            self._wait_for(f"{name}'s snapshot {snap}",
+                           lambda: snap in [s["name"] for s in self._document(name)["snapshots"]])
+            volume.snapshots[snap] = dict(volume.blocks)
+        else:
+            self._wait_for(f"{name} detached", lambda: self._document(name)["state"] == "detached")
+            volume.node = ""
 
     @rule(name=volumes)
     def detach(self, name: str) -> None:
